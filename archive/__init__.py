@@ -1,0 +1,73 @@
+"""Testimony Archive: an open-source web archive for oral-history testimonies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The app factory: configuration, extensions, blueprints, error handlers."""
+    from archive import config as defaults
+    from archive.extensions import babel, csrf, db, login_manager, migrate
+    from archive.web import locale_selector, register_web
+
+    instance = defaults.instance_path()
+    if config and config.get("INSTANCE_PATH"):
+        instance = Path(config["INSTANCE_PATH"]).resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    app = Flask(
+        __name__,
+        instance_path=str(instance),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+    )
+    app.config.update(defaults.defaults(instance))
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("ARCHIVE")
+    if url := os.environ.get("ARCHIVE_DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if config:
+        app.config.update(config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=locale_selector)
+    _import_models()
+    register_web(app)
+    _register_commands(app)
+
+    if app.config["OUTBOX_THREAD"] and not app.testing and _serving():
+        from archive.search.outbox import start_background_writer
+
+        start_background_writer(app)
+    return app
+
+
+def _register_commands(app: Flask) -> None:
+    """`flask --app archive …` offers the same commands as `archive …`."""
+    from archive.cli import main
+
+    for name, command in main.commands.items():
+        if name != "db":  # Flask-Migrate brings its own `flask db`
+            app.cli.add_command(command, name)
+
+
+def _serving() -> bool:
+    """The background index writer runs in servers, not in one-shot commands."""
+    return os.environ.get("ARCHIVE_SERVING") == "1"
+
+
+def _import_models() -> None:
+    """Every table must be known to SQLAlchemy and Alembic before the first query."""
+    from archive.accounts import models as _accounts  # noqa: F401
+    from archive.catalogue import models as _catalogue  # noqa: F401
+    from archive.consent import models as _consent  # noqa: F401
+    from archive.review import models as _review  # noqa: F401
+    from archive.search import models as _search  # noqa: F401

@@ -1,0 +1,386 @@
+"""THE consent and role policy: the only module that knows the access ladder and consent states.
+
+Every surface (pages, API, search, transcripts, feeds, exports) asks the questions below; none decides
+access by itself. Unknown roles or consent states raise instead of falling through to "allowed".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from archive.errors import Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from archive.accounts.models import User
+    from archive.catalogue.models import Testimony
+    from archive.consent.models import ConsentVersion
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MODERATOR = "moderator"
+    ARCHIVIST = "archivist"
+    RESEARCHER = "researcher"
+
+
+class Access(StrEnum):
+    PUBLIC = "public"
+    RESEARCH = "research"
+    STAFF = "staff"
+    SEALED = "sealed"
+    WITHDRAWN = "withdrawn"
+
+
+class Audience(StrEnum):
+    """Who a search index serves: each audience has an index of its own."""
+
+    PUBLIC = "public"
+    RESEARCH = "research"
+    STAFF = "staff"
+
+
+class Permission(StrEnum):
+    TESTIMONY_CREATE = "testimony:create"
+    TESTIMONY_EDIT = "testimony:edit"
+    TESTIMONY_SUBMIT = "testimony:submit"
+    TESTIMONY_DELETE = "testimony:delete"
+    TESTIMONY_RESTORE = "testimony:restore"
+    TESTIMONY_UNPUBLISH = "testimony:unpublish"
+    TESTIMONY_IMPORT_PUBLISHED = "testimony:import-published"
+    STAFF_AREA = "staff:area"
+    REVIEW_DECIDE = "review:decide"
+    CONSENT_EDIT = "consent:edit"
+    CONSENT_WIDEN = "consent:widen"
+    USERS_MANAGE = "users:manage"
+    AUDIT_READ = "audit:read"
+
+
+# Rank 0 is the public (anonymous). A higher rank includes everything a lower one may do.
+_RANK = {None: 0, Role.RESEARCHER: 1, Role.ARCHIVIST: 2, Role.MODERATOR: 3, Role.ADMIN: 4}
+
+_MIN_ROLE = {
+    Permission.TESTIMONY_CREATE: Role.ARCHIVIST,
+    Permission.TESTIMONY_EDIT: Role.ARCHIVIST,
+    Permission.TESTIMONY_SUBMIT: Role.ARCHIVIST,
+    Permission.TESTIMONY_DELETE: Role.ARCHIVIST,
+    Permission.TESTIMONY_RESTORE: Role.ADMIN,
+    Permission.TESTIMONY_UNPUBLISH: Role.MODERATOR,
+    Permission.TESTIMONY_IMPORT_PUBLISHED: Role.ADMIN,
+    Permission.STAFF_AREA: Role.ARCHIVIST,
+    Permission.REVIEW_DECIDE: Role.MODERATOR,
+    Permission.CONSENT_EDIT: Role.ARCHIVIST,
+    Permission.CONSENT_WIDEN: Role.MODERATOR,
+    Permission.USERS_MANAGE: Role.ADMIN,
+    Permission.AUDIT_READ: Role.ADMIN,
+}
+
+# Which consent levels each audience may reach, once the seal date is taken into account.
+_AUDIENCE_REACHES = {
+    Audience.PUBLIC: {Access.PUBLIC},
+    Audience.RESEARCH: {Access.PUBLIC, Access.RESEARCH},
+    Audience.STAFF: {Access.PUBLIC, Access.RESEARCH, Access.STAFF, Access.SEALED},
+}
+
+# From narrowest to widest; used to tell a narrowing consent change from a widening one.
+_OPENNESS = {
+    Access.WITHDRAWN: 0,
+    Access.STAFF: 1,
+    Access.SEALED: 2,
+    Access.RESEARCH: 3,
+    Access.PUBLIC: 4,
+}
+
+ANONYMOUS_LABEL = "Anonymous narrator"
+
+
+def role_of(user: User | None) -> Role | None:
+    """The user's role, or None for the public. An unknown role is an error, never a guess."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if not user.is_active:
+        return None
+    return Role(user.role)
+
+
+def rank(user: User | None) -> int:
+    return _RANK[role_of(user)]
+
+
+def valid_role(value: str) -> Role:
+    return Role(value)
+
+
+def has_permission(user: User | None, permission: Permission) -> bool:
+    return rank(user) >= _RANK[_MIN_ROLE[Permission(permission)]]
+
+
+def require(user: User | None, permission: Permission) -> None:
+    if not has_permission(user, permission):
+        raise Forbidden()
+
+
+def is_staff(user: User | None) -> bool:
+    return has_permission(user, Permission.STAFF_AREA)
+
+
+def is_admin(user: User | None) -> bool:
+    return role_of(user) is Role.ADMIN
+
+
+def audience_for(user: User | None) -> Audience:
+    """The one search index this user's searches may reach."""
+    r = rank(user)
+    if r >= _RANK[Role.ARCHIVIST]:
+        return Audience.STAFF
+    if r >= _RANK[Role.RESEARCHER]:
+        return Audience.RESEARCH
+    return Audience.PUBLIC
+
+
+def audiences_for(user: User | None) -> list[Audience]:
+    return [audience_for(user)]
+
+
+def effective_access(consent: ConsentVersion | None, today: dt.date | None = None) -> Access:
+    """The consent level in force today: a seal past its date has become its `release_to` level."""
+    if consent is None:
+        # No consent recorded: nothing leaves the staff.
+        return Access.STAFF
+    access = Access(consent.access)
+    if access is Access.SEALED:
+        today = today or dt.datetime.now(dt.UTC).date()
+        if consent.sealed_until is not None and today >= consent.sealed_until:
+            return Access(consent.release_to or Access.STAFF)
+    return access
+
+
+def is_withdrawn(testimony: Testimony) -> bool:
+    return effective_access(testimony.consent) is Access.WITHDRAWN
+
+
+def _reaches(audience: Audience, testimony: Testimony) -> bool:
+    if testimony.deleted_at is not None:
+        return False
+    access = effective_access(testimony.consent)
+    if access is Access.WITHDRAWN:
+        return False
+    if audience is Audience.STAFF:
+        return access in _AUDIENCE_REACHES[audience]
+    return testimony.published_revision is not None and access in _AUDIENCE_REACHES[audience]
+
+
+def can_view(user: User | None, testimony: Testimony) -> bool:
+    """May this user open this testimony at all? Admins also see withdrawn and deleted ones."""
+    if is_admin(user):
+        return True
+    return _reaches(audience_for(user), testimony)
+
+
+def sees_working_copy(user: User | None) -> bool:
+    """Staff read the working copy with pending edits; everybody else the published version."""
+    return is_staff(user)
+
+
+def get_visible(user: User | None, testimony: Testimony | None) -> Testimony:
+    """The testimony if the user may see it; otherwise NotFound, so its existence does not leak."""
+    if testimony is None or not can_view(user, testimony):
+        raise NotFound()
+    return testimony
+
+
+def require_on(user: User | None, testimony: Testimony, permission: Permission) -> None:
+    """A forbidden action on a testimony: 404 where it is not visible, 403 where it is."""
+    get_visible(user, testimony)
+    if not has_permission(user, permission):
+        if role_of(user) is None:
+            raise NotFound()
+        raise Forbidden()
+
+
+def can_review(user: User | None, testimony: Testimony) -> bool:
+    """Four eyes: a moderator who neither submitted nor last edited the entry."""
+    if not has_permission(user, Permission.REVIEW_DECIDE):
+        return False
+    return user.id not in {testimony.submitted_by_id, testimony.updated_by_id}
+
+
+def can_decide_consent(user: User | None, consent: ConsentVersion) -> bool:
+    """Four eyes on widening consent: never the person who asked for it."""
+    return has_permission(user, Permission.CONSENT_WIDEN) and consent.created_by_id != user.id
+
+
+# --- consent comparison ----------------------------------------------------------------------
+
+
+def _redaction_key(r: dict) -> tuple[int, int]:
+    return int(r["start_ms"]), int(r["end_ms"])
+
+
+def _covered(ranges: list[dict], r: dict) -> bool:
+    start, end = _redaction_key(r)
+    return any(_redaction_key(o)[0] <= start and _redaction_key(o)[1] >= end for o in ranges)
+
+
+def narrowest(old: dict, new: dict) -> dict:
+    """The consent that grants nothing either of the two does not: applied at once on any change."""
+    result = dict(new)
+    old_access, new_access = Access(old["access"]), Access(new["access"])
+    if _OPENNESS[old_access] < _OPENNESS[new_access]:
+        for key in ("access", "sealed_until", "release_to"):
+            result[key] = old.get(key)
+    elif old_access is new_access is Access.SEALED:
+        result["sealed_until"] = max(
+            (d for d in (old.get("sealed_until"), new.get("sealed_until")) if d), default=None
+        )
+        result["release_to"] = min(
+            (old.get("release_to"), new.get("release_to")),
+            key=lambda a: _OPENNESS[Access(a)] if a else -1,
+        )
+    result["anonymize_narrator"] = bool(old.get("anonymize_narrator")) or bool(new.get("anonymize_narrator"))
+    result["publish_media"] = bool(old.get("publish_media")) and bool(new.get("publish_media"))
+    result["publish_transcript"] = bool(old.get("publish_transcript")) and bool(new.get("publish_transcript"))
+    redactions = list(new.get("redactions") or [])
+    redactions += [r for r in old.get("redactions") or [] if not _covered(redactions, r)]
+    result["redactions"] = sorted(redactions, key=_redaction_key)
+    return result
+
+
+_GRANTS = (
+    "access",
+    "sealed_until",
+    "release_to",
+    "anonymize_narrator",
+    "publish_media",
+    "publish_transcript",
+    "redactions",
+)
+
+
+def widens(old: dict, new: dict) -> bool:
+    """Does `new` grant anything `old` did not?"""
+    narrow = narrowest(old, new)
+    return any(_norm(narrow.get(k)) != _norm(new.get(k)) for k in _GRANTS)
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, list):
+        return sorted((_redaction_key(r), r.get("reason") or "") for r in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value or None
+
+
+# --- what each audience may see of a testimony -----------------------------------------------
+
+
+def narrator_label(user: User | None, testimony: Testimony, narrator: dict | None = None) -> str:
+    """The narrator as this user may see them: the real name is never shown to the public of an
+    anonymised testimony."""
+    return _narrator_label(audience_for(user), testimony.consent, narrator or {})
+
+
+def _narrator_label(audience: Audience, consent: ConsentVersion | None, narrator: dict) -> str:
+    name, pseudonym = narrator.get("name") or "", narrator.get("pseudonym") or ""
+    if audience is Audience.STAFF:
+        return name or pseudonym or ANONYMOUS_LABEL
+    if consent is None or consent.anonymize_narrator:
+        return pseudonym or ANONYMOUS_LABEL
+    return name or pseudonym or ANONYMOUS_LABEL
+
+
+def _overlaps(segment: dict, redactions: list[dict]) -> bool:
+    return any(
+        segment["start_ms"] < int(r["end_ms"]) and int(r["start_ms"]) < segment["end_ms"] for r in redactions
+    )
+
+
+def _visible_segments(audience: Audience, consent: ConsentVersion | None, segments: list) -> list:
+    if audience is Audience.STAFF:
+        return segments
+    if consent is None or not consent.publish_transcript:
+        return []
+    # A segment touched by a redaction is withheld whole: its text cannot be cut by time.
+    return [s for s in segments if not _overlaps(s, consent.redactions or [])]
+
+
+def visible_segments(user: User | None, testimony: Testimony, segments: list[dict]) -> list[dict]:
+    return _visible_segments(audience_for(user), testimony.consent, segments)
+
+
+def consent_view(user: User | None, consent: ConsentVersion | None) -> dict | None:
+    """What of the consent record itself this user may read."""
+    if consent is None:
+        return None
+    if is_staff(user):
+        return consent.as_dict()
+    return {
+        "access": effective_access(consent).value,
+        "anonymize_narrator": consent.anonymize_narrator,
+        "publish_media": consent.publish_media,
+        "publish_transcript": consent.publish_transcript,
+    }
+
+
+def _audience_view(audience: Audience, testimony: Testimony, body: dict) -> dict:
+    """Strip a testimony body down to what this audience may see."""
+    consent = testimony.consent
+    view = dict(body)
+    narrator = dict(body.get("narrator") or {})
+    label = _narrator_label(audience, consent, narrator)
+    if audience is not Audience.STAFF:
+        narrator = {
+            "name": label,
+            "pseudonym": narrator.get("pseudonym") if consent and consent.anonymize_narrator else None,
+            "birth_year": narrator.get("birth_year"),
+            "gender": narrator.get("gender"),
+        }
+    view["narrator"] = narrator
+    view["narrator_label"] = label
+    view["segments"] = _visible_segments(audience, consent, body.get("segments") or [])
+    return view
+
+
+def testimony_view(user: User | None, testimony: Testimony, working: dict, published: dict | None):
+    """The body this user may read: staff the working copy, others the published version, filtered."""
+    if sees_working_copy(user) or is_admin(user):
+        return _audience_view(Audience.STAFF, testimony, working)
+    get_visible(user, testimony)
+    if published is None:
+        raise NotFound()
+    return _audience_view(audience_for(user), testimony, published)
+
+
+def index_document(audience: Audience, testimony: Testimony, working: dict, published: dict | None):
+    """The document the index of this audience may hold for a testimony, or None.
+
+    It is built from the same filtered view the pages show, so an index never holds a word its
+    audience may not read. Consent notes never enter any index.
+    """
+    if not _reaches(audience, testimony):
+        return None
+    body = working if audience is Audience.STAFF else published
+    if body is None:
+        return None
+    view = _audience_view(audience, testimony, body)
+    interview = view.get("interview") or {}
+    date = interview.get("date")
+    return {
+        "testimony_id": testimony.id,
+        "title": view.get("title") or "",
+        "summary": view.get("summary") or "",
+        "narrator": view["narrator_label"],
+        "interview_date": date,
+        "interview_year": int(date[:4]) if date else None,
+        "birth_year": (view.get("narrator") or {}).get("birth_year"),
+        "languages": list(interview.get("languages") or []),
+        "places": list(view.get("places") or []),
+        "subjects": list(view.get("subjects") or []),
+        "access": effective_access(testimony.consent).value,
+        "state": testimony.state,
+        "segments": [
+            {k: s.get(k) for k in ("id", "start_ms", "end_ms", "speaker", "text", "keywords")}
+            for s in view["segments"]
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Testimonies, narrators, timecoded segments, places and subjects."""

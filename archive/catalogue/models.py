@@ -1,0 +1,143 @@
+"""The catalogue: a testimony's working copy lives in these tables; published versions are
+snapshots kept as revisions (see archive/review/models.py)."""
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from archive.extensions import db
+from archive.timeutil import utcnow
+
+
+class State(StrEnum):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    CHANGES_REQUESTED = "changes_requested"
+    PUBLISHED = "published"
+    UNPUBLISHED = "unpublished"
+    REJECTED = "rejected"
+
+
+testimony_places = Table(
+    "testimony_places",
+    db.metadata,
+    Column("testimony_id", ForeignKey("testimonies.id", ondelete="CASCADE"), primary_key=True),
+    Column("place_id", ForeignKey("places.id"), primary_key=True),
+)
+
+testimony_subjects = Table(
+    "testimony_subjects",
+    db.metadata,
+    Column("testimony_id", ForeignKey("testimonies.id", ondelete="CASCADE"), primary_key=True),
+    Column("subject_id", ForeignKey("subjects.id"), primary_key=True),
+)
+
+
+class Narrator(db.Model):
+    __tablename__ = "narrators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), default="")
+    pseudonym: Mapped[str | None] = mapped_column(String(300))
+    birth_year: Mapped[int | None]
+    gender: Mapped[str | None] = mapped_column(String(40))
+
+
+class Place(db.Model):
+    """A place of the authority: one preferred name, variant spellings in other scripts."""
+
+    __tablename__ = "places"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    variants: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class Subject(db.Model):
+    __tablename__ = "subjects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+
+
+class Testimony(db.Model):
+    __tablename__ = "testimonies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    narrator_id: Mapped[int] = mapped_column(ForeignKey("narrators.id"))
+    interview_date: Mapped[dt.date | None]
+    interview_place: Mapped[str] = mapped_column(String(300), default="")
+    interviewer: Mapped[str] = mapped_column(String(300), default="")
+    languages: Mapped[list] = mapped_column(JSON, default=list)
+
+    state: Mapped[str] = mapped_column(String(30), default=State.DRAFT, index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[dt.datetime | None]
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("revisions.id", use_alter=True, name="fk_testimonies_published_revision")
+    )
+    published_at: Mapped[dt.datetime | None]
+    deleted_at: Mapped[dt.datetime | None]
+    deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    narrator: Mapped[Narrator] = relationship()
+    segments: Mapped[list["Segment"]] = relationship(
+        back_populates="testimony",
+        order_by="Segment.position",
+        cascade="all, delete-orphan",
+    )
+    places: Mapped[list[Place]] = relationship(secondary=testimony_places, order_by=Place.name)
+    subjects: Mapped[list[Subject]] = relationship(secondary=testimony_subjects, order_by=Subject.name)
+    consents: Mapped[list["ConsentVersion"]] = relationship(  # noqa: F821
+        back_populates="testimony", order_by="ConsentVersion.number"
+    )
+    published_revision: Mapped["Revision | None"] = relationship(  # noqa: F821
+        foreign_keys=[published_revision_id], post_update=True
+    )
+    created_by: Mapped["User | None"] = relationship(foreign_keys=[created_by_id])  # noqa: F821
+    updated_by: Mapped["User | None"] = relationship(foreign_keys=[updated_by_id])  # noqa: F821
+    submitted_by: Mapped["User | None"] = relationship(  # noqa: F821
+        foreign_keys=[submitted_by_id]
+    )
+
+    @property
+    def consent(self) -> "ConsentVersion | None":  # noqa: F821
+        """The consent in force: the newest approved version."""
+        approved = [c for c in self.consents if c.status == "approved"]
+        return max(approved, key=lambda c: c.number) if approved else None
+
+    @property
+    def pending_consent(self) -> "ConsentVersion | None":  # noqa: F821
+        pending = [c for c in self.consents if c.status == "pending"]
+        return max(pending, key=lambda c: c.number) if pending else None
+
+    @property
+    def has_unpublished_edits(self) -> bool:
+        published = self.published_revision
+        return published is not None and published.version != self.version
+
+
+class Segment(db.Model):
+    """One stretch of the timecoded transcript."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    testimony_id: Mapped[int] = mapped_column(ForeignKey("testimonies.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    start_ms: Mapped[int]
+    end_ms: Mapped[int]
+    speaker: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    keywords: Mapped[list] = mapped_column(JSON, default=list)
+
+    testimony: Mapped[Testimony] = relationship(back_populates="segments")

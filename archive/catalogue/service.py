@@ -1,0 +1,476 @@
+"""What the catalogue does: validate testimony bodies, create and edit testimonies, serialise them.
+
+Every write is one transaction: it either saves the testimony, its revision and its outbox row
+together, or raises and leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+
+from archive import access
+from archive.access import Permission
+from archive.catalogue.models import Narrator, Place, Segment, State, Subject, Testimony
+from archive.errors import Invalid, NotFound, PreconditionRequired, StaleVersion
+from archive.extensions import db
+from archive.timeutil import utcnow
+
+BODY_FIELDS = {
+    "title",
+    "summary",
+    "narrator",
+    "interview",
+    "places",
+    "subjects",
+    "segments",
+    "consent",
+}
+# Keys a client may send back from a GET body; they are ignored rather than refused.
+READ_ONLY_FIELDS = {
+    "id",
+    "version",
+    "state",
+    "narrator_label",
+    "published",
+    "published_version",
+    "created_at",
+    "updated_at",
+    "pending_consent",
+    "deleted",
+}
+NARRATOR_FIELDS = {"name", "pseudonym", "birth_year", "gender"}
+INTERVIEW_FIELDS = {"date", "place", "interviewer", "languages"}
+SEGMENT_FIELDS = {"start_ms", "end_ms", "speaker", "text", "keywords", "id"}
+BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+MAX_SEGMENTS = 20_000
+MAX_MS = 100 * 3600 * 1000
+
+
+class _Checker:
+    """Collects every field error of a body, so the user sees all of them at once."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def fail(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, message)
+
+    def text(self, value: Any, field: str, *, required=False, max_len=500) -> str | None:
+        if value is None or value == "":
+            if required:
+                self.fail(field, "This field is required.")
+            return "" if value == "" else None
+        if not isinstance(value, str):
+            self.fail(field, "Must be text.")
+            return None
+        value = value.strip()
+        if required and not value:
+            self.fail(field, "This field is required.")
+        if len(value) > max_len:
+            self.fail(field, f"Must be at most {max_len} characters.")
+        return value
+
+    def integer(self, value: Any, field: str, *, low: int, high: int) -> int | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value)
+            else:
+                self.fail(field, "Must be a whole number.")
+                return None
+        if not low <= value <= high:
+            self.fail(field, f"Must be between {low} and {high}.")
+            return None
+        return value
+
+    def date(self, value: Any, field: str) -> dt.date | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(value) if len(str(value)) == 10 else dt.date.fromisoformat("")
+        except (ValueError, TypeError):
+            self.fail(field, "Must be a date written YYYY-MM-DD.")
+            return None
+
+    def strings(self, value: Any, field: str, *, max_len=300) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(field, "Must be a list of text values.")
+            return []
+        out: list[str] = []
+        for i, item in enumerate(value):
+            item = self.text(item, f"{field}[{i}]", required=True, max_len=max_len)
+            if item and item not in out:
+                out.append(item)
+        return out
+
+    def obj(self, value: Any, field: str, allowed: set[str]) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(field, "Must be an object.")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.fail(f"{field}.{key}", "Unknown field.")
+        return value
+
+
+def validate_body(data: Any, *, partial: bool = False) -> dict:
+    """A clean testimony body, or Invalid naming every bad field. `partial` is for PATCH."""
+    from archive.consent.service import validate_consent
+
+    check = _Checker()
+    if not isinstance(data, dict):
+        raise Invalid("The body must be a JSON object.")
+    for key in data:
+        if key not in BODY_FIELDS | READ_ONLY_FIELDS:
+            check.fail(key, "Unknown field.")
+    body: dict[str, Any] = {}
+    if not partial or "title" in data:
+        body["title"] = check.text(data.get("title"), "title", required=True, max_len=500)
+    if not partial or "summary" in data:
+        body["summary"] = check.text(data.get("summary"), "summary", max_len=20_000) or ""
+    if not partial or "narrator" in data:
+        n = check.obj(data.get("narrator"), "narrator", NARRATOR_FIELDS)
+        narrator = {
+            "name": check.text(n.get("name"), "narrator.name", max_len=300) or "",
+            "pseudonym": check.text(n.get("pseudonym"), "narrator.pseudonym", max_len=300) or None,
+            "birth_year": check.integer(
+                n.get("birth_year"), "narrator.birth_year", low=1850, high=dt.date.today().year
+            ),
+            "gender": check.text(n.get("gender"), "narrator.gender", max_len=40) or None,
+        }
+        if not narrator["name"] and not narrator["pseudonym"]:
+            check.fail("narrator.name", "Give the narrator's name or a pseudonym.")
+        body["narrator"] = narrator
+    if not partial or "interview" in data:
+        iv = check.obj(data.get("interview"), "interview", INTERVIEW_FIELDS)
+        languages = check.strings(iv.get("languages"), "interview.languages", max_len=35)
+        for i, tag in enumerate(languages):
+            if not BCP47.match(tag):
+                check.fail(f"interview.languages[{i}]", "Must be a BCP 47 language tag like az or ru.")
+        date = check.date(iv.get("date"), "interview.date")
+        if date and date > dt.date.today():
+            check.fail("interview.date", "The interview date cannot be in the future.")
+        body["interview"] = {
+            "date": date,
+            "place": check.text(iv.get("place"), "interview.place", max_len=300) or "",
+            "interviewer": check.text(iv.get("interviewer"), "interview.interviewer", max_len=300) or "",
+            "languages": [t.lower() if len(t) <= 3 else t for t in languages],
+        }
+    for key in ("places", "subjects"):
+        if not partial or key in data:
+            body[key] = check.strings(data.get(key), key)
+    if not partial or "segments" in data:
+        body["segments"] = _validate_segments(check, data.get("segments"))
+    if "consent" in data or not partial:
+        if data.get("consent") is None:
+            body["consent"] = None
+        else:
+            try:
+                body["consent"] = validate_consent(data["consent"])
+            except Invalid as e:
+                for field, message in e.fields.items():
+                    check.fail(f"consent.{field}", message)
+    if check.errors:
+        raise Invalid("Some fields are not valid.", check.errors)
+    return body
+
+
+def _validate_segments(check: _Checker, value: Any) -> list[dict]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        check.fail("segments", "Must be a list of segments.")
+        return []
+    if len(value) > MAX_SEGMENTS:
+        check.fail("segments", f"At most {MAX_SEGMENTS} segments.")
+        return []
+    out = []
+    for i, raw in enumerate(value):
+        field = f"segments[{i}]"
+        seg = check.obj(raw, field, SEGMENT_FIELDS)
+        if not isinstance(raw, dict):
+            continue
+        start = check.integer(seg.get("start_ms"), f"{field}.start_ms", low=0, high=MAX_MS)
+        end = check.integer(seg.get("end_ms"), f"{field}.end_ms", low=0, high=MAX_MS)
+        if seg.get("start_ms") is None:
+            check.fail(f"{field}.start_ms", "This field is required.")
+        if seg.get("end_ms") is None:
+            check.fail(f"{field}.end_ms", "This field is required.")
+        if start is not None and end is not None and end <= start:
+            check.fail(f"{field}.end_ms", "Must be after start_ms.")
+        text = check.text(seg.get("text"), f"{field}.text", required=True, max_len=100_000)
+        out.append(
+            {
+                "start_ms": start or 0,
+                "end_ms": end or 0,
+                "speaker": check.text(seg.get("speaker"), f"{field}.speaker", max_len=200) or "",
+                "text": text or "",
+                "keywords": check.strings(seg.get("keywords"), f"{field}.keywords", max_len=200),
+            }
+        )
+    for i in range(1, len(out)):
+        if out[i]["start_ms"] < out[i - 1]["start_ms"]:
+            check.fail(f"segments[{i}].start_ms", "Segments must be in order of time.")
+            break
+    return out
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def get_testimony(testimony_id: int) -> Testimony:
+    testimony = db.session.get(Testimony, testimony_id)
+    if testimony is None:
+        raise NotFound()
+    return testimony
+
+
+def working_body(testimony: Testimony) -> dict:
+    """The working copy as a testimony body (without consent), the shape revisions store."""
+    n = testimony.narrator
+    return {
+        "title": testimony.title,
+        "summary": testimony.summary or "",
+        "narrator": {
+            "name": n.name or "",
+            "pseudonym": n.pseudonym,
+            "birth_year": n.birth_year,
+            "gender": n.gender,
+        },
+        "interview": {
+            "date": testimony.interview_date.isoformat() if testimony.interview_date else None,
+            "place": testimony.interview_place or "",
+            "interviewer": testimony.interviewer or "",
+            "languages": list(testimony.languages or []),
+        },
+        "places": [p.name for p in testimony.places],
+        "subjects": [s.name for s in testimony.subjects],
+        "segments": [
+            {
+                "id": s.position,
+                "start_ms": s.start_ms,
+                "end_ms": s.end_ms,
+                "speaker": s.speaker or "",
+                "text": s.text,
+                "keywords": list(s.keywords or []),
+            }
+            for s in testimony.segments
+        ],
+    }
+
+
+def published_body(testimony: Testimony) -> dict | None:
+    revision = testimony.published_revision
+    return dict(revision.snapshot) if revision is not None else None
+
+
+def view_for(user, testimony: Testimony) -> dict:
+    """The testimony as this user may see it, as the API returns it."""
+    view = access.testimony_view(user, testimony, working_body(testimony), published_body(testimony))
+    published = testimony.published_revision
+    result = {
+        "id": testimony.id,
+        "version": testimony.version if access.sees_working_copy(user) else published.version,
+        "state": testimony.state,
+        **{k: view[k] for k in ("title", "summary", "narrator", "interview", "places", "subjects")},
+        "narrator_label": view["narrator_label"],
+        "segments": view["segments"],
+        "consent": access.consent_view(user, testimony.consent),
+        "published": published is not None,
+        "published_version": published.version if published else None,
+    }
+    if access.is_staff(user):
+        pending = testimony.pending_consent
+        result["pending_consent"] = pending.as_dict() if pending else None
+        result["deleted"] = testimony.deleted_at is not None
+        result["created_at"] = testimony.created_at.isoformat() + "Z"
+        result["updated_at"] = testimony.updated_at.isoformat() + "Z"
+    return result
+
+
+def staff_listing(user, *, state: str | None = None, mine: bool = False, deleted=False, limit=200):
+    """Testimonies for the staff's own pages: newest change first."""
+    access.require(user, Permission.STAFF_AREA)
+    query = select(Testimony).order_by(Testimony.updated_at.desc()).limit(limit)
+    if not deleted:
+        query = query.where(Testimony.deleted_at.is_(None))
+    else:
+        query = query.where(Testimony.deleted_at.is_not(None))
+    if state:
+        query = query.where(Testimony.state == State(state))
+    if mine:
+        query = query.where(Testimony.created_by_id == user.id)
+    return [t for t in db.session.scalars(query) if access.can_view(user, t)]
+
+
+def counts_by_state(user) -> dict[str, int]:
+    access.require(user, Permission.STAFF_AREA)
+    rows = db.session.execute(
+        select(Testimony.state, func.count()).where(Testimony.deleted_at.is_(None)).group_by(Testimony.state)
+    )
+    return dict(rows.all())
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _places(names: list[str]) -> list[Place]:
+    out = []
+    for name in names:
+        place = db.session.scalar(select(Place).where(Place.name == name))
+        if place is None:
+            place = Place(name=name, variants=[])
+            db.session.add(place)
+        out.append(place)
+    return out
+
+
+def _subjects(names: list[str]) -> list[Subject]:
+    out = []
+    for name in names:
+        subject = db.session.scalar(select(Subject).where(Subject.name == name))
+        if subject is None:
+            subject = Subject(name=name)
+            db.session.add(subject)
+        out.append(subject)
+    return out
+
+
+def _apply(testimony: Testimony, body: dict) -> None:
+    if "title" in body:
+        testimony.title = body["title"]
+    if "summary" in body:
+        testimony.summary = body["summary"]
+    if "narrator" in body:
+        n = body["narrator"]
+        if testimony.narrator is None:
+            testimony.narrator = Narrator()
+        for key in NARRATOR_FIELDS:
+            setattr(testimony.narrator, key, n[key])
+    if "interview" in body:
+        iv = body["interview"]
+        testimony.interview_date = iv["date"]
+        testimony.interview_place = iv["place"]
+        testimony.interviewer = iv["interviewer"]
+        testimony.languages = iv["languages"]
+    with db.session.no_autoflush:
+        if "places" in body:
+            testimony.places = _places(body["places"])
+        if "subjects" in body:
+            testimony.subjects = _subjects(body["subjects"])
+    if "segments" in body:
+        testimony.segments = [
+            Segment(
+                position=i,
+                **{k: s[k] for k in ("start_ms", "end_ms", "speaker", "text", "keywords")},
+            )
+            for i, s in enumerate(body["segments"], start=1)
+        ]
+
+
+def create_testimony(user, data: Any, *, publish: bool = False, note: str = "created") -> Testimony:
+    """A new draft (or, for an admin's import, a testimony published at once)."""
+    from archive.consent.service import record_initial_consent
+    from archive.review.service import publish_directly, record_revision
+    from archive.search.outbox import enqueue
+
+    access.require(user, Permission.TESTIMONY_CREATE)
+    if publish:
+        access.require(user, Permission.TESTIMONY_IMPORT_PUBLISHED)
+    body = validate_body(data)
+    try:
+        testimony = Testimony(state=State.DRAFT, version=1, created_by_id=user.id, updated_by_id=user.id)
+        _apply(testimony, body)
+        db.session.add(testimony)
+        db.session.flush()
+        record_initial_consent(user, testimony, body.get("consent"))
+        record_revision(user, testimony, parent_version=None, note=note)
+        if publish:
+            publish_directly(user, testimony, comment=note)
+        enqueue(testimony.id)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return testimony
+
+
+def check_version(testimony: Testimony, if_match: Any) -> None:
+    if if_match is None or if_match == "":
+        raise PreconditionRequired()
+    try:
+        expected = int(str(if_match).strip().strip('"').removeprefix("W/").strip('"'))
+    except ValueError:
+        raise Invalid("If-Match must be the version number.", {"If-Match": "Not a version."}) from None
+    if expected != testimony.version:
+        raise StaleVersion(current_version=testimony.version)
+
+
+def update_testimony(user, testimony: Testimony, data: Any, if_match: Any) -> Testimony:
+    """Save an edit of the working copy as a new version; a published version stays public until
+    the edit is approved."""
+    from archive.consent.service import change_consent
+    from archive.review.service import record_revision
+    from archive.search.outbox import enqueue
+
+    access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
+    if testimony.deleted_at is not None:
+        raise NotFound()
+    body = validate_body(data, partial=True)
+    check_version(testimony, if_match)
+    consent = body.pop("consent", None)
+    try:
+        if body:
+            parent = testimony.version
+            _apply(testimony, body)
+            testimony.version = parent + 1
+            testimony.updated_at = utcnow()
+            testimony.updated_by_id = user.id
+            if testimony.state in (State.PUBLISHED, State.IN_REVIEW, State.REJECTED):
+                # An edit goes back through review; the published snapshot stays as it was.
+                testimony.state = State.DRAFT
+            record_revision(user, testimony, parent_version=parent, note="edited")
+        if consent is not None:
+            change_consent(user, testimony, consent, commit=False)
+        enqueue(testimony.id)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return testimony
+
+
+def delete_testimony(user, testimony: Testimony) -> None:
+    """Soft delete: the row and its history stay; an admin can restore it."""
+    from archive.review.service import record_event
+    from archive.search.outbox import enqueue
+
+    access.require_on(user, testimony, Permission.TESTIMONY_DELETE)
+    testimony.deleted_at = utcnow()
+    testimony.deleted_by_id = user.id
+    record_event(user, "testimony.delete", testimony)
+    enqueue(testimony.id)
+    db.session.commit()
+
+
+def restore_testimony(user, testimony: Testimony) -> None:
+    from archive.review.service import record_event
+    from archive.search.outbox import enqueue
+
+    access.require_on(user, testimony, Permission.TESTIMONY_RESTORE)
+    testimony.deleted_at = None
+    testimony.deleted_by_id = None
+    record_event(user, "testimony.restore_deleted", testimony)
+    enqueue(testimony.id)
+    db.session.commit()

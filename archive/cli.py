@@ -1,0 +1,233 @@
+"""The `archive` command group; each command is a thin call into a service."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from archive import create_app
+from archive.errors import ArchiveError
+
+
+def _app(*_args):
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """Testimony Archive: manage the database, accounts, imports and the search index."""
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _user(email: str):
+    from archive.accounts.service import user_by_email
+
+    user = user_by_email(email)
+    if user is None:
+        _fail(f"no account with the email {email}")
+    return user
+
+
+@main.group()
+def users() -> None:
+    """Manage accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", required=True, help="admin, moderator, archivist or researcher")
+@click.option("--name", default="", help="The name shown beside their work.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def users_create(email: str, role: str, name: str, password_stdin: bool) -> None:
+    """Create an account. Without --password-stdin a password is generated and printed."""
+    from archive.accounts.service import create_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
+    try:
+        user = create_user(None, email, role, password, name=name)
+    except ArchiveError as e:
+        _fail("; ".join([e.message, *(f"{k}: {v}" for k, v in e.fields.items())]))
+    click.echo(f"Created {user.role} {user.email}")
+    if not password_stdin:
+        click.echo(f"Password: {password}")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("email")
+@with_appcontext
+def tokens_create(email: str) -> None:
+    """Print a new API bearer token for this user, alone on its line."""
+    from archive.accounts.service import create_token
+
+    click.echo(create_token(_user(email)))
+
+
+@main.command()
+@with_appcontext
+def demo() -> None:
+    """Load the fictional sample archive (running it again changes nothing)."""
+    from archive.demo import load_demo
+
+    credentials = load_demo(echo=click.echo)
+    click.echo("")
+    click.echo("Demo accounts (all fictional; their passwords are kept in the instance folder):")
+    for role, (email, password) in credentials.items():
+        click.echo(f"  {role:<11} {email}  password: {password}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the archive (gunicorn where available, else Flask's own server)."""
+    os.environ["ARCHIVE_SERVING"] = "1"
+    gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
+    click.echo(f"Serving Testimony Archive at http://{host}:{port}/  (Ctrl+C stops it)")
+    if Path(gunicorn).exists():
+        os.execv(
+            gunicorn,
+            [
+                gunicorn,
+                "--workers",
+                str(workers),
+                "--bind",
+                f"{host}:{port}",
+                "--access-logfile",
+                "-",
+                "archive:create_app()",
+            ],
+        )
+    create_app().run(host=host, port=port)
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check every record and report; save nothing.")
+@click.option("--publish", is_flag=True, help="Publish at once (admins only), skipping review.")
+@click.option("--as", "as_email", help="The account the records are entered as.")
+@with_appcontext
+def import_(path: Path, dry_run: bool, publish: bool, as_email: str | None) -> None:
+    """Import testimonies as drafts from JSON (a list of API bodies); CSV and OHMS XML are not
+    available yet."""
+    from archive.catalogue.importer import import_file
+
+    if as_email is None:
+        _fail("say whose entries these are with --as EMAIL", 2)
+    user = _user(as_email)
+    report = import_file(user, path, dry_run=dry_run, publish=publish, echo=click.echo)
+    for problem in report.problems:
+        click.echo(problem, err=True)
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {report.imported} of {report.total} records; {len(report.problems)} refused")
+    if report.problems:
+        sys.exit(1)
+
+
+@main.group()
+def index() -> None:
+    """The search indexes: derived from the database, rebuildable at any time."""
+
+
+@index.command("rebuild")
+@with_appcontext
+def index_rebuild() -> None:
+    """Rebuild every search index from the database."""
+    from archive.search.outbox import rebuild
+
+    with click.progressbar(length=1, label="Indexing testimonies") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        total = rebuild(progress)
+    click.echo(f"Rebuilt the search indexes from {total} testimonies.")
+
+
+@index.command("check")
+@with_appcontext
+def index_check() -> None:
+    """Compare the search indexes with the database; exit 1 on any difference."""
+    from archive.search.outbox import check, drain
+
+    drain()
+    problems = check()
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        click.echo(f"{len(problems)} differences: run `archive index rebuild`.", err=True)
+        sys.exit(1)
+    click.echo("The search indexes match the database.")
+
+
+@main.command()
+def fixity() -> None:
+    """Re-hash stored media against their recorded SHA-256 (not available yet)."""
+    _fail("media storage is not available yet, so there is nothing to check", 2)
+
+
+@main.group()
+def export() -> None:
+    """Preservation exports."""
+
+
+@export.command("bag")
+@click.argument("testimony_id", type=int)
+@click.argument("directory", type=click.Path(path_type=Path))
+def export_bag(testimony_id: int, directory: Path) -> None:
+    """Write a BagIt bag of one testimony (not available yet)."""
+    _fail("BagIt export is not available yet", 2)
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the database to the newest schema."""
+    from flask_migrate import upgrade
+
+    upgrade(directory=current_app.extensions["migrate"].directory, revision=revision)
+    click.echo("The database is up to date.")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Migrate the database back to an older schema revision."""
+    from flask_migrate import downgrade
+
+    downgrade(directory=current_app.extensions["migrate"].directory, revision=revision)
+
+
+@db_group.command("revision")
+@click.option("-m", "--message", required=True)
+@with_appcontext
+def db_revision(message: str) -> None:
+    """Write a new migration from the models (for developers)."""
+    from flask_migrate import migrate
+
+    migrate(directory=current_app.extensions["migrate"].directory, message=message)

@@ -1,0 +1,43 @@
+"""Configuration: these defaults, then instance/config.py, then ARCHIVE_* environment variables."""
+
+import os
+import secrets
+from pathlib import Path
+
+LANGUAGES = {"en": "English", "az": "Azərbaycanca", "ru": "Русский"}
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("ARCHIVE_INSTANCE_PATH", "instance")).resolve()
+
+
+def _secret_key(instance: Path) -> str:
+    """The session key: from the environment, else generated once into the instance folder."""
+    if key := os.environ.get("ARCHIVE_SECRET_KEY"):
+        return key
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def defaults(instance: Path) -> dict:
+    return {
+        "SECRET_KEY": _secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("ARCHIVE_DATABASE_URL")
+        or f"sqlite:///{instance / 'archive.sqlite3'}",
+        "INDEX_PATH": str(instance / "index"),
+        "MEDIA_PATH": str(instance / "media"),
+        # The outbox drain thread keeps the index in step with changes made by other processes.
+        "OUTBOX_POLL_SECONDS": 0.5,
+        "OUTBOX_THREAD": True,
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "LANGUAGES": LANGUAGES,
+        "PER_PAGE": 10,
+        "MAX_PER_PAGE": 100,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+    }

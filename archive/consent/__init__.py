@@ -1,0 +1,1 @@
+"""The narrator's consent: versioned records, seals, withdrawal and redactions."""

@@ -1,0 +1,82 @@
+"""The fictional sample archive loaded by `archive demo`: accounts of every role and testimonies in
+every consent level and workflow state. Running it again changes nothing."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+DATA = Path(__file__).with_name("testimonies.json")
+ACCOUNTS = {
+    "admin": ("admin@demo.example", "admin", "Demo Admin"),
+    "moderator": ("moderator@demo.example", "moderator", "Demo Moderator"),
+    "moderator2": ("moderator2@demo.example", "moderator", "Second Demo Moderator"),
+    "archivist": ("archivist@demo.example", "archivist", "Demo Archivist"),
+    "researcher": ("researcher@demo.example", "researcher", "Demo Researcher"),
+}
+
+
+def _credentials_file() -> Path:
+    return Path(current_app.instance_path) / "demo-credentials.json"
+
+
+def _accounts() -> tuple[dict, dict]:
+    from archive.accounts.service import create_user, user_by_email
+
+    path = _credentials_file()
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    users, credentials = {}, {}
+    for key, (email, role, name) in ACCOUNTS.items():
+        user = user_by_email(email)
+        if user is None:
+            password = secrets.token_urlsafe(12)
+            user = create_user(None, email, role, password, name=name)
+            saved[key] = password
+        users[key] = user
+        credentials[key] = (email, saved.get(key, "(set before; see `archive users create`)"))
+    path.write_text(json.dumps(saved, indent=1))
+    path.chmod(0o600)
+    return users, credentials
+
+
+def load_demo(echo: Callable[[str], None] = print) -> dict:
+    """Load the sample archive; returns {role: (email, password)} of the demo accounts."""
+    from archive.catalogue.models import Testimony
+    from archive.catalogue.service import create_testimony
+    from archive.consent.service import change_consent, validate_consent
+    from archive.extensions import db
+    from archive.review.service import review, submit_for_review
+    from archive.search.outbox import drain
+
+    users, credentials = _accounts()
+    records = json.loads(DATA.read_text(encoding="utf-8"))
+    added = 0
+    for record in records:
+        state = record.pop("_state")
+        author = users[record.pop("_author", "archivist")]
+        if db.session.scalar(select(Testimony.id).where(Testimony.title == record["title"])):
+            continue
+        consent = record["consent"]
+        withdraw = consent["access"] == "withdrawn"
+        if withdraw:
+            # A withdrawn testimony was once public: enter it so, then record the withdrawal.
+            record["consent"] = {**consent, "access": "public"}
+        testimony = create_testimony(author, record, note="demo data")
+        if state in ("in_review", "published", "changes_requested"):
+            submit_for_review(author, testimony)
+        reviewer = users["moderator2"] if author is users["moderator"] else users["moderator"]
+        if state == "published":
+            review(reviewer, testimony, "approve", "Checked against the consent form.")
+        elif state == "changes_requested":
+            review(reviewer, testimony, "request_changes", "Please check the interview date.")
+        if withdraw:
+            change_consent(users["archivist"], testimony, validate_consent(consent))
+        added += 1
+    drain()
+    echo(f"Demo archive: {added} testimonies added, {len(records) - added} were there already.")
+    return credentials

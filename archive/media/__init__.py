@@ -1,0 +1,1 @@
+"""Media files: storage, checksums, streaming (not available yet)."""

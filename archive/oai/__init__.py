@@ -1,0 +1,1 @@
+"""OAI-PMH 2.0 harvesting of public records."""

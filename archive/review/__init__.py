@@ -1,0 +1,1 @@
+"""The review workflow, revisions of every saved change, and the audit log."""

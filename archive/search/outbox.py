@@ -1,0 +1,249 @@
+"""The one way changes reach the search indexes.
+
+A change writes an outbox row in its own transaction (enqueue). One writer at a time (a file lock
+beside the index) reads rows it has not applied yet, asks the access policy for each audience's
+document and applies them. The position it reached is kept beside the index, so any node with its
+own index catches up from the database, and a writer that dies leaves rows that the next one
+applies again (applying is idempotent).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from archive import access
+from archive.access import Audience
+from archive.extensions import db
+from archive.search.models import OutboxEntry
+from archive.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# An id below the position that was not there when the writer passed it may still commit later
+# (ids are handed out before commit); such gaps are looked at again for this long.
+GAP_SECONDS = 120
+BATCH = 200
+
+
+def enqueue(testimony_id: int) -> None:
+    """Record, in the caller's transaction, that this testimony's index documents must be redone."""
+    db.session.add(OutboxEntry(testimony_id=testimony_id))
+    db.session.info["outbox_dirty"] = True
+
+
+def index_root() -> Path:
+    return Path(current_app.config["INDEX_PATH"])
+
+
+def search_index():
+    """The app's SearchIndex, opened once and shared by the threads of this process."""
+    from archive.search.index import SearchIndex
+
+    ext = current_app.extensions
+    if "archive_search_index" not in ext:
+        ext["archive_search_index"] = SearchIndex(index_root())
+    return ext["archive_search_index"]
+
+
+@contextmanager
+def writer_lock(blocking: bool = True, timeout: float = 30.0) -> Iterator[bool]:
+    """The single-writer lock of this index folder, across threads and processes."""
+    root = index_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".writer.lock", "a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not blocking or time.monotonic() > deadline:
+                    yield False
+                    return
+                time.sleep(0.01)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _state_path() -> Path:
+    return index_root() / "outbox-position.json"
+
+
+def _read_state() -> dict:
+    try:
+        return json.loads(_state_path().read_text())
+    except (FileNotFoundError, ValueError):
+        return {"position": 0, "gaps": {}}
+
+
+def _write_state(state: dict) -> None:
+    path = _state_path()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)
+
+
+def stamp(document: dict) -> int:
+    """A fingerprint of a document: the index and the database agree when their stamps do."""
+    body = {k: v for k, v in document.items() if k != "version"}
+    return zlib.crc32(json.dumps(body, sort_keys=True, default=str).encode())
+
+
+def documents_for(testimony) -> dict[str, dict]:
+    """Each audience's document for this testimony, as the access policy builds it."""
+    from archive.catalogue.service import published_body, working_body
+
+    working, published = working_body(testimony), published_body(testimony)
+    out = {}
+    for audience in Audience:
+        doc = access.index_document(audience, testimony, working, published)
+        if doc is not None:
+            doc["version"] = stamp(doc)
+            out[audience.value] = doc
+    return out
+
+
+def drain(*, blocking: bool = True) -> int:
+    """Apply every outbox row not applied yet. Returns how many testimonies were re-indexed."""
+    from archive.catalogue.models import Testimony
+
+    with writer_lock(blocking=blocking) as locked:
+        if not locked:
+            return 0
+        done = 0
+        state = _read_state()
+        with Session(db.engine) as session:
+            while True:
+                gaps = {int(k): v for k, v in state["gaps"].items() if v > time.time() - GAP_SECONDS}
+                query = select(OutboxEntry.id, OutboxEntry.testimony_id).order_by(OutboxEntry.id)
+                where = OutboxEntry.id > state["position"]
+                if gaps:
+                    where = where | OutboxEntry.id.in_(list(gaps))
+                rows = session.execute(query.where(where).limit(BATCH)).all()
+                if not rows:
+                    state["gaps"] = {str(k): v for k, v in gaps.items()}
+                    break
+                ids = sorted({tid for _, tid in rows})
+                testimonies = {
+                    t.id: t for t in session.scalars(select(Testimony).where(Testimony.id.in_(ids)))
+                }
+                search_index().apply(
+                    (tid, documents_for(testimonies[tid]) if tid in testimonies else {}) for tid in ids
+                )
+                done += len(ids)
+                seen = {rid for rid, _ in rows}
+                for rid in seen:
+                    gaps.pop(rid, None)
+                top = max(seen)
+                for missing in range(state["position"] + 1, top):
+                    if missing not in seen:
+                        gaps.setdefault(missing, time.time())
+                state = {
+                    "position": max(top, state["position"]),
+                    "gaps": {str(k): v for k, v in gaps.items()},
+                }
+                _write_state(state)
+                session.expire_all()
+        _write_state(state)
+        return done
+
+
+def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
+    """Rebuild every audience's index from the database. Returns the number of testimonies."""
+    from archive.catalogue.models import Testimony
+
+    with writer_lock() as _, Session(db.engine) as session:
+        position = session.scalar(select(func.max(OutboxEntry.id))) or 0
+        ids = list(session.scalars(select(Testimony.id).order_by(Testimony.id)))
+        total = len(ids)
+
+        def documents():
+            for n, start in enumerate(range(0, total, BATCH)):
+                chunk = ids[start : start + BATCH]
+                for t in session.scalars(select(Testimony).where(Testimony.id.in_(chunk))):
+                    yield t.id, documents_for(t)
+                session.expunge_all()
+                if progress:
+                    progress(min(total, (n + 1) * BATCH), total)
+
+        search_index().rebuild(documents())
+        _write_state({"position": position, "gaps": {}})
+        return total
+
+
+def check() -> list[str]:
+    """Differences between each audience's index and what the database says it should hold."""
+    from archive.catalogue.models import Testimony
+
+    expected: dict[str, dict[int, int]] = {a.value: {} for a in Audience}
+    with Session(db.engine) as session:
+        for t in session.scalars(select(Testimony)):
+            for audience, doc in documents_for(t).items():
+                expected[audience][t.id] = doc["version"]
+    problems = []
+    for audience in Audience:
+        indexed = search_index().stamps(audience.value)
+        want = expected[audience.value]
+        for tid in sorted(set(want) - set(indexed)):
+            problems.append(f"{audience.value}: testimony {tid} is missing from the index")
+        for tid in sorted(set(indexed) - set(want)):
+            problems.append(f"{audience.value}: testimony {tid} is in the index but should not be")
+        for tid in sorted(set(want) & set(indexed)):
+            if want[tid] != indexed[tid]:
+                problems.append(f"{audience.value}: testimony {tid} is out of date in the index")
+    return problems
+
+
+def pending_count() -> int:
+    state = _read_state()
+    return db.session.scalar(
+        select(func.count()).select_from(OutboxEntry).where(OutboxEntry.id > state["position"])
+    )
+
+
+def start_background_writer(app) -> threading.Thread:
+    """Keep this process's index in step with changes made elsewhere, and open seals on their day."""
+
+    def run() -> None:
+        from archive.consent.service import release_due_seals
+
+        last_seal_check = 0.0
+        while True:
+            time.sleep(app.config["OUTBOX_POLL_SECONDS"])
+            try:
+                with app.app_context():
+                    if time.monotonic() - last_seal_check > 60:
+                        release_due_seals()
+                        last_seal_check = time.monotonic()
+                    drain(blocking=False)
+                    db.session.remove()
+            except Exception:  # the writer must outlive a failed round; the rows stay for the next
+                log.exception("search outbox round failed")
+
+    thread = threading.Thread(target=run, name="search-outbox", daemon=True)
+    thread.start()
+    return thread
+
+
+def prune(older_than_days: int = 30) -> int:
+    """Drop outbox rows every index has long applied; a node further behind rebuilds instead."""
+    import datetime as dt
+
+    cutoff = utcnow() - dt.timedelta(days=older_than_days)
+    result = db.session.execute(delete(OutboxEntry).where(OutboxEntry.created_at < cutoff))
+    db.session.commit()
+    return result.rowcount

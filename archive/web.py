@@ -1,0 +1,133 @@
+"""Wiring shared by every page and API route: sign-in, language, error pages, template helpers."""
+
+from __future__ import annotations
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from archive import access
+from archive.errors import ArchiveError
+from archive.extensions import db, login_manager
+
+
+def locale_selector() -> str:
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    chosen = request.args.get("lang_ui") or session.get("lang_ui")
+    if chosen in languages:
+        return chosen
+    return request.accept_languages.best_match(list(languages)) or "en"
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def format_ms(ms: int | None) -> str:
+    """A timecode as people read it: 1:02:03 or 12:34."""
+    if ms is None:
+        return ""
+    seconds = int(ms) // 1000
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def register_web(app: Flask) -> None:
+    from archive.accounts.service import user_from_token
+    from archive.accounts.views import bp as accounts_bp
+    from archive.api.views import bp as api_bp
+    from archive.catalogue.editor import bp as editor_bp
+    from archive.catalogue.views import bp as catalogue_bp
+    from archive.consent.views import bp as consent_bp
+    from archive.extensions import csrf
+    from archive.oai.views import bp as oai_bp
+    from archive.review.views import bp as review_bp
+    from archive.search.views import bp as search_bp
+
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from archive.accounts.models import User
+
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+    @login_manager.request_loader
+    def load_user_from_token(req):
+        header = req.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            g.token_auth = True
+            return user_from_token(header.removeprefix("Bearer ").strip())
+        return None
+
+    for bp in (catalogue_bp, editor_bp, search_bp, accounts_bp, review_bp, consent_bp, oai_bp):
+        app.register_blueprint(bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+
+    @app.before_request
+    def refuse_bad_tokens():
+        from archive.errors import Unauthorized
+
+        header = request.headers.get("Authorization", "")
+        if header and wants_json():
+            if not header.startswith("Bearer "):
+                raise Unauthorized("Use 'Authorization: Bearer TOKEN'.")
+            if not current_user.is_authenticated:
+                raise Unauthorized("The API token is not valid or was revoked.")
+
+    @app.after_request
+    def apply_outbox(response):
+        # A change made by this request becomes searchable before the answer leaves.
+        if db.session.info.pop("outbox_dirty", False):
+            from archive.search.outbox import drain
+
+            drain()
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.errorhandler(ArchiveError)
+    def archive_error(error: ArchiveError):
+        db.session.rollback()
+        status = error.status
+        if wants_json():
+            body = {"error": {"code": error.code, "message": error.message, "fields": error.fields}}
+            current = getattr(error, "current_version", None)
+            if current is not None:
+                body["error"]["current_version"] = current
+            return jsonify(body), status
+        return render_template("error.html", status=status, message=error.message), status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if wants_json():
+            code = (error.name or "error").lower().replace(" ", "_")
+            body = {"error": {"code": code, "message": error.description, "fields": {}}}
+            return jsonify(body), error.code
+        return render_template("error.html", status=error.code, message=error.description), error.code
+
+    @app.context_processor
+    def template_helpers():
+        return {
+            "access": access,
+            "format_ms": format_ms,
+            "languages_ui": app.config["LANGUAGES"],
+            "current_locale": locale_selector(),
+            "_": _,
+        }
+
+    @app.route("/lang/<code>")
+    def set_language(code: str):
+        from flask import redirect
+
+        if code in app.config["LANGUAGES"]:
+            session["lang_ui"] = code
+        target = request.referrer or "/"
+        return redirect(target if target.startswith(request.host_url) else "/")

@@ -1,0 +1,43 @@
+"""The schema comes from Alembic migrations, on both databases, and matches the models."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, text
+
+from archive.extensions import db
+from tests.conftest import make_app
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_app(request, tmp_path):
+    app = make_app(tmp_path, request.param)
+    with app.app_context():
+        if request.param == "postgres":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        yield app
+        db.session.remove()
+        if request.param == "postgres":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        db.engine.dispose()
+
+
+def test_upgrade_creates_every_table_the_models_know(fresh_app):
+    upgrade(directory=fresh_app.extensions["migrate"].directory)
+    tables = set(inspect(db.engine).get_table_names())
+    assert {t.name for t in db.metadata.sorted_tables} <= tables
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == [], f"the models changed without a migration: {diff}"
+
+
+def test_downgrade_to_base_removes_the_schema_and_upgrade_restores_it(fresh_app):
+    directory = fresh_app.extensions["migrate"].directory
+    upgrade(directory=directory)
+    downgrade(directory=directory, revision="base")
+    assert "testimonies" not in inspect(db.engine).get_table_names()
+    upgrade(directory=directory)
+    assert "testimonies" in inspect(db.engine).get_table_names()
