@@ -1,0 +1,547 @@
+"""Searching one audience's index: parsing, ranking testimonies, facets, passages and snippets."""
+
+from __future__ import annotations
+
+import heapq
+import html
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from whoosh import query as wq
+from whoosh.analysis import RegexTokenizer
+from whoosh.fields import TEXT, Schema
+from whoosh.qparser import (
+    EveryPlugin,
+    FuzzyTermPlugin,
+    QueryParser,
+    RangePlugin,
+    SingleQuotePlugin,
+)
+from whoosh.searching import Searcher
+
+from archive.search.analysis import (
+    WORD,
+    fold,
+    lowercase_auto,
+    query_forms,
+    word_forms,
+    words,
+)
+from archive.search.index import SearchIndex, Snapshot, TestimonyEntry
+
+SORTS = ("relevance", "date", "title")
+FILTERS = ("lang", "place", "subject", "from", "to", "decade", "access")
+MAX_PER_PAGE = 100
+SNIPPET_CHARS = 300
+
+_OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"})
+# Field names a query may use (`place:Ağdam`); the same names exist in the indexes.
+_QUERY_FIELDS = ("place", "narrator", "subject", "speaker", "keyword", "title")
+_TESTIMONY_FIELDS = frozenset(_QUERY_FIELDS)
+_SEGMENT_FIELDS = frozenset({"speaker", "keyword"})
+# A word is looked for in several forms; the closer the form to what was typed, the more it counts.
+_TESTIMONY_FORMS = (("exact", "exact", 3.0), ("folded", "folded", 2.0), ("title", "folded", 1.0),
+                    ("stem", "stems", 1.0), ("name", "name", 1.0))  # fmt: skip
+_SEGMENT_FORMS = (("folded", "folded", 2.0), ("stem", "stems", 1.0), ("name", "name", 1.0))
+_MIN_PREFIX = 2
+_MAX_FUZZY = 2
+
+
+def _parser() -> QueryParser:
+    # Only split into words: each word is analysed into its forms when the query is rewritten.
+    analyzer = RegexTokenizer(WORD)
+    schema = Schema(text=TEXT(analyzer=analyzer), **{f: TEXT(analyzer=analyzer) for f in _QUERY_FIELDS})
+    parser = QueryParser("text", schema)
+    # Apostrophes are letters' neighbours in these languages, ranges and "*:*" mean nothing here.
+    for plugin in (SingleQuotePlugin, RangePlugin, EveryPlugin):
+        parser.remove_plugin_class(plugin)
+    parser.add_plugin(FuzzyTermPlugin())
+    return parser
+
+
+_PARSER = _parser()
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Which index a parsed query is rewritten for, and whether AND and NOT still bind."""
+
+    forms: tuple[tuple[str, str, float], ...]
+    fields: frozenset[str]
+    segments: bool
+    strict: bool
+
+
+_RANKING = _Target(_TESTIMONY_FORMS, _TESTIMONY_FIELDS, segments=False, strict=True)
+_WITHIN = _Target(_SEGMENT_FORMS, _SEGMENT_FIELDS, segments=True, strict=True)
+# Passages: any segment holding any of the words is a candidate, best scored first.
+_PASSAGES = _Target(_SEGMENT_FORMS, _SEGMENT_FIELDS, segments=True, strict=False)
+
+
+def parse(q: str) -> wq.Query | None:
+    """Parse the query language into a word tree; None for an empty query.
+
+    Whoosh's parser is forgiving, but leaves operators it could not apply as words; such a query
+    (and one the parser rejects) is read again as plain words.
+    """
+    if not words(q):
+        return None
+    try:
+        parsed = _PARSER.parse(q)
+    except Exception:  # noqa: BLE001 - any parser failure means: read the words
+        parsed = None
+    if parsed is None or _stray_operator(parsed) or _rewrite(parsed, _RANKING) is None:
+        plain = [w for w in words(q) if w not in _OPERATORS] or words(q)
+        return wq.And([wq.Term("text", w) for w in plain])
+    return parsed
+
+
+def _stray_operator(node: wq.Query) -> bool:
+    if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
+        return node.text in _OPERATORS
+    return any(_stray_operator(child) for child in node.children())
+
+
+def _word(text: str, target: _Target, boost: float) -> wq.Query:
+    forms = query_forms(text)
+    seen: set[tuple[str, str]] = set()
+    terms: list[wq.Query] = []
+    for fieldname, form, weight in target.forms:
+        values = forms.stems if form == "stems" else (getattr(forms, form),)
+        for value in values:
+            if value and (fieldname, value) not in seen:
+                seen.add((fieldname, value))
+                terms.append(wq.Term(fieldname, value, boost=weight * boost))
+    return wq.Or(terms)
+
+
+def _folded(text: str) -> str:
+    return fold(lowercase_auto(text))
+
+
+def _rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
+    """Turn the parsed word tree into a query on the target index's fields; None if nothing is left."""
+    boost = node.boost
+    fieldname = getattr(node, "fieldname", None)
+    if fieldname not in (None, "text") and fieldname not in target.fields:
+        return None
+    on_text = fieldname in (None, "text")
+    text_field = "folded" if on_text else fieldname
+    if isinstance(node, wq.FuzzyTerm):
+        return wq.FuzzyTerm(
+            text_field,
+            _folded(node.text),
+            boost=boost,
+            maxdist=min(node.maxdist, _MAX_FUZZY),
+            prefixlength=1,
+        )
+    if isinstance(node, wq.Term):
+        if on_text:
+            return _word(node.text, target, boost)
+        return wq.Term(fieldname, _folded(node.text), boost=boost)
+    if isinstance(node, wq.Prefix):
+        prefix = _folded(node.text)
+        if len(prefix) < _MIN_PREFIX:
+            return _rewrite(wq.Term(node.fieldname, node.text, boost=boost), target)
+        return wq.Prefix(text_field, prefix, boost=boost)
+    if isinstance(node, wq.Wildcard):
+        pattern = "".join(ch if ch in "*?" else _folded(ch) for ch in node.text)
+        if len(pattern.strip("*?")) < _MIN_PREFIX:
+            return None
+        return wq.Wildcard(text_field, pattern, boost=boost)
+    if isinstance(node, wq.Phrase):
+        return _phrase(node, target, text_field, on_text)
+    if isinstance(node, wq.Not):
+        if not target.strict:
+            return None
+        inner = _rewrite(node.query, target)
+        return wq.Not(inner) if inner is not None else None
+    if isinstance(node, wq.AndNot):
+        positive = _rewrite(node.a, target)
+        negative = _rewrite(node.b, target) if target.strict else None
+        if positive is None or negative is None:
+            return positive
+        return wq.AndNot(positive, negative)
+    if isinstance(node, wq.BinaryQuery):
+        return _compound(wq.Or, [node.a, node.b], target, boost)
+    if isinstance(node, wq.And):
+        if target.strict:
+            return _compound(wq.And, node.subqueries, target, boost)
+        # Loosened for passages, but a field of the segment (speaker:) still binds.
+        bound = [c for c in node.subqueries if getattr(c, "fieldname", None) in target.fields]
+        loose = _compound(wq.Or, [c for c in node.subqueries if c not in bound], target, boost)
+        binding = _compound(wq.And, bound, target, boost)
+        if loose is None or binding is None:
+            return loose or binding
+        return wq.Require(loose, binding)
+    if isinstance(node, wq.Or | wq.DisjunctionMax):
+        return _compound(wq.Or, node.subqueries, target, boost)
+    return None
+
+
+def _compound(kind: type, children: Iterable[wq.Query], target: _Target, boost: float) -> wq.Query | None:
+    rewritten = [r for r in (_rewrite(c, target) for c in children) if r is not None]
+    if not rewritten:
+        return None
+    if all(isinstance(r, wq.Not) for r in rewritten):
+        # Only exclusions: nothing positive to find, in ranking as in passages.
+        return None
+    return rewritten[0] if len(rewritten) == 1 else kind(rewritten, boost=boost)
+
+
+def _phrase(node: wq.Phrase, target: _Target, text_field: str, on_text: bool) -> wq.Query | None:
+    folded = [f for f in (_folded(w) for w in node.words) if f]
+    if not folded:
+        return None
+    if len(folded) == 1:
+        return _rewrite(wq.Term(node.fieldname, node.words[0], boost=node.boost), target)
+    if target.segments:
+        return wq.Phrase(text_field, folded, slop=node.slop, boost=node.boost)
+    if not on_text:
+        return wq.And([wq.Term(text_field, f) for f in folded], boost=node.boost)
+    # The testimony index has no positions: a phrase is each of its adjacent word pairs, which are
+    # indexed as terms, plus its words so that the ranking still counts them.
+    pairs = [wq.Term("pair", f"{a} {b}") for a, b in zip(folded, folded[1:], strict=False)]
+    return wq.And(pairs + [_word(w, target, 1.0) for w in node.words], boost=node.boost)
+
+
+# Filters and facets, read from the snapshot's table of entries rather than from Whoosh.
+
+
+def _values(value: Any) -> list[Any]:
+    if value is None or value == "" or value == []:
+        return []
+    return list(value) if isinstance(value, list | tuple | set) else [value]
+
+
+def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None) -> set[int] | None:
+    """Docnums passing the filters; None when nothing is filtered."""
+    filters = {k: v for k, v in (filters or {}).items() if _values(v)}
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise ValueError(f"unknown search filters: {', '.join(sorted(unknown))}")
+    if not filters:
+        return None
+    langs = set(_values(filters.get("lang")))
+    places = set(_values(filters.get("place")))
+    subjects = set(_values(filters.get("subject")))
+    accesses = set(_values(filters.get("access")))
+    decades = {int(d) for d in _values(filters.get("decade"))}
+    start = int(filters["from"]) if "from" in filters else None
+    end = int(filters["to"]) if "to" in filters else None
+
+    def passes(entry: TestimonyEntry) -> bool:
+        year = entry.interview_year
+        return (
+            (not langs or not langs.isdisjoint(entry.languages))
+            and (not places or not places.isdisjoint(entry.places))
+            and (not subjects or not subjects.isdisjoint(entry.subjects))
+            and (not accesses or entry.access in accesses)
+            and (not decades or entry.birth_decade in decades)
+            and (start is None or (year is not None and year >= start))
+            and (end is None or (year is not None and year <= end))
+        )
+
+    return {docnum for docnum, entry in snapshot.entries.items() if passes(entry)}
+
+
+def _facets(entries: Iterable[TestimonyEntry]) -> dict[str, list[list[Any]]]:
+    counts: dict[str, Counter] = {
+        name: Counter() for name in ("place", "subject", "language", "year", "decade", "access")
+    }
+    for entry in entries:
+        counts["place"].update(set(entry.places))
+        counts["subject"].update(set(entry.subjects))
+        counts["language"].update(set(entry.languages))
+        if entry.interview_year is not None:
+            counts["year"][entry.interview_year] += 1
+        if entry.birth_decade is not None:
+            counts["decade"][entry.birth_decade] += 1
+        if entry.access:
+            counts["access"][entry.access] += 1
+    facets = {}
+    for name, counter in counts.items():
+        if name in ("year", "decade"):
+            ordered = sorted(counter.items())
+        else:
+            ordered = sorted(counter.items(), key=lambda item: (-item[1], str(item[0])))
+        facets[name] = [[value, count] for value, count in ordered]
+    return facets
+
+
+def _ordered(snapshot: Snapshot, scored: list[tuple[int, float]], sort: str) -> list[int]:
+    entries = snapshot.entries
+    if sort == "relevance":
+        return [docnum for docnum, _ in sorted(scored, key=lambda item: (-item[1], item[0]))]
+    if sort == "date":
+        # Undated testimonies come last, not first.
+        def key(item: tuple[int, float]) -> tuple:
+            entry = entries[item[0]]
+            return (entry.interview_date is None, entry.interview_date or "", entry.title_key)
+
+    else:
+
+        def key(item: tuple[int, float]) -> tuple:
+            entry = entries[item[0]]
+            return (entry.title_key, entry.interview_date or "")
+
+    return [docnum for docnum, _ in sorted(scored, key=key)]
+
+
+# Passages and snippets
+
+
+def _passages(
+    snapshot: Snapshot, passage_query: wq.Query | None, testimony_ids: list[int], limit: int
+) -> dict[int, list[dict]]:
+    """The best `limit` segments of each testimony, scored only inside those testimonies."""
+    found: dict[int, list[dict]] = {tid: [] for tid in testimony_ids}
+    if passage_query is None or limit <= 0 or not testimony_ids or snapshot.segments is None:
+        return found
+    searcher = snapshot.segments
+    within = wq.Or([wq.Term("tid", str(tid)) for tid in testimony_ids])
+    results = searcher.search(wq.Require(passage_query, within), limit=None)
+    best: dict[int, list[tuple[float, int]]] = {tid: [] for tid in testimony_ids}
+    for docnum, score in results.items():
+        tid = int(searcher.stored_fields(docnum)["tid"])
+        heap = best[tid]
+        if len(heap) < limit:
+            heapq.heappush(heap, (score, -docnum))
+        elif (score, -docnum) > heap[0]:
+            heapq.heapreplace(heap, (score, -docnum))
+    marks = _Marks(passage_query, searcher)
+    for tid, heap in best.items():
+        for _, negative in sorted(heap, reverse=True):
+            found[tid].append(_segment(searcher.stored_fields(-negative)["segment"], marks))
+    return found
+
+
+def _within(
+    snapshot: Snapshot, q: wq.Query | None, testimony_id: int, page: int, per_page: int
+) -> tuple[int, list[dict]]:
+    """Matching segments of one testimony in transcript order, paged, with their total."""
+    searcher = snapshot.segments
+    if searcher is None:
+        return 0, []
+    within = wq.Term("tid", str(testimony_id))
+    chosen = None
+    if q is None:
+        docnums = list(searcher.docs_for_query(within))
+    else:
+        docnums = []
+        # Every word in one segment first; if no single segment holds them all, any of them.
+        for target in (_WITHIN, _PASSAGES):
+            chosen = _rewrite(q, target)
+            if chosen is not None:
+                docnums = list(searcher.docs_for_query(wq.Require(chosen, within)))
+            if docnums:
+                break
+    segments = [searcher.stored_fields(d)["segment"] for d in docnums]
+    segments.sort(key=lambda s: (s["start_ms"] is None, s["start_ms"] or 0, s["id"]))
+    shown = segments[(page - 1) * per_page : page * per_page]
+    marks = _Marks(chosen, searcher) if chosen is not None else None
+    return len(segments), [_segment(s, marks) for s in shown]
+
+
+class _Marks:
+    """Decides which words of a segment's text the query matched, in any of their forms."""
+
+    def __init__(self, passage_query: wq.Query, searcher: Searcher) -> None:
+        self.terms: dict[str, set[str]] = {"folded": set(), "stem": set(), "name": set()}
+        reader = searcher.reader()
+        # Leaf by leaf: Query.existing_terms skips every field after the first one it meets.
+        for leaf in passage_query.leaves():
+            for fieldname, term in leaf.expanded_terms(reader, phrases=True):
+                if fieldname in self.terms:
+                    text = term.decode("utf-8") if isinstance(term, bytes) else term
+                    self.terms[fieldname].add(text)
+
+    def __call__(self, word: str) -> bool:
+        forms = word_forms(word)
+        return (
+            forms.folded in self.terms["folded"]
+            or not self.terms["stem"].isdisjoint(forms.stems)
+            or (forms.name is not None and forms.name in self.terms["name"])
+        )
+
+
+def _segment(stored: dict, marks: _Marks | None) -> dict:
+    return {
+        "id": stored["id"],
+        "start_ms": stored["start_ms"],
+        "end_ms": stored["end_ms"],
+        "speaker": stored["speaker"],
+        "snippet": snippet(stored["text"], marks),
+    }
+
+
+def snippet(text: str, marks: Any = None, size: int = SNIPPET_CHARS) -> str:
+    """HTML-escaped text around the first match, matched words wrapped in <mark>."""
+    spans = [m.span() for m in WORD.finditer(text) if marks is not None and marks(m.group())]
+    start, end = 0, len(text)
+    if len(text) > size:
+        first = spans[0][0] if spans else 0
+        start = max(0, first - size // 3)
+        if start:
+            space = text.rfind(" ", 0, start)
+            start = space + 1 if space >= 0 else start
+        end = min(len(text), start + size)
+        if end < len(text):
+            space = text.rfind(" ", start, end)
+            end = space if space > start else end
+    out = ["…" if start else ""]
+    cursor = start
+    for left, right in spans:
+        if left < start or right > end:
+            continue
+        out += [html.escape(text[cursor:left]), "<mark>", html.escape(text[left:right]), "</mark>"]
+        cursor = right
+    out.append(html.escape(text[cursor:end]))
+    out.append("…" if end < len(text) else "")
+    return "".join(out)
+
+
+# Did you mean
+
+
+def _did_you_mean(snapshot: Snapshot, q: str) -> str | None:
+    """Correct words of q unknown to this audience's index from its own vocabulary."""
+    searcher = snapshot.testimonies
+    if searcher is None:
+        return None
+    reader = searcher.reader()
+    corrector = searcher.corrector("exact")
+    changed = False
+    out: list[str] = []
+    cursor = 0
+    for match in WORD.finditer(q):
+        word = match.group()
+        if len(word) < 3 or word in _OPERATORS or q[match.end() : match.end() + 1] == ":":
+            continue
+        forms = word_forms(word)
+        if ("exact", forms.exact) in reader or ("folded", forms.folded) in reader:
+            continue
+        found = corrector.suggest(forms.exact, limit=1, maxdist=2, prefix=1)
+        if not found:
+            continue
+        replacement = found[0]
+        if word[0].isupper():
+            replacement = (
+                "İ" if replacement[0] == "i" and word[0] == "İ" else replacement[0].upper()
+            ) + replacement[1:]
+        out += [q[cursor : match.start()], replacement]
+        cursor = match.end()
+        changed = True
+    if not changed:
+        return None
+    out.append(q[cursor:])
+    return "".join(out)
+
+
+def _hit(entry: TestimonyEntry, segments: list[dict]) -> dict:
+    return {
+        "id": entry.testimony_id,
+        "title": entry.title,
+        "narrator": entry.narrator,
+        "interview_date": entry.interview_date,
+        "languages": list(entry.languages),
+        "places": list(entry.places),
+        "segments": segments,
+    }
+
+
+def search(
+    index: SearchIndex,
+    audience: str,
+    q: str,
+    *,
+    page: int = 1,
+    per_page: int = 10,
+    filters: dict[str, Any] | None = None,
+    sort: str = "relevance",
+    testimony_id: int | None = None,
+    passages: int = 3,
+) -> dict[str, Any]:
+    """Search one audience's index and return one page of testimonies.
+
+    Returns `{"total", "page", "per_page", "hits", "facets", "suggestion"}`: `total` counts the
+    matching testimonies; each hit is `{"id", "title", "narrator", "interview_date", "languages",
+    "places", "segments"}`, segments being the best `passages` matching segments (best first) as
+    `{"id", "start_ms", "end_ms", "speaker", "snippet"}`, the snippet HTML-escaped with matched words
+    in `<mark>`. `facets` maps place, subject, language, year, decade (of birth) and access to
+    `[[value, count], ...]` over the whole filtered result. `suggestion` proposes a corrected query
+    from this audience's vocabulary when nothing matched.
+
+    `filters`: `lang`, `place`, `subject`, `access` (a value or a list, any of which may match),
+    `decade` (birth decade), `from` and `to` (interview years, inclusive). An empty `q` browses
+    every testimony the filters allow, by date unless sorted by title. With `testimony_id`, the
+    search stays inside that testimony: its one hit lists every matching segment in transcript
+    order, paged by `page` and `per_page`, and adds `segments_total`.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}")
+    page = max(1, int(page))
+    per_page = min(MAX_PER_PAGE, max(1, int(per_page)))
+    parsed = parse(q or "")
+    ranking = _rewrite(parsed, _RANKING) if parsed is not None else None
+    with index.reading(audience) as snapshot:
+        allowed = _allowed(snapshot, filters)
+        if testimony_id is not None:
+            only = snapshot.docnums.get(testimony_id)
+            allowed = {only} if only is not None and (allowed is None or only in allowed) else set()
+        if ranking is None:
+            docnums = snapshot.entries.keys() if allowed is None else allowed
+            scored = [(docnum, 0.0) for docnum in docnums]
+            if sort == "relevance":
+                sort = "date"
+        elif snapshot.testimonies is None or allowed == set():
+            scored = []
+        else:
+            results = snapshot.testimonies.search(ranking, limit=None, filter=allowed)
+            scored = list(results.items())
+        entries = snapshot.entries
+        result: dict[str, Any] = {
+            "total": len(scored),
+            "page": page,
+            "per_page": per_page,
+            "hits": [],
+            "facets": _facets(entries[docnum] for docnum, _ in scored),
+            "suggestion": None,
+        }
+        if testimony_id is not None:
+            if scored:
+                entry = entries[scored[0][0]]
+                count, segments = _within(snapshot, parsed, testimony_id, page, per_page)
+                result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
+        else:
+            shown = [
+                entries[d] for d in _ordered(snapshot, scored, sort)[(page - 1) * per_page : page * per_page]
+            ]
+            passage_query = _rewrite(parsed, _PASSAGES) if parsed is not None else None
+            found = _passages(snapshot, passage_query, [e.testimony_id for e in shown], passages)
+            result["hits"] = [_hit(e, found[e.testimony_id]) for e in shown]
+        if not scored and parsed is not None:
+            result["suggestion"] = _did_you_mean(snapshot, q)
+        return result
+
+
+def suggest(index: SearchIndex, audience: str, prefix: str, limit: int = 10) -> list[str]:
+    """Place names and narrator labels of this audience's index that a word of starts with prefix."""
+    wanted = _folded(prefix.strip())
+    if not wanted:
+        return []
+    with index.reading(audience) as snapshot:
+        counts: Counter[str] = Counter()
+        for entry in snapshot.entries.values():
+            counts.update(set(entry.places))
+            if entry.narrator:
+                counts[entry.narrator] += 1
+    matching = [
+        (count, value)
+        for value, count in counts.items()
+        if any(_folded(w).startswith(wanted) for w in words(value))
+    ]
+    matching.sort(key=lambda item: (-item[0], _folded(item[1])))
+    return [value for _, value in matching[:limit]]

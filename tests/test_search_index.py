@@ -1,0 +1,365 @@
+"""Searching the per-audience indexes: what each audience finds, ranks, counts and is offered."""
+
+import pytest
+
+from archive.search.index import SearchIndex
+from archive.search.query import search, suggest
+
+
+def fictional(testimony_id, *texts, version=1, **overrides):
+    document = {
+        "testimony_id": testimony_id,
+        "version": version,
+        "title": f"Fictional testimony {testimony_id}",
+        "summary": "",
+        "narrator": f"Narrator {testimony_id}",
+        "interview_date": "1995-05-01",
+        "interview_year": 1995,
+        "birth_year": 1950,
+        "languages": ["az"],
+        "places": [],
+        "subjects": [],
+        "access": "public",
+        "state": "published",
+        "segments": [
+            {
+                "id": testimony_id * 100 + n,
+                "start_ms": n * 60000,
+                "end_ms": (n + 1) * 60000,
+                "speaker": "Narrator",
+                "text": text,
+                "keywords": [],
+            }
+            for n, text in enumerate(texts)
+        ],
+    }
+    document.update(overrides)
+    return document
+
+
+def everywhere(document):
+    return {"public": document, "research": document, "staff": document}
+
+
+@pytest.fixture
+def index(tmp_path):
+    built = SearchIndex(tmp_path / "index")
+    yield built
+    built.close()
+
+
+def ids(result):
+    return [hit["id"] for hit in result["hits"]]
+
+
+def test_query_without_diacritics_finds_agdam(index):
+    index.apply([(1, everywhere(fictional(1, "Biz Ağdamda yaşayırdıq.")))])
+    assert ids(search(index, "public", "Agdam")) == [1]
+
+
+def test_query_without_diacritics_finds_xocali_and_susa(index):
+    index.apply([(1, everywhere(fictional(1, "Xocalı yolu Şuşaya gedirdi.")))])
+    assert ids(search(index, "public", "Xocali")) == [1]
+    assert ids(search(index, "public", "Susa")) == [1]
+
+
+def test_exact_spelling_ranks_above_a_folded_match(index):
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "Agdam deyə yazılmışdı."))),
+            (2, everywhere(fictional(2, "Ağdam deyə yazılmışdı."))),
+        ]
+    )
+    assert ids(search(index, "public", "Ağdam")) == [2, 1]
+
+
+def test_cyrillic_query_finds_latin_name(index):
+    index.apply([(1, everywhere(fictional(1, "Biz Xocalıdan çıxdıq. Xocalı qarlı idi.")))])
+    assert ids(search(index, "public", "Ходжалы")) == [1]
+
+
+def test_english_romanisation_finds_azerbaijani_name(index):
+    index.apply([(1, everywhere(fictional(1, "Xocalı qarlı idi.")))])
+    result = search(index, "public", "Khojaly")
+    assert ids(result) == [1]
+    assert "<mark>Xocalı</mark>" in result["hits"][0]["segments"][0]["snippet"]
+
+
+def test_inflected_query_finds_other_forms_by_stem(index):
+    index.apply([(1, everywhere(fictional(1, "The families were evacuated at night.", languages=["en"])))])
+    assert ids(search(index, "public", "evacuation")) == [1]
+
+
+def test_words_are_all_required_by_default(index):
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "bread and water"))),
+            (2, everywhere(fictional(2, "bread only"))),
+        ]
+    )
+    assert ids(search(index, "public", "bread water")) == [1]
+    assert sorted(ids(search(index, "public", "water OR only"))) == [1, 2]
+    assert ids(search(index, "public", "bread NOT water")) == [2]
+
+
+def test_phrase_query_matches_only_adjacent_words(index):
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "the old bridge over the river"))),
+            (2, everywhere(fictional(2, "the bridge was old, the river cold"))),
+        ]
+    )
+    result = search(index, "public", '"old bridge"')
+    assert ids(result) == [1]
+    assert result["hits"][0]["segments"][0]["snippet"].count("<mark>") == 2
+
+
+def test_prefix_and_fuzzy_queries_find_the_word(index):
+    index.apply([(1, everywhere(fictional(1, "Xocalı qarlı idi.")))])
+    assert ids(search(index, "public", "Xoca*")) == [1]
+    assert ids(search(index, "public", "Xocaly~")) == [1]
+
+
+def test_malformed_query_is_read_as_words(index):
+    index.apply([(1, everywhere(fictional(1, "bread and water")))])
+    for q in ['"bread water', "(bread OR", "bread AND", "bread ) water ((", "bread^^ water~~"]:
+        assert ids(search(index, "public", q)) == [1], q
+
+
+def test_field_query_reaches_only_that_field(index):
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "nothing here", places=["Ağdam"]))),
+            (2, everywhere(fictional(2, "we spoke of Ağdam"))),
+        ]
+    )
+    result = search(index, "public", "place:Agdam")
+    assert ids(result) == [1]
+    assert result["hits"][0]["segments"] == []
+
+
+def test_speaker_query_finds_what_that_speaker_said(index):
+    document = fictional(1, "bread", "bread")
+    document["segments"][1]["speaker"] = "Interviewer"
+    index.apply([(1, everywhere(document))])
+    result = search(index, "public", "speaker:Interviewer bread")
+    assert [s["speaker"] for s in result["hits"][0]["segments"]] == ["Interviewer"]
+
+
+def test_passages_are_the_best_segments_of_the_testimony(index):
+    index.apply(
+        [
+            (
+                1,
+                everywhere(fictional(1, "snow", "a long day with nothing", "snow snow on the road", "snow")),
+            )
+        ]
+    )
+    segments = search(index, "public", "snow road", passages=2)["hits"][0]["segments"]
+    # Both words first; then the earlier of two equal "snow" segments.
+    assert [s["id"] for s in segments] == [102, 100]
+
+
+def test_snippet_escapes_html_and_marks_matches(index):
+    index.apply([(1, everywhere(fictional(1, "<b>snow</b> & wind")))])
+    snippet = search(index, "public", "snow")["hits"][0]["segments"][0]["snippet"]
+    assert snippet == "&lt;b&gt;<mark>snow</mark>&lt;/b&gt; &amp; wind"
+
+
+def test_long_segment_snippet_is_cut_around_the_match(index):
+    text = "filler " * 200 + "lantern " + "filler " * 200
+    index.apply([(1, everywhere(fictional(1, text)))])
+    snippet = search(index, "public", "lantern")["hits"][0]["segments"][0]["snippet"]
+    assert "<mark>lantern</mark>" in snippet
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert len(snippet) < 400
+
+
+def test_removing_a_testimony_from_public_leaves_it_in_staff(index):
+    index.apply([(1, everywhere(fictional(1, "lantern")))])
+    index.apply([(1, {"staff": fictional(1, "lantern")})])
+    assert ids(search(index, "public", "lantern")) == []
+    assert ids(search(index, "research", "lantern")) == []
+    assert ids(search(index, "staff", "lantern")) == [1]
+
+
+def test_a_testimony_given_as_none_is_removed_from_every_index(index):
+    index.apply([(1, everywhere(fictional(1, "lantern")))])
+    index.apply([(1, {"public": None})])
+    assert all(index.stamps(audience) == {} for audience in ("public", "research", "staff"))
+    assert search(index, "staff", "lantern")["total"] == 0
+
+
+def test_restricted_text_never_reaches_the_public_index(index):
+    index.apply([(1, {"public": fictional(1, "lantern"), "staff": fictional(1, "lantern secretword")})])
+    assert search(index, "public", "secretword")["total"] == 0
+    assert ids(search(index, "staff", "secretword")) == [1]
+
+
+def test_applying_the_same_change_twice_indexes_it_once(index):
+    change = (1, everywhere(fictional(1, "lantern", "lantern")))
+    index.apply([change])
+    index.apply([change, change])
+    result = search(index, "public", "lantern")
+    assert result["total"] == 1
+    assert len(result["hits"][0]["segments"]) == 2
+
+
+def test_an_edit_replaces_the_old_text(index):
+    index.apply([(1, everywhere(fictional(1, "lantern")))])
+    index.apply([(1, everywhere(fictional(1, "candle", version=2)))])
+    assert search(index, "public", "lantern")["total"] == 0
+    assert ids(search(index, "public", "candle")) == [1]
+    assert index.stamps("public") == {1: 2}
+
+
+def test_a_document_under_the_wrong_id_is_refused(index):
+    with pytest.raises(ValueError):
+        index.apply([(2, everywhere(fictional(1, "lantern")))])
+
+
+def test_rebuild_replaces_everything_and_reports_progress(index):
+    index.apply([(9, everywhere(fictional(9, "stale")))])
+    seen = []
+    index.rebuild(
+        [(1, everywhere(fictional(1, "lantern"))), (2, {"staff": fictional(2, "lantern")})],
+        progress=seen.append,
+    )
+    assert seen == [1, 2]
+    assert index.stamps("public") == {1: 1}
+    assert index.stamps("staff") == {1: 1, 2: 1}
+    assert search(index, "staff", "stale")["total"] == 0
+
+
+def test_a_searcher_opened_before_a_rebuild_sees_the_new_index(index, tmp_path):
+    index.apply([(1, everywhere(fictional(1, "lantern")))])
+    other = SearchIndex(tmp_path / "index")
+    assert search(other, "public", "lantern")["total"] == 1
+    index.rebuild([(2, everywhere(fictional(2, "candle")))])
+    assert search(other, "public", "lantern")["total"] == 0
+    assert ids(search(other, "public", "candle")) == [2]
+    other.close()
+
+
+def test_a_failed_rebuild_leaves_the_old_index_in_place(index):
+    index.apply([(1, everywhere(fictional(1, "lantern")))])
+
+    def broken():
+        yield 2, everywhere(fictional(2, "candle"))
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        index.rebuild(broken())
+    assert ids(search(index, "public", "lantern")) == [1]
+    assert search(index, "public", "candle")["total"] == 0
+
+
+def test_clear_empties_every_audience(index):
+    index.apply([(1, everywhere(fictional(1, "lantern")))])
+    index.clear()
+    assert search(index, "staff", "lantern")["total"] == 0
+
+
+def test_an_index_never_written_answers_empty(index):
+    result = search(index, "public", "lantern")
+    assert result["total"] == 0 and result["hits"] == []
+    assert index.stamps("public") == {}
+
+
+def test_facet_counts_reflect_filters(index):
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "snow", places=["Ağdam"], languages=["az"]))),
+            (2, everywhere(fictional(2, "snow", places=["Ağdam", "Şuşa"], languages=["ru"]))),
+            (3, everywhere(fictional(3, "snow", places=["Şuşa"], languages=["az"]))),
+        ]
+    )
+    everything = search(index, "public", "snow")
+    assert everything["facets"]["place"] == [["Ağdam", 2], ["Şuşa", 2]]
+    filtered = search(index, "public", "snow", filters={"lang": "az"})
+    assert filtered["total"] == 2
+    assert filtered["facets"]["place"] == [["Ağdam", 1], ["Şuşa", 1]]
+    assert filtered["facets"]["language"] == [["az", 2]]
+
+
+def test_filters_by_place_year_range_and_birth_decade(index):
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "snow", places=["Ağdam"], interview_year=1993))),
+            (2, everywhere(fictional(2, "snow", interview_year=2001, birth_year=1962))),
+            (3, everywhere(fictional(3, "snow", interview_year=None, interview_date=None))),
+        ]
+    )
+    assert ids(search(index, "public", "snow", filters={"place": ["Ağdam", "Şuşa"]})) == [1]
+    assert ids(search(index, "public", "snow", filters={"from": 2000, "to": 2005})) == [2]
+    assert ids(search(index, "public", "snow", filters={"decade": 1960})) == [2]
+
+
+def test_an_unknown_filter_is_refused(index):
+    with pytest.raises(ValueError):
+        search(index, "public", "snow", filters={"colour": "red"})
+
+
+def test_empty_query_browses_by_date(index):
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "a", interview_date="2001-01-01", interview_year=2001))),
+            (2, everywhere(fictional(2, "b", interview_date="1993-01-01", interview_year=1993))),
+            (3, everywhere(fictional(3, "c", interview_date="1997-01-01", interview_year=1997))),
+        ]
+    )
+    result = search(index, "public", "", filters={"from": 1995})
+    assert ids(result) == [3, 1]
+    assert result["hits"][0]["segments"] == []
+
+
+def test_results_sort_by_title_and_page(index):
+    titles = {1: "Cherry orchard", 2: "Apple tree", 3: "Birch grove"}
+    index.apply([(n, everywhere(fictional(n, "snow", title=t))) for n, t in titles.items()])
+    assert ids(search(index, "public", "snow", sort="title")) == [2, 3, 1]
+    second = search(index, "public", "snow", sort="title", page=2, per_page=2)
+    assert second["total"] == 3 and ids(second) == [1]
+
+
+def test_search_within_one_testimony_lists_its_matching_segments_in_order(index):
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "snow", "rain", "snow again", "snow at last"))),
+            (2, everywhere(fictional(2, "snow"))),
+        ]
+    )
+    result = search(index, "public", "snow", testimony_id=1, per_page=2, page=2)
+    assert ids(result) == [1]
+    assert result["hits"][0]["segments_total"] == 3
+    assert [s["id"] for s in result["hits"][0]["segments"]] == [103]
+
+
+def test_suggestion_proposes_a_word_from_the_index(index):
+    index.apply([(1, everywhere(fictional(1, "lantern")))])
+    result = search(index, "public", "lanturn")
+    assert result["total"] == 0
+    assert result["suggestion"] == "lantern"
+
+
+def test_suggestion_never_comes_from_another_audience(index):
+    index.apply([(1, {"public": fictional(1, "candle"), "staff": fictional(1, "candle secretword")})])
+    assert search(index, "public", "secretwerd")["suggestion"] is None
+    assert search(index, "staff", "secretwerd")["suggestion"] == "secretword"
+
+
+def test_autocomplete_offers_places_and_narrators_of_the_audience_only(index):
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "a", places=["Ağdam"], narrator="Aygün Q."))),
+            (2, {"staff": fictional(2, "b", places=["Ağcabədi"])}),
+        ]
+    )
+    assert suggest(index, "public", "ag") == ["Ağdam"]
+    assert suggest(index, "public", "ayg") == ["Aygün Q."]
+    assert "Ağcabədi" not in suggest(index, "public", "ag")
+    assert "Ağcabədi" in suggest(index, "staff", "ag")
+
+
+def test_an_unknown_audience_is_refused(index):
+    with pytest.raises(ValueError):
+        search(index, "everyone", "snow")
