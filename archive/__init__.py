@@ -33,8 +33,13 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = url
     if config:
         app.config.update(config)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Several workers and the index writer share the file: wait for a lock rather than fail.
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault("timeout", 30)
 
     db.init_app(app)
+    _sqlite_pragmas(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -48,6 +53,24 @@ def create_app(config: dict | None = None) -> Flask:
 
         start_background_writer(app)
     return app
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    """SQLite in WAL mode lets readers go on while one process writes; foreign keys are enforced."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+
+    from archive.extensions import db
+
+    with app.app_context():
+
+        @event.listens_for(db.engine, "connect")
+        def on_connect(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
 
 
 def _register_commands(app: Flask) -> None:

@@ -128,7 +128,7 @@ def _as_grant(consent: ConsentVersion | None) -> dict:
     if consent is None:
         return dict(DEFAULT_CONSENT)
     d = consent.as_dict()
-    d["sealed_until"] = consent.sealed_until
+    d.update(sealed_until=consent.sealed_until, signed_on=consent.signed_on)
     return d
 
 

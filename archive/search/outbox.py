@@ -215,15 +215,18 @@ def pending_count() -> int:
     )
 
 
-def start_background_writer(app) -> threading.Thread:
-    """Keep this process's index in step with changes made elsewhere, and open seals on their day."""
+def start_background_writer(app) -> threading.Event:
+    """Keep this process's index in step with changes made elsewhere, and open seals on their day.
+
+    Returns an event that stops the writer when set.
+    """
+    stop = threading.Event()
 
     def run() -> None:
         from archive.consent.service import release_due_seals
 
         last_seal_check = 0.0
-        while True:
-            time.sleep(app.config["OUTBOX_POLL_SECONDS"])
+        while not stop.wait(app.config["OUTBOX_POLL_SECONDS"]):
             try:
                 with app.app_context():
                     if time.monotonic() - last_seal_check > 60:
@@ -234,9 +237,8 @@ def start_background_writer(app) -> threading.Thread:
             except Exception:  # the writer must outlive a failed round; the rows stay for the next
                 log.exception("search outbox round failed")
 
-    thread = threading.Thread(target=run, name="search-outbox", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=run, name="search-outbox", daemon=True).start()
+    return stop
 
 
 def prune(older_than_days: int = 30) -> int:

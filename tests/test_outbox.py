@@ -1,0 +1,119 @@
+"""The outbox keeps every index in step with the database: concurrent writers, a writer killed in
+the middle, rows that commit out of order, and another process's changes applied within a second."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+from sqlalchemy import insert
+
+from archive.extensions import db
+from archive.search.models import OutboxEntry
+from archive.search.outbox import check, drain, search_index, start_background_writer
+from archive.search.query import search
+from tests.conftest import sample_body
+
+
+def _script(app, body: str) -> list[str]:
+    """A separate Python process working on the same database and index folder as the test's app."""
+    prelude = f"""
+        import sys
+        sys.path.insert(0, {str(app.root_path + "/..")!r})
+        from archive import create_app
+        from archive.extensions import db
+        app = create_app({{"INSTANCE_PATH": {app.instance_path!r}, "TESTING": True,
+                          "SQLALCHEMY_DATABASE_URI": {app.config["SQLALCHEMY_DATABASE_URI"]!r},
+                          "INDEX_PATH": {app.config["INDEX_PATH"]!r}, "SECRET_KEY": "x"}})
+        ctx = app.app_context(); ctx.push()
+    """
+    return [sys.executable, "-c", textwrap.dedent(prelude) + textwrap.dedent(body)]
+
+
+def _create_in_process(app, email: str, count: int, tag: str) -> subprocess.Popen:
+    body = f"""
+        from archive.accounts.service import user_by_email
+        from archive.catalogue.service import create_testimony
+        from archive.search.outbox import drain
+        from tests.conftest import sample_body
+        user = user_by_email({email!r})
+        for n in range({count}):
+            create_testimony(user, sample_body(title=f"{tag} {{n}}"), publish=True)
+            drain()
+    """
+    return subprocess.Popen(_script(app, body), cwd=app.root_path + "/..")
+
+
+def test_two_processes_writing_and_draining_at_once_lose_no_change(app, users):
+    workers = [_create_in_process(app, users["admin"].email, 8, tag) for tag in ("north", "south")]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0]
+    drain()
+    assert check() == []
+    answer = search(search_index(), "public", "", per_page=50)
+    assert answer["total"] == 16
+
+
+def test_a_writer_killed_mid_drain_leaves_its_rows_to_the_next(app, users):
+    from archive.catalogue.service import create_testimony
+
+    for n in range(3):
+        create_testimony(users["admin"], sample_body(title=f"Entry {n}"), publish=True)
+    killed = subprocess.Popen(
+        _script(
+            app,
+            """
+            import os
+            from archive.search import index
+            def die(self, changes):
+                list(changes)
+                os._exit(9)  # dies holding the writer lock, before anything is applied
+            index.SearchIndex.apply = die
+            from archive.search.outbox import drain
+            drain()
+            """,
+        ),
+        cwd=app.root_path + "/..",
+    )
+    assert killed.wait(timeout=60) == 9
+    assert search(search_index(), "public", "")["total"] == 0
+    drain()
+    assert search(search_index(), "public", "")["total"] == 3
+    assert check() == []
+
+
+def test_a_change_that_commits_after_a_later_one_is_still_applied(app, users):
+    from archive.catalogue.service import create_testimony
+
+    first = create_testimony(users["admin"], sample_body(title="Early"), publish=True)
+    late = create_testimony(users["admin"], sample_body(title="Late"), publish=True)
+    db.session.execute(db.delete(OutboxEntry))
+    db.session.commit()
+    # Row 100 commits and is applied while row 50 (an older transaction) is still open.
+    db.session.execute(insert(OutboxEntry).values(id=100, testimony_id=first.id))
+    db.session.commit()
+    drain()
+    assert [h["title"] for h in search(search_index(), "public", "")["hits"]] == ["Early"]
+    db.session.execute(insert(OutboxEntry).values(id=50, testimony_id=late.id))
+    db.session.commit()
+    drain()
+    assert {h["title"] for h in search(search_index(), "public", "")["hits"]} == {"Early", "Late"}
+
+
+def test_the_background_writer_applies_another_process_change_within_a_second(app, users):
+    stop = start_background_writer(app)
+    # Another process publishes without draining: only the background writer can apply it.
+    body = """
+        from archive.accounts.service import user_by_email
+        from archive.catalogue.service import create_testimony
+        from tests.conftest import sample_body
+        create_testimony(user_by_email("admin@example.org"), sample_body(title="From elsewhere"),
+                         publish=True)
+    """
+    assert subprocess.run(_script(app, body), cwd=app.root_path + "/..", timeout=60).returncode == 0
+    committed = time.monotonic()
+    while search(search_index(), "public", "elsewhere")["total"] == 0:
+        assert time.monotonic() - committed < 1.0, "not searchable within a second"
+        time.sleep(0.02)
+    stop.set()
