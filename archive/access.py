@@ -344,9 +344,9 @@ def _audience_view(audience: Audience, testimony: Testimony, body: dict) -> dict
 
 def testimony_view(user: User | None, testimony: Testimony, working: dict, published: dict | None):
     """The body this user may read: staff the working copy, others the published version, filtered."""
-    if sees_working_copy(user) or is_admin(user):
-        return _audience_view(Audience.STAFF, testimony, working)
     get_visible(user, testimony)
+    if sees_working_copy(user):
+        return _audience_view(Audience.STAFF, testimony, working)
     if published is None:
         raise NotFound()
     return _audience_view(audience_for(user), testimony, published)

@@ -9,6 +9,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from flask import g
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from archive import create_app
@@ -68,11 +70,25 @@ def _reset(backend: str) -> None:
 @pytest.fixture
 def app(tmp_path, backend) -> Iterator:
     app = make_app(tmp_path, backend)
+    app.test_client_class = FreshRequestClient
     with app.app_context():
         _reset(backend)
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+class FreshRequestClient(FlaskClient):
+    """Each request starts with an empty `g`, as in a served app.
+
+    The test's app context stays pushed so the test can use the database, and Flask reuses it for
+    the client's requests: without this, the user Flask-Login caches in `g` would carry over from
+    one request to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        vars(g._get_current_object()).clear()
+        return super().open(*args, **kwargs)
 
 
 @pytest.fixture

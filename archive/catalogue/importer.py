@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archive.errors import ArchiveError, NotAvailable
+from archive.errors import ArchiveError, Forbidden, NotAvailable
 
 DRAIN_EVERY = 200
 
@@ -69,9 +69,10 @@ def import_file(
     suffix = path.suffix.lower()
     if suffix in (".csv", ".xml"):
         raise NotAvailable(f"Importing {suffix[1:].upper()} files is not available yet; use JSON.")
-    access.require(user, Permission.TESTIMONY_CREATE)
-    if publish:
-        access.require(user, Permission.TESTIMONY_IMPORT_PUBLISHED)
+    if not access.has_permission(user, Permission.TESTIMONY_CREATE):
+        raise Forbidden("Only archivists, moderators and admins may import testimonies.")
+    if publish and not access.has_permission(user, Permission.TESTIMONY_IMPORT_PUBLISHED):
+        raise Forbidden("Only an admin may publish on import; drop --publish to import drafts for review.")
     report = ImportReport()
     try:
         records = list(json_records(path.read_text(encoding="utf-8")))

@@ -90,6 +90,11 @@ def _read_state() -> dict:
         return {"position": 0, "gaps": {}}
 
 
+def has_index() -> bool:
+    """Has this index folder ever been built (and so knows its outbox position)?"""
+    return _state_path().exists()
+
+
 def _write_state(state: dict) -> None:
     path = _state_path()
     tmp = path.with_suffix(".tmp")

@@ -1,0 +1,339 @@
+"""The JSON API under /api/v1: each route parses the request, asks the access policy and calls a
+service; errors leave through the one handler in archive/web.py as `{"error": {...}}` bodies."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import webvtt
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from archive import access
+from archive.access import Permission
+from archive.accounts.models import User
+from archive.catalogue import service as catalogue
+from archive.catalogue.models import State, Testimony
+from archive.errors import ArchiveError, Invalid, NotAvailable, NotFound, Unauthorized
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+# Ids are 32-bit integers in PostgreSQL: a larger one cannot name a testimony, so it is simply absent.
+MAX_ID = 2**31 - 1
+MAX_QUERY = 1000
+SORTS = ("relevance", "date", "title")
+REVIEW_FIELDS = {"decision", "comment", "target"}
+LIST_LIMIT = 200
+
+
+class BadBody(ArchiveError):
+    """A request body that is not a JSON document at all."""
+
+    status = 400
+    code = "bad_body"
+    default_message = "The body must be a JSON document."
+
+
+def _user() -> User | None:
+    """The caller, or None for the public."""
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def _signed_in() -> User:
+    """The caller of a route that creates something: the public is asked to sign in first."""
+    user = _user()
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+def _testimony(testimony_id: int) -> Testimony:
+    """The testimony if the caller may see it; 404 alike for absent and invisible ones."""
+    if not 0 < testimony_id <= MAX_ID:
+        raise NotFound()
+    return access.get_visible(_user(), catalogue.get_testimony(testimony_id))
+
+
+def _json_object() -> dict[str, Any]:
+    """The request body as a JSON object, or an error saying what is wrong with it.
+
+    Only `application/json` is read: a browser cannot send that cross-site without asking first,
+    which keeps signed-in sessions safe from forged form posts.
+    """
+    if not request.is_json:
+        raise BadBody(
+            "Send the body as JSON with 'Content-Type: application/json'.",
+            {"body": f"Content-Type is {request.mimetype or 'missing'}, not application/json."},
+        )
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadBody("The body is empty; send a JSON object.", {"body": "Empty."})
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise BadBody("The body is not UTF-8 text.", {"body": "Not UTF-8."}) from None
+    except json.JSONDecodeError as e:
+        where = f"line {e.lineno} column {e.colno}"
+        raise BadBody(
+            f"The body is not valid JSON: {e.msg} at {where}.", {"body": f"{e.msg} at {where}."}
+        ) from None
+    if not isinstance(data, dict):
+        raise Invalid(
+            "The body must be a JSON object.", {"body": "Must be a JSON object, not a list or value."}
+        )
+    return data
+
+
+def _with_etag(response: Response, version: int) -> Response:
+    response.set_etag(str(version))
+    return response
+
+
+# --- search -----------------------------------------------------------------------------------
+
+
+def _whole(name: str, *, low: int, high: int, default: int | None = None) -> int | None:
+    """An integer query parameter within bounds, or Invalid naming it."""
+    raw = request.args.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"'{name}' must be a whole number.", {name: "Must be a whole number."}) from None
+    if not low <= value <= high:
+        raise Invalid(f"'{name}' is out of range.", {name: f"Must be between {low} and {high}."})
+    return value
+
+
+def _search_filters() -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    for name in ("place", "subject", "access"):
+        if values := [v.strip() for v in request.args.getlist(name) if v.strip()]:
+            filters[name] = values
+    # Languages are stored as the validator writes them: short primary tags in lower case.
+    languages = [v.strip() for v in request.args.getlist("lang") if v.strip()]
+    if languages:
+        filters["lang"] = [t.lower() if len(t) <= 3 else t for t in languages]
+    decades = []
+    for raw in (v.strip() for v in request.args.getlist("decade")):
+        if not raw:
+            continue
+        try:
+            decades.append(int(raw))
+        except ValueError:
+            raise Invalid(
+                "'decade' must be a year like 1950.", {"decade": "Must be a year like 1950."}
+            ) from None
+    if decades:
+        filters["decade"] = decades
+    start = _whole("from", low=0, high=9999)
+    end = _whole("to", low=0, high=9999)
+    if start is not None and end is not None and start > end:
+        raise Invalid(
+            "'from' is after 'to'.", {"from": "Must not be after 'to'.", "to": "Must not be before 'from'."}
+        )
+    if start is not None:
+        filters["from"] = start
+    if end is not None:
+        filters["to"] = end
+    return filters
+
+
+@bp.get("/search")
+def search() -> ResponseReturnValue:
+    """Testimonies matching q, with their best passages: only what the caller may read."""
+    from archive.search.service import search_for
+
+    q = request.args.get("q", "")
+    if len(q) > MAX_QUERY:
+        raise Invalid("The query is too long.", {"q": f"At most {MAX_QUERY} characters."})
+    page = _whole("page", low=1, high=10_000, default=1)
+    per_page = _whole(
+        "per_page", low=1, high=current_app.config["MAX_PER_PAGE"], default=current_app.config["PER_PAGE"]
+    )
+    sort = request.args.get("sort", "relevance")
+    if sort not in SORTS:
+        raise Invalid("Unknown sort order.", {"sort": f"Must be one of: {', '.join(SORTS)}."})
+    result = search_for(
+        _user(),
+        q,
+        page=page,
+        per_page=per_page,
+        filters=_search_filters(),
+        sort=sort,
+    )
+    return jsonify(result)
+
+
+# --- testimonies ------------------------------------------------------------------------------
+
+
+@bp.get("/testimonies")
+def list_testimonies() -> ResponseReturnValue:
+    """The staff's list of entries, newest change first (at most 200)."""
+    user = _signed_in()
+    access.require(user, Permission.STAFF_AREA)
+    state = request.args.get("state") or None
+    if state is not None and state not in {s.value for s in State}:
+        raise Invalid("Unknown state.", {"state": f"Must be one of: {', '.join(s.value for s in State)}."})
+    mine = request.args.get("mine", "") in ("1", "true", "yes")
+    deleted = request.args.get("deleted", "") in ("1", "true", "yes")
+    items = catalogue.staff_listing(user, state=state, mine=mine, deleted=deleted, limit=LIST_LIMIT)
+    return jsonify(
+        {
+            "total": len(items),
+            "items": [
+                {
+                    "id": t.id,
+                    "title": t.title,
+                    "state": t.state,
+                    "version": t.version,
+                    "published": t.published_revision_id is not None,
+                    "access": access.effective_access(t.consent).value,
+                    "updated_at": t.updated_at.isoformat() + "Z",
+                }
+                for t in items
+            ],
+        }
+    )
+
+
+@bp.post("/testimonies")
+def create_testimony() -> ResponseReturnValue:
+    """A new draft; 201 with the testimony as the caller sees it and its Location."""
+    user = _signed_in()
+    access.require(user, Permission.TESTIMONY_CREATE)
+    testimony = catalogue.create_testimony(user, _json_object())
+    response = jsonify(catalogue.view_for(user, testimony))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_testimony", testimony_id=testimony.id)
+    return _with_etag(response, testimony.version)
+
+
+@bp.get("/testimonies/<int:testimony_id>")
+def get_testimony(testimony_id: int) -> ResponseReturnValue:
+    testimony = _testimony(testimony_id)
+    view = catalogue.view_for(_user(), testimony)
+    return _with_etag(jsonify(view), view["version"])
+
+
+@bp.patch("/testimonies/<int:testimony_id>")
+def update_testimony(testimony_id: int) -> ResponseReturnValue:
+    """An edit of the working copy, guarded by If-Match against overwriting someone else's."""
+    user = _user()
+    testimony = _testimony(testimony_id)
+    access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
+    if_match = request.headers.get("If-Match")
+    # A missing or stale version is told before the body is read: the edit must be redone anyway.
+    catalogue.check_version(testimony, if_match)
+    testimony = catalogue.update_testimony(user, testimony, _json_object(), if_match)
+    return _with_etag(jsonify(catalogue.view_for(user, testimony)), testimony.version)
+
+
+@bp.delete("/testimonies/<int:testimony_id>")
+def delete_testimony(testimony_id: int) -> ResponseReturnValue:
+    """Soft delete: the record and its history stay for an admin to restore."""
+    user = _user()
+    catalogue.delete_testimony(user, _testimony(testimony_id))
+    return "", 204
+
+
+@bp.put("/testimonies/<int:testimony_id>/consent")
+def put_consent(testimony_id: int) -> ResponseReturnValue:
+    """A new consent version: 201 when in force at once, 202 when a widening waits for review."""
+    from archive.consent.service import change_consent, validate_consent
+
+    user = _user()
+    testimony = _testimony(testimony_id)
+    access.require_on(user, testimony, Permission.CONSENT_EDIT)
+    applied, version = change_consent(user, testimony, validate_consent(_json_object()))
+    body = {
+        "id": testimony.id,
+        "applied": applied,
+        "consent": access.consent_view(user, testimony.consent),
+        "pending_consent": None if applied else version.as_dict(),
+    }
+    return jsonify(body), 201 if applied else 202
+
+
+@bp.post("/testimonies/<int:testimony_id>/submit")
+def submit(testimony_id: int) -> ResponseReturnValue:
+    from archive.review.service import submit_for_review
+
+    user = _user()
+    testimony = submit_for_review(user, _testimony(testimony_id))
+    return _with_etag(jsonify(catalogue.view_for(user, testimony)), testimony.version)
+
+
+@bp.post("/testimonies/<int:testimony_id>/review")
+def review(testimony_id: int) -> ResponseReturnValue:
+    """A moderator's decision on a submission, or with target "consent" on a pending widening."""
+    from archive.review.service import review as decide
+
+    user = _user()
+    testimony = _testimony(testimony_id)
+    access.require_on(user, testimony, Permission.REVIEW_DECIDE)
+    data = _json_object()
+    unknown = {key: "Unknown field." for key in data if key not in REVIEW_FIELDS}
+    if unknown:
+        raise Invalid("The decision is not valid.", unknown)
+    testimony = decide(user, testimony, data.get("decision"), data.get("comment", ""), data.get("target"))
+    return _with_etag(jsonify(catalogue.view_for(user, testimony)), testimony.version)
+
+
+@bp.post("/testimonies/<int:testimony_id>/media")
+def upload_media(testimony_id: int) -> ResponseReturnValue:
+    user = _user()
+    access.require_on(user, _testimony(testimony_id), Permission.TESTIMONY_EDIT)
+    raise NotAvailable("Media upload is not available yet.")
+
+
+@bp.get("/testimonies/<int:testimony_id>/transcript.vtt")
+def transcript_vtt(testimony_id: int) -> ResponseReturnValue:
+    """The timecoded transcript as WebVTT: exactly the segments the caller may read."""
+    testimony = _testimony(testimony_id)
+    view = catalogue.view_for(_user(), testimony)
+    vtt = webvtt.WebVTT(captions=[_caption(s) for s in view["segments"]])
+    response = Response(vtt.content, mimetype="text/vtt")
+    response.headers["Content-Disposition"] = f'inline; filename="testimony-{testimony.id}.vtt"'
+    return _with_etag(response, view["version"])
+
+
+def _timestamp(ms: int) -> str:
+    hours, rest = divmod(int(ms), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def _escape(text: str) -> str:
+    """Cue text as WebVTT reads it literally: no tags, no entities, no "-->"."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _caption(segment: dict) -> webvtt.Caption:
+    # A blank line would end the cue early, so only the lines with words are kept.
+    lines = [_escape(line.strip()) for line in segment.get("text", "").splitlines() if line.strip()]
+    speaker = " ".join((segment.get("speaker") or "").split())
+    if speaker and lines:
+        lines[0] = f"<v {_escape(speaker)}>{lines[0]}"
+    return webvtt.Caption(_timestamp(segment["start_ms"]), _timestamp(segment["end_ms"]), lines)
+
+
+# --- the document describing all of the above -------------------------------------------------
+
+
+@cache
+def _openapi() -> dict:
+    return json.loads(OPENAPI.read_text(encoding="utf-8"))
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(_openapi())

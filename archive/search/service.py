@@ -1,0 +1,26 @@
+"""Searching as a user: the only way views reach the indexes, so no search is built without the
+access policy choosing the index of the caller's audience."""
+
+from __future__ import annotations
+
+from archive import access
+from archive.search.outbox import search_index
+from archive.search.query import search, suggest
+
+
+def search_for(user, q: str, **options) -> dict:
+    """Hits, totals, facets and suggestions from the one index this user's audience may reach."""
+    audience = access.audience_for(user)
+    filters = dict(options.pop("filters", None) or {})
+    if "access" in filters and not access.is_staff(user):
+        # Consent level is a staff facet: the public cannot even filter by it.
+        filters.pop("access")
+    result = search(search_index(), audience.value, q, filters=filters, **options)
+    if not access.is_staff(user):
+        result["facets"].pop("access", None)
+    return result
+
+
+def suggest_for(user, prefix: str, limit: int = 10) -> list[str]:
+    """Autocomplete from the caller's own audience's vocabulary only."""
+    return suggest(search_index(), access.audience_for(user).value, prefix, limit=limit)

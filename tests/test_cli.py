@@ -1,0 +1,319 @@
+"""The `archive` command as an administrator runs it: the real console script in a subprocess, on an
+instance folder of its own (SQLite), checked through the database and the JSON API."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from archive import create_app
+from archive.accounts.service import authenticate
+from archive.extensions import db
+from tests.conftest import sample_body
+
+ARCHIVE = str(Path(sys.executable).with_name("archive"))
+PASSWORD = "fictional password for tests"
+
+
+@pytest.fixture
+def instance(tmp_path) -> Path:
+    return tmp_path / "instance"
+
+
+@pytest.fixture
+def run(instance, tmp_path):
+    """Run `archive ARGS…` on the test's instance folder; returns the finished process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ARCHIVE_DATABASE_URL", "ARCHIVE_SECRET_KEY")}
+    env["ARCHIVE_INSTANCE_PATH"] = str(instance)
+
+    def archive(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [ARCHIVE, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+        )
+
+    return archive
+
+
+@pytest.fixture
+def database(run, instance) -> Path:
+    """An upgraded database with an archivist and an admin."""
+    assert run("db", "upgrade").returncode == 0
+    for email, role in (("archivist@example.org", "archivist"), ("admin@example.org", "admin")):
+        created = run("users", "create", email, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
+        assert created.returncode == 0, created.stderr
+    return instance / "archive.sqlite3"
+
+
+def count(database: Path, sql: str = "SELECT count(*) FROM testimonies") -> int:
+    with sqlite3.connect(database) as connection:
+        return connection.execute(sql).fetchone()[0]
+
+
+@pytest.fixture
+def served(instance) -> Iterator:
+    """A test client of an app on the same instance folder, as `archive serve` would run it."""
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(instance),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'archive.sqlite3'}",
+            "TESTING": True,
+            "OUTBOX_THREAD": False,
+        }
+    )
+    yield app.test_client()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def write_records(path: Path, records: list) -> Path:
+    """One record per line after the opening bracket: record n starts on line n + 1."""
+    path.write_text("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
+    return path
+
+
+def records(n: int) -> list[dict]:
+    return [sample_body(title=f"Fictional imported testimony number {i}") for i in range(1, n + 1)]
+
+
+# --- database, accounts, tokens ---------------------------------------------------------------
+
+
+def test_db_upgrade_creates_the_database(run, instance):
+    result = run("db", "upgrade")
+
+    assert result.returncode == 0, result.stderr
+    assert count(instance / "archive.sqlite3", "SELECT count(*) FROM users") == 0
+    assert run("db", "upgrade").returncode == 0
+
+
+def test_users_create_takes_the_password_from_stdin(run, database, served):
+    result = run(
+        "users", "create", "Reader@Example.org", "--role", "researcher", "--password-stdin", stdin=PASSWORD
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert PASSWORD not in result.stdout
+    assert (
+        count(
+            database, "SELECT count(*) FROM users WHERE email = 'reader@example.org' AND role = 'researcher'"
+        )
+        == 1
+    )
+    with served.application.app_context():
+        assert authenticate("reader@example.org", PASSWORD) is not None
+        assert authenticate("reader@example.org", PASSWORD + "!") is None
+
+
+def test_an_unknown_role_is_refused_naming_the_roles(run, database):
+    result = run("users", "create", "boss@example.org", "--role", "boss", "--password-stdin", stdin=PASSWORD)
+
+    assert result.returncode != 0
+    assert "Unknown role" in result.stderr
+    assert "admin, moderator, archivist, researcher" in result.stderr
+    assert count(database, "SELECT count(*) FROM users WHERE email = 'boss@example.org'") == 0
+
+
+def test_a_printed_token_works_as_a_bearer_token(run, database, served):
+    result = run("tokens", "create", "archivist@example.org")
+
+    assert result.returncode == 0, result.stderr
+    [token] = result.stdout.splitlines()
+    listed = served.get("/api/v1/testimonies", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200, listed.json
+    forged = served.get("/api/v1/testimonies", headers={"Authorization": f"Bearer {token}x"})
+    assert forged.status_code == 401
+
+
+def test_a_token_for_an_unknown_account_is_refused(run, database):
+    result = run("tokens", "create", "nobody@example.org")
+
+    assert result.returncode != 0
+    assert "nobody@example.org" in result.stderr
+    assert result.stdout == ""
+
+
+# --- import -----------------------------------------------------------------------------------
+
+
+def test_import_enters_valid_records_as_drafts(run, database, served, tmp_path):
+    path = write_records(tmp_path / "testimonies.json", records(3))
+
+    result = run("import", str(path), "--as", "archivist@example.org")
+
+    assert result.returncode == 0, result.stderr
+    assert "imported 3 of 3" in result.stdout
+    assert count(database, "SELECT count(*) FROM testimonies WHERE state = 'draft'") == 3
+    assert served.get("/api/v1/search?q=shawl").json["total"] == 0
+
+
+def test_import_reports_exactly_the_bad_records_by_number_and_line_and_keeps_the_rest(
+    run, database, tmp_path
+):
+    batch = records(20)
+    batch[3]["segments"][1]["end_ms"] = 0
+    batch[10]["narrator"]["birth_year"] = "unknown"
+    batch[16]["consent"]["access"] = "everyone"
+    path = write_records(tmp_path / "testimonies.json", batch)
+
+    result = run("import", str(path), "--as", "archivist@example.org")
+
+    assert result.returncode == 1
+    reported = [line for line in result.stderr.splitlines() if line.startswith("record ")]
+    assert [line.split(":")[0] for line in reported] == [
+        "record 4 (line 5)",
+        "record 11 (line 12)",
+        "record 17 (line 18)",
+    ]
+    assert "segments[1].end_ms" in reported[0]
+    assert "narrator.birth_year" in reported[1]
+    assert "consent.access" in reported[2]
+    assert count(database) == 17
+    assert count(database, "SELECT count(*) FROM testimonies WHERE title LIKE '%number 4'") == 0
+
+
+def test_a_dry_run_checks_every_record_and_saves_nothing(run, database, tmp_path):
+    batch = records(3)
+    batch[1]["title"] = ""
+    path = write_records(tmp_path / "testimonies.json", batch)
+
+    result = run("import", str(path), "--dry-run", "--as", "archivist@example.org")
+
+    assert result.returncode == 1
+    assert "record 2 (line 3): title" in result.stderr
+    assert "would import 2 of 3" in result.stdout
+    assert count(database) == 0
+    assert count(database, "SELECT count(*) FROM consent_versions") == 0
+
+
+def test_only_an_admin_may_publish_on_import(run, database, tmp_path):
+    path = write_records(tmp_path / "testimonies.json", records(2))
+
+    result = run("import", str(path), "--publish", "--as", "archivist@example.org")
+
+    assert result.returncode != 0
+    assert count(database) == 0
+    assert "Traceback" not in result.stderr
+    assert "Only an admin may publish" in result.stderr
+
+
+def test_an_admin_import_with_publish_is_published_and_searchable(run, database, served, tmp_path):
+    path = write_records(tmp_path / "testimonies.json", records(2))
+
+    result = run("import", str(path), "--publish", "--as", "admin@example.org")
+
+    assert result.returncode == 0, result.stderr
+    assert count(database, "SELECT count(*) FROM testimonies WHERE state = 'published'") == 2
+    found = served.get("/api/v1/search?q=shawl")
+    assert found.json["total"] == 2
+    assert all(hit["segments"] for hit in found.json["hits"])
+
+
+def test_a_csv_import_says_it_is_not_available_yet(run, database, tmp_path):
+    path = tmp_path / "testimonies.csv"
+    path.write_text("title,narrator\nA fictional testimony,Fictional Narrator\n")
+
+    result = run("import", str(path), "--as", "archivist@example.org")
+
+    assert result.returncode != 0
+    assert "not available yet" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert count(database) == 0
+
+
+def test_import_needs_to_know_whose_entries_they_are(run, database, tmp_path):
+    path = write_records(tmp_path / "testimonies.json", records(1))
+
+    result = run("import", str(path))
+
+    assert result.returncode != 0
+    assert "--as" in result.stderr
+    assert count(database) == 0
+
+
+# --- demo, index, not yet available -------------------------------------------------------------
+
+
+def test_the_demo_loads_once_and_prints_the_admin_credentials(run, instance):
+    assert run("db", "upgrade").returncode == 0
+    database = instance / "archive.sqlite3"
+
+    first = run("demo")
+    counts = [
+        count(database, f"SELECT count(*) FROM {t}") for t in ("testimonies", "users", "consent_versions")
+    ]
+    second = run("demo")
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert counts[0] > 0
+    assert [
+        count(database, f"SELECT count(*) FROM {t}") for t in ("testimonies", "users", "consent_versions")
+    ] == counts
+    for output in (first.stdout, second.stdout):
+        [admin] = [line for line in output.splitlines() if "admin@demo.example" in line]
+        assert "password:" in admin
+        assert len(admin.split("password:")[1].strip()) >= 10
+
+
+def test_index_rebuild_then_check_agree(run, database, tmp_path):
+    run(
+        "import",
+        str(write_records(tmp_path / "t.json", records(3))),
+        "--publish",
+        "--as",
+        "admin@example.org",
+    )
+
+    rebuilt = run("index", "rebuild")
+    checked = run("index", "check")
+
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "3 testimonies" in rebuilt.stdout
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_index_check_fails_when_the_index_folder_is_gone(run, database, instance, tmp_path):
+    run(
+        "import",
+        str(write_records(tmp_path / "t.json", records(3))),
+        "--publish",
+        "--as",
+        "admin@example.org",
+    )
+    assert run("index", "rebuild").returncode == 0
+
+    shutil.rmtree(instance / "index")
+    checked = run("index", "check")
+
+    assert checked.returncode == 1
+    assert "missing from the index" in checked.stdout
+
+
+@pytest.mark.parametrize("command", [("fixity",), ("export", "bag", "1", "bag-out")])
+def test_commands_not_built_yet_say_so_and_fail(run, database, command):
+    result = run(*command)
+
+    assert result.returncode != 0
+    assert "not available yet" in result.stderr
+
+
+def test_every_command_of_the_contract_is_listed_in_help(run):
+    result = run("--help")
+
+    assert result.returncode == 0
+    for command in ("db", "users", "tokens", "demo", "serve", "import", "index", "fixity", "export"):
+        assert f"  {command} " in result.stdout
