@@ -550,3 +550,9 @@ def test_the_openapi_document_describes_every_api_route(api, app):
             assert method.lower() in document["paths"][path], f"{method} {path}"
     assert {"Testimony", "Consent", "Segment", "Error"} <= set(document["components"]["schemas"])
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_the_openapi_document_is_a_valid_openapi_document(api):
+    from openapi_spec_validator import validate
+
+    validate(api("GET", "/openapi.json").json)
