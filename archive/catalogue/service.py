@@ -417,7 +417,9 @@ def check_version(testimony: Testimony, if_match: Any) -> None:
         raise StaleVersion(current_version=testimony.version)
 
 
-def update_testimony(user, testimony: Testimony, data: Any, if_match: Any) -> Testimony:
+def update_testimony(
+    user, testimony: Testimony, data: Any, if_match: Any, *, note: str = "edited"
+) -> Testimony:
     """Save an edit of the working copy as a new version; a published version stays public until
     the edit is approved."""
     from archive.consent.service import change_consent
@@ -440,7 +442,7 @@ def update_testimony(user, testimony: Testimony, data: Any, if_match: Any) -> Te
             if testimony.state in (State.PUBLISHED, State.IN_REVIEW, State.REJECTED):
                 # An edit goes back through review; the published snapshot stays as it was.
                 testimony.state = State.DRAFT
-            record_revision(user, testimony, parent_version=parent, note="edited")
+            record_revision(user, testimony, parent_version=parent, note=note)
         if consent is not None:
             change_consent(user, testimony, consent, commit=False)
         enqueue(testimony.id)

@@ -222,3 +222,66 @@ def queue(user, *, archivist_id: int | None = None, language: str | None = None)
         if t.pending_consent is not None and t not in items
     ]
     return items + pending_consent
+
+
+def restore_revision(user, testimony: Testimony, version: int, if_match) -> Testimony:
+    """Bring back an old version's content as a new version; it goes through review like any edit."""
+    from archive.catalogue.service import update_testimony
+
+    access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
+    snapshot = dict(revision_at(testimony, version).snapshot)
+    snapshot["segments"] = [{k: v for k, v in s.items() if k != "id"} for s in snapshot["segments"]]
+    update_testimony(user, testimony, snapshot, if_match, note=f"restored from version {version}")
+    record_event(user, "testimony.restore_revision", testimony, version=version, new=testimony.version)
+    db.session.commit()
+    return testimony
+
+
+AUDIT_PAGE = 100
+
+
+def audit_log(
+    user,
+    *,
+    action: str | None = None,
+    actor_id: int | None = None,
+    since=None,
+    until=None,
+    limit: int | None = AUDIT_PAGE,
+    offset: int = 0,
+) -> list[AuditEvent]:
+    """Audit events, newest first, filtered; only admins may read them."""
+    access.require(user, Permission.AUDIT_READ)
+    query = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if action:
+        query = query.where(AuditEvent.action.startswith(action))
+    if actor_id:
+        query = query.where(AuditEvent.actor_id == actor_id)
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    if until:
+        query = query.where(AuditEvent.at < until)
+    if limit:
+        query = query.limit(limit).offset(offset)
+    return list(db.session.scalars(query))
+
+
+def audit_csv(user, **filters) -> str:
+    """The filtered audit log as CSV; the export itself is an audit event."""
+    import csv
+    import io
+    import json
+
+    events = audit_log(user, limit=None, **filters)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "at_utc", "actor", "action", "target_type", "target_id", "details"])
+    for e in events:
+        actor = e.actor.email if e.actor else ""
+        details = json.dumps(e.details, ensure_ascii=False, sort_keys=True)
+        writer.writerow([e.id, e.at.isoformat(), actor, e.action, e.target_type, e.target_id or "", details])
+    record_event(
+        user, "audit.export", None, rows=len(events), filters={k: str(v) for k, v in filters.items()}
+    )
+    db.session.commit()
+    return out.getvalue()

@@ -1,0 +1,240 @@
+"""Staff pages for entering and editing testimonies: the testimony form, sending an entry to
+review, deleting it, and the archivist's own entries.
+
+The views parse the form, call the catalogue and review services, and render; every permission
+and every validation is the services' (and through them `archive.access`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import wraps
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from archive import access
+from archive.access import Permission
+from archive.catalogue import service
+from archive.catalogue.forms import (
+    EMPTY_ROWS,
+    MORE_ROWS,
+    ActionForm,
+    DeleteForm,
+    NewTestimonyForm,
+    TestimonyForm,
+    changed_parts,
+    comparable,
+    shown_values,
+)
+from archive.catalogue.models import State, Testimony
+from archive.errors import Conflict, Invalid, NotFound, StaleVersion
+from archive.review import service as review_service
+
+bp = Blueprint("editor", __name__)
+
+
+def expired_message() -> str:
+    """A form whose CSRF token no longer matches, e.g. after the session ended."""
+    return _("Nothing was saved: the form had expired. Please send it again.")
+
+
+# Which moderator decisions an archivist needs to read on "My entries".
+SENT_BACK = {State.CHANGES_REQUESTED: "request_changes", State.REJECTED: "reject"}
+
+
+def signed_in(view):
+    """Staff pages send the public to the sign-in page; what a signed-in user may do is the policy's."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def editable(testimony_id: int) -> Testimony:
+    """The testimony, if this user may edit it (404 where they may not even see it)."""
+    testimony = service.get_testimony(testimony_id)
+    access.require_on(current_user, testimony, Permission.TESTIMONY_EDIT)
+    return testimony
+
+
+@bp.route("/testimonies/new", methods=["GET", "POST"])
+@signed_in
+def new():
+    access.require(current_user, Permission.TESTIMONY_CREATE)
+    form = NewTestimonyForm()
+    if request.method == "GET":
+        form.add_rows(EMPTY_ROWS + 2)
+        return render_template("catalogue/edit.html", form=form, testimony=None)
+    if request.form.get("action") == "more_rows":
+        form.add_rows(MORE_ROWS)
+        return render_template("catalogue/edit.html", form=form, testimony=None)
+    if not form.validate_on_submit():
+        form.form_errors.append(expired_message())
+        return render_template("catalogue/edit.html", form=form, testimony=None), 400
+    body, errors = form.to_body()
+    try:
+        if errors:
+            _raise_with(errors, body)
+        testimony = service.create_testimony(current_user, body)
+    except Invalid as e:
+        form.show_errors(e.fields, body)
+        return _invalid(form, None)
+    flash(_("Saved as a draft. Only staff can see it until a moderator approves it."), "success")
+    return redirect(url_for("editor.edit", testimony_id=testimony.id))
+
+
+@bp.route("/testimonies/<int:testimony_id>/edit", methods=["GET", "POST"])
+@signed_in
+def edit(testimony_id: int):
+    testimony = editable(testimony_id)
+    form = TestimonyForm()
+    if request.method == "GET":
+        form.fill(service.working_body(testimony))
+        form.version.data = str(testimony.version)
+        return _render_edit(form, testimony)
+    if request.form.get("action") == "more_rows":
+        form.add_rows(MORE_ROWS)
+        return _render_edit(form, testimony)
+    if not form.validate_on_submit():
+        form.form_errors.append(expired_message())
+        return _render_edit(form, testimony, status=400)
+    base = _base_body(testimony, form.version.data)
+    body, errors = form.to_body()
+    changes = changed_parts(body, base)
+    if not changes and not errors:
+        flash(_("Nothing was changed, so nothing was saved."), "info")
+        return redirect(url_for("editor.edit", testimony_id=testimony.id))
+    try:
+        if errors:
+            _raise_with(errors, changes, partial=True)
+        service.update_testimony(current_user, testimony, changes, form.version.data)
+    except StaleVersion:
+        return _stale(form, testimony, base, body)
+    except Invalid as e:
+        form.show_errors(e.fields, body)
+        return _invalid(form, testimony)
+    flash(_("Saved version %(version)s.", version=testimony.version), "success")
+    return redirect(url_for("editor.edit", testimony_id=testimony.id))
+
+
+def _raise_with(errors: dict[str, str], body: dict, *, partial: bool = False) -> None:
+    """What the form could not read, together with everything the service finds in the rest."""
+    try:
+        service.validate_body(body, partial=partial)
+    except Invalid as e:
+        raise Invalid(e.message, {**e.fields, **errors}) from None
+    raise Invalid(fields=errors)
+
+
+def _invalid(form: TestimonyForm, testimony: Testimony | None):
+    form.form_errors.insert(0, _("Nothing was saved: please correct the fields marked below."))
+    if testimony is None:
+        return render_template("catalogue/edit.html", form=form, testimony=None), 422
+    return _render_edit(form, testimony, status=422)
+
+
+def _base_body(testimony: Testimony, version: str | None) -> dict:
+    """The version the user started editing from, to tell their changes from everyone else's."""
+    try:
+        return review_service.revision_at(testimony, int(version or "")).snapshot
+    except (ValueError, NotFound):
+        return service.working_body(testimony)
+
+
+def _stale(form: TestimonyForm, testimony: Testimony, base: dict, body: dict):
+    """Someone saved in between: keep what this user typed, take the other person's changes where
+    this user changed nothing, and show theirs beside each field both changed."""
+    theirs_body = service.working_body(testimony)
+    mine, theirs, start = comparable(body), comparable(theirs_body), comparable(base)
+    taken, conflicts = [], []
+    for name in mine:
+        if theirs[name] == start[name]:
+            continue
+        if mine[name] == start[name]:
+            taken.append(name)
+        elif mine[name] != theirs[name]:
+            conflicts.append(name)
+    form.fill(theirs_body, only=set(taken))
+    form.version.data = str(testimony.version)
+    return _render_edit(form, testimony, status=409, stale={"taken": taken, "conflicts": conflicts})
+
+
+def _render_edit(form, testimony: Testimony, *, status: int = 200, stale=None, delete_form=None):
+    return (
+        render_template(
+            "catalogue/edit.html",
+            form=form,
+            testimony=testimony,
+            theirs=shown_values(service.working_body(testimony)) if stale else None,
+            stale=stale,
+            submit_form=ActionForm(),
+            delete_form=delete_form or DeleteForm(),
+            submittable=testimony.state in review_service.SUBMITTABLE,
+        ),
+        status,
+    )
+
+
+@bp.post("/testimonies/<int:testimony_id>/submit")
+@signed_in
+def submit(testimony_id: int):
+    testimony = editable(testimony_id)
+    if not ActionForm().validate_on_submit():
+        flash(expired_message(), "error")
+        return redirect(url_for("editor.edit", testimony_id=testimony.id))
+    try:
+        review_service.submit_for_review(current_user, testimony)
+    except Conflict as e:
+        flash(e.message, "error")
+        return redirect(url_for("editor.edit", testimony_id=testimony.id))
+    flash(_("“%(title)s” was sent to review.", title=testimony.title), "success")
+    return redirect(url_for("editor.mine"))
+
+
+@bp.post("/testimonies/<int:testimony_id>/delete")
+@signed_in
+def delete(testimony_id: int):
+    testimony = editable(testimony_id)
+    delete_form = DeleteForm()
+    if not delete_form.validate_on_submit() or not delete_form.confirm.data:
+        delete_form.confirm.errors = [_("Tick this box to confirm that the entry should be deleted.")]
+        form = TestimonyForm()
+        form.fill(service.working_body(testimony))
+        form.version.data = str(testimony.version)
+        return _render_edit(form, testimony, status=422, delete_form=delete_form)
+    service.delete_testimony(current_user, testimony)
+    flash(_("“%(title)s” was deleted. An admin can restore it.", title=testimony.title), "success")
+    return redirect(url_for("editor.mine"))
+
+
+@bp.route("/mine")
+@signed_in
+def mine():
+    entries = service.staff_listing(current_user, mine=True)
+    counts = Counter(t.state for t in entries)
+    comments = {}
+    for testimony in entries:
+        wanted = SENT_BACK.get(testimony.state)
+        if wanted:
+            comments[testimony.id] = next(
+                (
+                    d
+                    for d in review_service.decisions(current_user, testimony)
+                    if d.target == "content" and d.decision == wanted
+                ),
+                None,
+            )
+    return render_template(
+        "catalogue/mine.html",
+        entries=entries,
+        counts=[(state, counts[state]) for state in State if counts[state]],
+        comments=comments,
+        submit_form=ActionForm(),
+        submittable=set(review_service.SUBMITTABLE),
+    )

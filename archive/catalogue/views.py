@@ -1,0 +1,154 @@
+"""Public pages of the catalogue: the home page and a testimony with its timecoded transcript.
+
+What a caller may see is decided by `archive.access` (through `catalogue.service.view_for` and
+`search.service.search_for`); these routes only choose what to show of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from babel import Locale, UnknownLocaleError
+from flask import Blueprint, render_template, request
+from flask_babel import format_date, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from archive import access
+from archive.catalogue.models import State, Testimony
+from archive.catalogue.service import view_for
+from archive.extensions import db
+from archive.search.service import search_for
+
+bp = Blueprint("catalogue", __name__)
+
+RECENT = 6
+BROWSE = 12
+# Matching passages shown at once when searching inside one testimony.
+WITHIN_PER_PAGE = 50
+MAX_QUERY = 500
+
+
+@bp.app_template_filter("archive_date")
+def archive_date(value: str | dt.date | dt.datetime | None) -> str:
+    """A date in the reader's language; an unreadable value is shown as it is."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    return format_date(value, "long")
+
+
+@bp.app_template_filter("language_name")
+def language_name(code: str) -> str:
+    """A BCP 47 tag as a language name in the reader's language: az → Azerbaijani, Азербайджанский."""
+    try:
+        name = Locale.parse(code.replace("-", "_")).get_display_name(get_locale())
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:] if name else code
+
+
+ACCESS_NAMES = {
+    access.Access.PUBLIC: _l("open to everyone"),
+    access.Access.RESEARCH: _l("researchers and staff"),
+    access.Access.STAFF: _l("staff only"),
+    access.Access.SEALED: _l("sealed"),
+    access.Access.WITHDRAWN: _l("withdrawn"),
+}
+
+
+@bp.app_template_global()
+def access_name(level: str | None) -> str:
+    """A consent level in the reader's words; an unknown level raises rather than being shown."""
+    return str(ACCESS_NAMES[access.Access(level or access.Access.STAFF)])
+
+
+def _recently_published(limit: int) -> list[dict]:
+    """The newest published testimonies the caller may open, as the caller may see them."""
+    query = (
+        select(Testimony)
+        .where(Testimony.published_revision_id.is_not(None), Testimony.deleted_at.is_(None))
+        .order_by(Testimony.published_at.desc(), Testimony.id.desc())
+        .execution_options(yield_per=50)
+    )
+    found = []
+    for testimony in db.session.scalars(query):
+        # Admins may open withdrawn testimonies, but a withdrawn one is not news for the home page.
+        if access.can_view(current_user, testimony) and not access.is_withdrawn(testimony):
+            found.append(view_for(current_user, testimony))
+            if len(found) == limit:
+                break
+    return found
+
+
+@bp.route("/")
+def home():
+    browse = search_for(current_user, "", per_page=1)
+    return render_template(
+        "catalogue/home.html",
+        recent=_recently_published(RECENT),
+        total=browse["total"],
+        facets={name: browse["facets"].get(name, [])[:BROWSE] for name in ("place", "subject", "language")},
+    )
+
+
+def current_segment(segments: list[dict], at_ms: int | None) -> dict | None:
+    """The segment playing at `at_ms`, else the next one after it."""
+    if at_ms is None:
+        return None
+    for segment in segments:
+        if segment["start_ms"] <= at_ms < segment["end_ms"]:
+            return segment
+    return next((s for s in segments if s["start_ms"] >= at_ms), None)
+
+
+def _state_key(testimony: Testimony) -> str:
+    """The staff's state banner as one key the template puts into words: a deletion or a withdrawal
+    outweighs the workflow state."""
+    if testimony.deleted_at is not None:
+        return "deleted"
+    if access.is_withdrawn(testimony):
+        return "withdrawn"
+    return State(testimony.state).value
+
+
+@bp.route("/testimonies/<int:id>")
+def show(id: int):
+    testimony = access.get_visible(current_user, db.session.get(Testimony, id))
+    view = view_for(current_user, testimony)
+    segments = view["segments"]
+    at_ms = request.args.get("t", type=int)
+    q = (request.args.get("q") or "").strip()[:MAX_QUERY]
+    within = None
+    if q:
+        result = search_for(current_user, q, testimony_id=testimony.id, per_page=WITHIN_PER_PAGE)
+        hit = result["hits"][0] if result["hits"] else None
+        within = {
+            "segments": hit["segments"] if hit else [],
+            "total": hit.get("segments_total", 0) if hit else 0,
+        }
+    staff = None
+    if access.is_staff(current_user):
+        # Which passages the public would not see: asked of the policy as if by an anonymous reader.
+        public_ids = {s["id"] for s in access.visible_segments(None, testimony, segments)}
+        staff = {
+            "state": _state_key(testimony),
+            "unpublished_edits": testimony.has_unpublished_edits,
+            "hidden_ids": {s["id"] for s in segments} - public_ids,
+            "effective_access": access.effective_access(testimony.consent).value,
+        }
+    return render_template(
+        "catalogue/show.html",
+        testimony=testimony,
+        view=view,
+        segments=segments,
+        current=current_segment(segments, at_ms),
+        q=q,
+        within=within,
+        staff=staff,
+    )

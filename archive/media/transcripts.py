@@ -1,0 +1,128 @@
+"""Timecoded transcripts as people type and paste them: timecodes like 1:02:03, and WebVTT files.
+
+Both readers return plain segment dicts in the shape of the testimony body; the catalogue service
+still validates them, so these only turn text into numbers and say where the text is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+
+import webvtt
+from webvtt.errors import MalformedCaptionError, MalformedFileError
+
+from archive.errors import Invalid
+
+VTT_FIELD = "vtt"
+_TIMECODE = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?$")
+_ARROW = "-->"
+# Blocks that carry no cue: comments, style sheets and region definitions.
+_NOT_CUES = ("NOTE", "STYLE", "REGION")
+_MAX_REPORTED = 5
+
+
+def parse_timecode(value: str) -> int:
+    """Milliseconds from `mm:ss`, `h:mm:ss` (either with an optional `.mmm`) or plain milliseconds.
+
+    Raises ValueError with a message a person can act on.
+    """
+    value = (value or "").strip()
+    if value.isdigit():
+        return int(value)
+    match = _TIMECODE.match(value)
+    if match is None:
+        raise ValueError("Write the time as mm:ss, h:mm:ss or milliseconds.")
+    hours, minutes, seconds, fraction = match.groups()
+    if int(seconds) > 59 or (hours is not None and int(minutes) > 59):
+        raise ValueError("Minutes and seconds go up to 59.")
+    millis = int((fraction or "0").ljust(3, "0"))
+    return ((int(hours or 0) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + millis
+
+
+def format_timecode(ms: int | None) -> str:
+    """A timecode that parse_timecode reads back to the same number: 1:02:03 or 12:34.500."""
+    if ms is None:
+        return ""
+    seconds, millis = divmod(int(ms), 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+    return f"{text}.{millis:03d}" if millis else text
+
+
+def _blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
+    """Blocks separated by blank lines, each with the 1-based number of its first line."""
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    start = 0
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            if not current:
+                start = number
+            current.append(line)
+        elif current:
+            blocks.append((start, current))
+            current = []
+    if current:
+        blocks.append((start, current))
+    return blocks
+
+
+def _read_cue(block: list[str]) -> webvtt.Caption | None:
+    """The one caption of a cue block as webvtt-py reads it, or None if it cannot."""
+    try:
+        captions = webvtt.from_string("WEBVTT\n\n" + "\n".join(block)).captions
+    except (MalformedCaptionError, MalformedFileError, ValueError):
+        return None
+    return captions[0] if len(captions) == 1 else None
+
+
+def parse_vtt(text: str) -> list[dict]:
+    """The segments of a WebVTT transcript; a voice tag `<v Speaker>` becomes the speaker.
+
+    Raises Invalid with one message on the field `vtt` that names the cue and line of each problem.
+    """
+    lines = (text or "").lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if not lines[0].startswith("WEBVTT"):
+        message = "Line 1: a WebVTT transcript starts with the line WEBVTT."
+        raise Invalid(message, {VTT_FIELD: message})
+    problems: list[str] = []
+    segments: list[dict] = []
+    cue = 0
+    for first_line, block in _blocks(lines)[1:]:
+        if block[0].startswith(_NOT_CUES):
+            continue
+        cue += 1
+        timing_at = next((i for i, line in enumerate(block[:2]) if _ARROW in line), None)
+        where = f"Cue {cue} (line {first_line})"
+        if timing_at is None:
+            problems.append(f"{where}: no timing line like 00:01.000 --> 00:04.000.")
+            continue
+        where = f"Cue {cue} (line {first_line + timing_at})"
+        caption = _read_cue(block)
+        if caption is None:
+            problems.append(f"{where}: the timing “{block[timing_at].strip()}” cannot be read.")
+            continue
+        start, end = caption.start_time.in_milliseconds(), caption.end_time.in_milliseconds()
+        words = " ".join(line.strip() for line in caption.text.split("\n") if line.strip())
+        if end <= start:
+            problems.append(f"{where}: the end time must be after the start time.")
+        if not words:
+            problems.append(f"{where}: the cue has no text.")
+        segments.append(
+            {
+                "start_ms": start,
+                "end_ms": end,
+                "speaker": (caption.voice or "").strip(),
+                "text": words,
+                "keywords": [],
+            }
+        )
+    if not problems and not segments:
+        problems.append("The WebVTT transcript has no cues.")
+    if problems:
+        message = " ".join(problems[:_MAX_REPORTED])
+        if len(problems) > _MAX_REPORTED:
+            message += f" (and {len(problems) - _MAX_REPORTED} more problems)"
+        raise Invalid("The WebVTT transcript cannot be read.", {VTT_FIELD: message})
+    return segments

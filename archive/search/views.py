@@ -1,0 +1,112 @@
+"""The search page and its autocomplete: results grouped by testimony, passages at their minute.
+
+Every search goes through `archive.search.service`, which reaches only the index of the caller's
+audience, so nothing here can show a word the caller may not read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+
+from archive import access
+from archive.search.query import SORTS
+from archive.search.service import search_for, suggest_for
+
+bp = Blueprint("search", __name__)
+
+MAX_QUERY = 500
+MAX_PAGE = 1000
+SUGGESTIONS = 10
+# Facets offered as filters, each with the query parameter it sets; `year` sets `from` and `to`
+# (several years: the span from the first to the last).
+FACET_PARAMS = {
+    "place": "place",
+    "subject": "subject",
+    "language": "lang",
+    "year": "year",
+    "decade": "decade",
+    "access": "access",  # the service offers this facet to staff only
+}
+# Facet values listed before the rest fold away under "more".
+FACET_SHOWN = 8
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,6}")
+
+
+def _integers(values: list[str]) -> list[int]:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    return [int(v) for v in values if _INTEGER.fullmatch(v.strip())]
+
+
+def read_filters(args: MultiDict) -> dict:
+    """The engine's filters from the query string; values that cannot be read are dropped, so a
+    hand-edited address never becomes an error page."""
+    filters: dict = {
+        "place": args.getlist("place"),
+        "subject": args.getlist("subject"),
+        "lang": args.getlist("lang"),
+        "decade": _integers(args.getlist("decade")),
+        "access": args.getlist("access"),
+    }
+    years = _integers(args.getlist("year"))
+    if years:
+        filters["from"], filters["to"] = min(years), max(years)
+    return {k: v for k, v in filters.items() if v}
+
+
+def link(args: MultiDict, *, toggle: tuple[str, str] | None = None, **changes) -> str:
+    """This search's address with one filter value toggled or some parameters replaced.
+
+    Changing what is searched starts again at page 1.
+    """
+    new = MultiDict(args)
+    if toggle is not None:
+        name, value = toggle
+        values = new.getlist(name)
+        new.setlist(name, [v for v in values if v != value] if value in values else [*values, value])
+        new.pop("page", None)
+    for name, value in changes.items():
+        if value is None:
+            new.pop(name, None)
+        else:
+            new[name] = str(value)
+    return url_for("search.results", **new.to_dict(flat=False))
+
+
+@bp.route("/search")
+def results():
+    args = request.args
+    q = (args.get("q") or "").strip()[:MAX_QUERY]
+    sort = args.get("sort") if args.get("sort") in SORTS else "relevance"
+    page = min(MAX_PAGE, max(1, args.get("page", 1, type=int)))
+    per_page = current_app.config["PER_PAGE"]
+    filters = read_filters(args)
+    result = search_for(current_user, q, page=page, per_page=per_page, filters=filters, sort=sort)
+    # Only staff may filter by consent level, so only they see that filter in use.
+    shown = FACET_PARAMS if access.is_staff(current_user) else {**FACET_PARAMS, "access": None}
+    active = [(name, value) for name in shown.values() if name for value in args.getlist(name)]
+    return render_template(
+        "search/results.html",
+        q=q,
+        sort=sort,
+        result=result,
+        facets=result["facets"],
+        facet_params=FACET_PARAMS,
+        facet_shown=FACET_SHOWN,
+        active=active,
+        page=page,
+        pages=max(1, -(-result["total"] // per_page)),
+        args=args,
+        link=link,
+    )
+
+
+@bp.route("/search/suggest")
+def suggestions():
+    prefix = (request.args.get("q") or "").strip()[:100]
+    return jsonify(suggest_for(current_user, prefix, SUGGESTIONS))

@@ -1,0 +1,50 @@
+/* Small enhancements; every page works without them. */
+(function () {
+  "use strict";
+
+  // Autocomplete: fill a search box's <datalist> from /search/suggest as the reader types.
+  document.querySelectorAll("input[data-suggest]").forEach(function (input) {
+    var list = document.getElementById(input.getAttribute("list"));
+    var timer = null;
+    var asked = "";
+    if (!list) return;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      var prefix = input.value.trim().split(/\s+/).pop() || "";
+      if (prefix.length < 2 || prefix === asked) return;
+      timer = setTimeout(function () {
+        asked = prefix;
+        fetch(input.dataset.suggest + "?q=" + encodeURIComponent(prefix), { headers: { Accept: "application/json" } })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(function (words) {
+            var head = input.value.slice(0, input.value.lastIndexOf(prefix));
+            list.replaceChildren.apply(list, words.map(function (w) {
+              var option = document.createElement("option");
+              option.value = head + w;
+              return option;
+            }));
+          })
+          .catch(function () {});
+      }, 150);
+    });
+  });
+
+  // A testimony opened at ?t=… without a #fragment (or with one naming no segment) still scrolls
+  // to that moment.
+  var current = document.querySelector(".segment.current");
+  if (current && !document.getElementById(location.hash.slice(1))) {
+    current.scrollIntoView({ block: "start" });
+  }
+
+  // Following a timecode link marks that segment as the current one.
+  window.addEventListener("hashchange", function () {
+    var target = document.getElementById(location.hash.slice(1));
+    if (!target || !target.classList.contains("segment")) return;
+    document.querySelectorAll(".segment.current").forEach(function (el) {
+      el.classList.remove("current");
+      el.removeAttribute("aria-current");
+    });
+    target.classList.add("current");
+    target.setAttribute("aria-current", "true");
+  });
+})();
