@@ -20,11 +20,6 @@ from tests.conftest import sample_body
 
 NAME = "Leyla Fictionova"
 # Remove once archive/search/index.py reopens searchers instead of calling Searcher.refresh().
-STALE_SEARCHER = pytest.mark.xfail(
-    strict=True,
-    reason="search/index.py _refresh keeps a stale segment: whoosh-reloaded's Searcher.refresh() "
-    "merges the old reader's segments into the new one",
-)
 PSEUDONYM = "L. F."
 
 
@@ -303,7 +298,6 @@ def test_a_research_testimony_is_seen_by_researchers_but_not_the_public(api, cre
     assert hit_ids(api("GET", "/search?q=shawl")) == []
 
 
-@STALE_SEARCHER
 def test_narrowing_consent_takes_a_testimony_out_of_public_search_at_once(api, create_testimony):
     testimony = create_testimony(access="public")
     assert hit_ids(api("GET", "/search?q=shawl")) == [testimony.id]
@@ -318,7 +312,6 @@ def test_narrowing_consent_takes_a_testimony_out_of_public_search_at_once(api, c
     assert api("GET", f"/testimonies/{testimony.id}").status_code == 404
 
 
-@STALE_SEARCHER
 def test_widening_consent_waits_for_a_moderator_other_than_its_author(api, create_testimony):
     testimony = create_testimony(access="staff")
     path = f"/testimonies/{testimony.id}"

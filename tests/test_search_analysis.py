@@ -113,5 +113,5 @@ def test_cyrillic_words_are_stemmed_as_russian_whatever_the_languages():
     assert analyze("деревне", ["az"]).stems == ["derevn"]
 
 
-def test_word_pairs_follow_reading_order():
-    assert analyze("Biz Ağdamdan getdik").pairs() == ["biz agdamdan", "agdamdan getdik"]
+def test_folded_terms_keep_one_per_word_in_reading_order():
+    assert analyze("Biz Ağdamdan getdik").folded == ["biz", "agdamdan", "getdik"]

@@ -114,6 +114,19 @@ def test_phrase_query_matches_only_adjacent_words(index):
     assert result["hits"][0]["segments"][0]["snippet"].count("<mark>") == 2
 
 
+def test_phrase_query_finds_words_with_diacritics_typed_plain(index):
+    index.apply([(1, everywhere(fictional(1, "Biz Ağdamdan çıxdıq.")))])
+    result = search(index, "public", '"agdamdan cixdiq"')
+    assert ids(result) == [1]
+    assert result["hits"][0]["segments"][0]["snippet"].count("<mark>") == 2
+
+
+def test_phrase_is_not_found_across_two_segments(index):
+    index.apply([(1, everywhere(fictional(1, "we crossed the old", "bridge at dawn")))])
+    assert search(index, "public", '"old bridge"')["total"] == 0
+    assert ids(search(index, "public", "old bridge")) == [1]
+
+
 def test_prefix_and_fuzzy_queries_find_the_word(index):
     index.apply([(1, everywhere(fictional(1, "Xocalı qarlı idi.")))])
     assert ids(search(index, "public", "Xoca*")) == [1]
@@ -231,11 +244,49 @@ def test_rebuild_replaces_everything_and_reports_progress(index):
     assert search(index, "staff", "stale")["total"] == 0
 
 
+@pytest.mark.parametrize("procs", [1, 2])
+def test_rebuild_keeps_each_audiences_text_to_that_audience(index, procs):
+    index.rebuild(
+        [
+            (1, everywhere(fictional(1, "lantern"))),
+            (2, {"public": fictional(2, "candle"), "staff": fictional(2, "candle secretword")}),
+            (3, {"research": fictional(3, "candle"), "staff": fictional(3, "candle")}),
+        ],
+        procs=procs,
+    )
+    assert search(index, "public", "secretword")["total"] == 0
+    assert search(index, "public", "secretwerd")["suggestion"] is None
+    assert ids(search(index, "staff", "secretword")) == [2]
+    assert ids(search(index, "public", "candle")) == [2]
+    assert ids(search(index, "research", "candle")) == [3]
+    assert sorted(ids(search(index, "staff", "candle"))) == [2, 3]
+    assert all(ids(search(index, audience, "lantern")) == [1] for audience in ("public", "research", "staff"))
+
+
+def test_an_index_rebuilt_from_shared_documents_takes_later_changes(index):
+    index.rebuild([(1, everywhere(fictional(1, "lantern"))), (2, everywhere(fictional(2, "lantern")))])
+    index.apply([(1, {"staff": fictional(1, "lantern", version=2)})])
+    assert ids(search(index, "public", "lantern")) == [2]
+    assert sorted(ids(search(index, "staff", "lantern"))) == [1, 2]
+    assert index.stamps("staff") == {1: 2, 2: 1}
+
+
+def test_many_single_changes_stay_searchable_as_their_segments_are_merged(index):
+    index.rebuild([(n, everywhere(fictional(n, "lantern"))) for n in range(1, 4)], procs=1)
+    for n in range(4, 16):
+        index.apply([(n, everywhere(fictional(n, "lantern candle")))])
+    index.apply([(2, {"staff": fictional(2, "lantern", version=2)})])
+    assert search(index, "public", "lantern")["total"] == 14
+    assert search(index, "public", "candle")["total"] == 12
+    assert search(index, "staff", "lantern")["total"] == 15
+    assert index.stamps("staff")[2] == 2
+
+
 def test_a_searcher_opened_before_a_rebuild_sees_the_new_index(index, tmp_path):
     index.apply([(1, everywhere(fictional(1, "lantern")))])
     other = SearchIndex(tmp_path / "index")
     assert search(other, "public", "lantern")["total"] == 1
-    index.rebuild([(2, everywhere(fictional(2, "candle")))])
+    index.rebuild([(2, everywhere(fictional(2, "candle")))], procs=1)
     assert search(other, "public", "lantern")["total"] == 0
     assert ids(search(other, "public", "candle")) == [2]
     other.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import wraps
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -35,17 +35,13 @@ from archive.review import service as review_service
 bp = Blueprint("editor", __name__)
 
 
-def expired_message() -> str:
-    """A form whose CSRF token no longer matches, e.g. after the session ended."""
-    return _("Nothing was saved: the form had expired. Please send it again.")
-
-
 # Which moderator decisions an archivist needs to read on "My entries".
 SENT_BACK = {State.CHANGES_REQUESTED: "request_changes", State.REJECTED: "reject"}
 
 
 def signed_in(view):
-    """Staff pages send the public to the sign-in page; what a signed-in user may do is the policy's."""
+    """The staff's own pages (not those of one testimony, which answer 404 to the public, as the
+    policy says) send the public to the sign-in page; what a signed-in user may do is the policy's."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -75,8 +71,7 @@ def new():
         form.add_rows(MORE_ROWS)
         return render_template("catalogue/edit.html", form=form, testimony=None)
     if not form.validate_on_submit():
-        form.form_errors.append(expired_message())
-        return render_template("catalogue/edit.html", form=form, testimony=None), 400
+        abort(400)
     body, errors = form.to_body()
     try:
         if errors:
@@ -90,7 +85,6 @@ def new():
 
 
 @bp.route("/testimonies/<int:testimony_id>/edit", methods=["GET", "POST"])
-@signed_in
 def edit(testimony_id: int):
     testimony = editable(testimony_id)
     form = TestimonyForm()
@@ -102,8 +96,7 @@ def edit(testimony_id: int):
         form.add_rows(MORE_ROWS)
         return _render_edit(form, testimony)
     if not form.validate_on_submit():
-        form.form_errors.append(expired_message())
-        return _render_edit(form, testimony, status=400)
+        abort(400)
     base = _base_body(testimony, form.version.data)
     body, errors = form.to_body()
     changes = changed_parts(body, base)
@@ -182,12 +175,10 @@ def _render_edit(form, testimony: Testimony, *, status: int = 200, stale=None, d
 
 
 @bp.post("/testimonies/<int:testimony_id>/submit")
-@signed_in
 def submit(testimony_id: int):
     testimony = editable(testimony_id)
     if not ActionForm().validate_on_submit():
-        flash(expired_message(), "error")
-        return redirect(url_for("editor.edit", testimony_id=testimony.id))
+        abort(400)
     try:
         review_service.submit_for_review(current_user, testimony)
     except Conflict as e:
@@ -198,7 +189,6 @@ def submit(testimony_id: int):
 
 
 @bp.post("/testimonies/<int:testimony_id>/delete")
-@signed_in
 def delete(testimony_id: int):
     testimony = editable(testimony_id)
     delete_form = DeleteForm()

@@ -7,14 +7,13 @@ service's decision; this page says which happened.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from archive import access
 from archive.access import Permission
-from archive.catalogue.editor import expired_message, signed_in
 from archive.catalogue.service import get_testimony
 from archive.catalogue.views import access_name
 from archive.consent.forms import ConsentForm
@@ -85,15 +84,16 @@ def _history(versions: list[ConsentVersion]) -> list[dict]:
 
 
 @bp.route("/testimonies/<int:testimony_id>/consent", methods=["GET", "POST"])
-@signed_in
 def show(testimony_id: int):
     testimony = get_testimony(testimony_id)
     access.require_on(current_user, testimony, Permission.CONSENT_EDIT)
     form = ConsentForm()
     status = 200
-    if not form.is_submitted():
+    if request.method == "GET":
         form.fill(testimony.consent.as_dict() if testimony.consent else DEFAULT_CONSENT)
-    elif form.validate():
+    else:
+        if not form.validate_on_submit():
+            abort(400)
         values, errors = form.to_values()
         try:
             clean = validate_consent(values)
@@ -116,9 +116,6 @@ def show(testimony_id: int):
                     "info",
                 )
             return redirect(url_for("consent.show", testimony_id=testimony.id))
-    else:
-        form.form_errors.append(expired_message())
-        status = 400
     current = testimony.consent
     pending = testimony.pending_consent
     return (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -19,7 +19,7 @@ from wtforms import SelectChoice
 from archive import access
 from archive.access import Permission
 from archive.catalogue import service
-from archive.catalogue.editor import expired_message, signed_in
+from archive.catalogue.editor import signed_in
 from archive.catalogue.models import State, Testimony
 from archive.catalogue.views import language_name
 from archive.consent.views import CONSENT_LABELS, consent_value, pending_changes
@@ -191,7 +191,6 @@ def queue():
 
 
 @bp.route("/review/<int:testimony_id>", methods=["GET", "POST"])
-@signed_in
 def decide(testimony_id: int):
     testimony = service.get_testimony(testimony_id)
     access.require_on(current_user, testimony, Permission.REVIEW_DECIDE)
@@ -199,7 +198,7 @@ def decide(testimony_id: int):
     refusal, status = None, 200
     if posted is not None:
         if not posted.validate_on_submit():
-            return _render_decide(testimony, posted, expired_message(), 400)
+            abort(400)
         target = posted.target.data or None
         try:
             decision, comment = posted.decision.data or "", posted.comment.data or ""
@@ -273,13 +272,11 @@ def _render_decide(testimony: Testimony, posted: DecisionForm | None, refusal: s
 
 
 @bp.post("/testimonies/<int:testimony_id>/unpublish")
-@signed_in
 def unpublish(testimony_id: int):
     testimony = service.get_testimony(testimony_id)
     form = UnpublishForm()
     if not form.validate_on_submit():
-        form.form_errors.append(expired_message())
-        return _render_history(testimony, form, 400)
+        abort(400)
     try:
         review_service.unpublish(current_user, testimony, form.reason.data or "")
     except Invalid as e:
@@ -293,7 +290,6 @@ def unpublish(testimony_id: int):
 
 
 @bp.route("/testimonies/<int:testimony_id>/history")
-@signed_in
 def history(testimony_id: int):
     testimony = service.get_testimony(testimony_id)
     return _render_history(testimony, UnpublishForm(formdata=None), 200)

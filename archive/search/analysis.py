@@ -161,11 +161,6 @@ class TextTerms:
         self.stems += other.stems
         self.names += other.names
 
-    def pairs(self) -> list[str]:
-        """Adjacent folded word pairs, so a phrase can be matched without positions."""
-        folded = self.folded
-        return [f"{a} {b}" for a, b in zip(folded, folded[1:], strict=False)]
-
 
 def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
     """Analyse a text once into the term lists of every field (the fast path used to index)."""

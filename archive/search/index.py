@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
+import queue
 import shutil
 import threading
 import uuid
@@ -16,7 +19,9 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.fields import ID, STORED, FieldType, Schema
-from whoosh.formats import Existence, Frequency, Positions
+from whoosh.filedb.filestore import FileStorage
+from whoosh.formats import Frequency, Positions
+from whoosh.reading import SegmentReader
 from whoosh.searching import Searcher
 from whoosh.system import pack_uint
 
@@ -39,13 +44,23 @@ _GENERATION_PREFIX = "gen-"
 # large audience is much faster when one run fits.
 _WRITER_LIMIT_MB = 512
 _CODEC = W3Codec()
+# Whoosh's name for the one index in each folder.
+_INDEX_NAME = "MAIN"
+# Documents waiting for a rebuild process: enough to keep it busy, little memory.
+_QUEUED = 8
+# Segments of at most this many documents are merged by `apply` once there are this many of them.
+_SMALL_SEGMENT_DOCS = 10
+_SMALL_SEGMENTS_MERGED = 10
+# How long the rebuild waits on its processes before checking that they are still alive.
+_POLL_SECONDS = 1.0
 
 
 class TermListField(FieldType):
     """A text field fed term lists already analysed by `archive.search.analysis.analyze`.
 
     The analyser is kept so that Whoosh can still analyse a plain string given to the field, but
-    indexing takes the list: every text is analysed once and shared by both indexes.
+    indexing takes the list: every text is analysed once and shared by both indexes. A None in a
+    list is a gap between two texts, so that no phrase is found across them.
     """
 
     def __init__(self, fmt: Any, analyzer: Any) -> None:
@@ -59,15 +74,13 @@ class TermListField(FieldType):
         if isinstance(fmt, Positions):
             positions: dict[str, list[int]] = defaultdict(list)
             for position, term in enumerate(value):
-                positions[term].append(position)
+                if term is not None:
+                    positions[term].append(position)
             for term, found in positions.items():
                 yield term.encode("utf-8"), len(found), float(len(found)), fmt.encode(found)
-        elif isinstance(fmt, Frequency):
+        else:
             for term, count in Counter(value).items():
                 yield term.encode("utf-8"), count, float(count), pack_uint(count)
-        else:
-            for term in set(value):
-                yield term.encode("utf-8"), 1, 1.0, b""
 
 
 def _frequency(analyzer: Any = None) -> TermListField:
@@ -80,11 +93,10 @@ def testimony_schema() -> Schema:
         tid=ID(stored=True, unique=True),
         meta=STORED(),
         exact=_frequency(exact_analyzer()),
-        folded=_frequency(),
+        # Positions, for phrases: far fewer terms to write than indexing every pair of words.
+        folded=TermListField(Positions(), multilingual_analyzer()),
         stem=_frequency(),
         name=_frequency(),
-        # Scorable although no length is needed: Whoosh looks for a missing lengths file per posting.
-        pair=TermListField(Existence(), multilingual_analyzer()),
         title=_frequency(),
         place=_frequency(),
         narrator=_frequency(),
@@ -158,6 +170,19 @@ class _Opened:
     snapshot: Snapshot
 
 
+def _fresh(searcher):
+    """A searcher at the index's latest commit.
+
+    whoosh-reloaded's Searcher.refresh() keeps the old reader's segments beside the new ones (so a
+    removed document stays findable) and fails on an empty reader: open a new searcher instead.
+    """
+    if searcher.up_to_date():
+        return searcher
+    fresh = searcher._ix.searcher()
+    searcher.close()
+    return fresh
+
+
 class SearchIndex:
     """Every audience's indexes under `root/<audience>/`, so restricted text never meets the public.
 
@@ -201,8 +226,8 @@ class SearchIndex:
             self._opened[audience] = _Opened(generation, snapshot)
             return snapshot
         snapshot = opened.snapshot
-        testimonies = snapshot.testimonies.refresh()
-        segments = snapshot.segments.refresh()
+        testimonies = _fresh(snapshot.testimonies)
+        segments = _fresh(snapshot.segments)
         if testimonies is not snapshot.testimonies or segments is not snapshot.segments:
             snapshot = Snapshot(testimonies, segments)
             opened.snapshot = snapshot
@@ -258,9 +283,12 @@ class SearchIndex:
                 testimony_writer.cancel()
                 raise
             if changed:
-                # Segments first: a testimony is never findable before its passages are.
-                segment_writer.commit()
-                testimony_writer.commit()
+                # Segments first: a testimony is never findable before its passages are. No merging
+                # here: the change is searchable first, and small segments are merged afterwards.
+                segment_writer.commit(merge=False)
+                testimony_writer.commit(merge=False)
+                for kind in _SCHEMAS:
+                    _merge_small_segments(path / kind)
             else:
                 segment_writer.cancel()
                 testimony_writer.cancel()
@@ -269,39 +297,39 @@ class SearchIndex:
         self,
         documents: Iterable[tuple[int, dict[str, dict]]],
         progress: Callable[[int], None] | None = None,
+        procs: int | None = None,
     ) -> None:
-        """Index everything afresh into new generations, then swap every audience over to them."""
+        """Index everything afresh into new generations, then swap every audience over to them.
+
+        A document that several audiences share is indexed once and its segment files are linked
+        into each of their indexes: most testimonies are public, so this divides the work by
+        nearly three while each audience's folder still holds only what that audience may read.
+        With `procs` 2 (the default where there are two CPUs or more), two processes write the
+        indexes while the caller's process reads the documents; with 1, the caller does it all.
+        """
+        if procs is None:
+            procs = min(2, os.cpu_count() or 1)
         fresh = {audience: self._new_generation(audience) for audience in AUDIENCES}
-        writers = {}
+        staging = self.root / f".rebuild-{uuid.uuid4().hex}"
         try:
+            shared = (_group(testimony_id, docs) for testimony_id, docs in documents)
+            if procs > 1:
+                built = _build_in_processes(shared, staging, progress)
+            else:
+                built = _build_here(shared, staging, progress)
             for audience, path in fresh.items():
-                writers[audience] = (
-                    whoosh_index.open_dir(str(path / TESTIMONIES)).writer(
-                        limitmb=_WRITER_LIMIT_MB, codec=_CODEC
-                    ),
-                    whoosh_index.open_dir(str(path / SEGMENTS)).writer(
-                        limitmb=_WRITER_LIMIT_MB, codec=_CODEC
-                    ),
-                )
-            for done, (testimony_id, audience_documents) in enumerate(documents, start=1):
-                _check_documents(testimony_id, audience_documents)
-                analysed = _AnalysisCache()
-                for audience, document in audience_documents.items():
-                    if document is not None:
-                        _add(*writers[audience], document, analysed)
-                if progress is not None:
-                    progress(done)
-            for testimony_writer, segment_writer in writers.values():
-                segment_writer.commit()
-                testimony_writer.commit()
+                for kind in _SCHEMAS:
+                    groups = ["+".join(group) for group, built_kind in built if built_kind == kind]
+                    _link_segments(
+                        [staging / group / kind for group in groups if audience in group.split("+")],
+                        path / kind,
+                    )
         except BaseException:
-            for pair in writers.values():
-                for writer in pair:
-                    if not writer.is_closed:
-                        writer.cancel()
             for path in fresh.values():
                 shutil.rmtree(path, ignore_errors=True)
             raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         for audience, path in fresh.items():
             self._swap(audience, path)
 
@@ -362,6 +390,211 @@ def _close(snapshot: Snapshot) -> None:
             searcher.close()
 
 
+def _merge_small_segments(path: Path) -> None:
+    """Merge the one-change segments that applying leaves, once there are enough of them.
+
+    Only small segments are merged: Whoosh's default policy would rewrite the large segments of a
+    rebuild now and then, which takes seconds to minutes. The next rebuild makes one of them all.
+    """
+    index = whoosh_index.open_dir(str(path))
+    segments = whoosh_index.TOC.read(index.storage, _INDEX_NAME).segments
+    small = [s for s in segments if s.doc_count_all() <= _SMALL_SEGMENT_DOCS]
+    if len(small) < _SMALL_SEGMENTS_MERGED:
+        return
+
+    def merge(writer: Any, segments: list) -> list:
+        for segment in small:
+            writer.add_reader(SegmentReader(writer.storage, writer.schema, segment))
+        return [s for s in segments if s not in small]
+
+    writer = index.writer(codec=_CODEC)
+    writer.commit(mergetype=merge)
+
+
+# Rebuilding: documents grouped by the audiences sharing them, written by one or more processes into
+# a staging folder, then linked into each audience's new generation.
+
+_Shared = list[tuple[tuple[str, ...], dict]]
+
+
+def _group(testimony_id: int, documents: dict[str, dict | None]) -> _Shared:
+    """One testimony's documents, each with the audiences it is the very document of."""
+    _check_documents(testimony_id, documents)
+    groups: list[tuple[list[str], dict]] = []
+    for audience in AUDIENCES:
+        document = documents.get(audience)
+        if document is None:
+            continue
+        for audiences, same in groups:
+            if same == document:
+                audiences.append(audience)
+                break
+        else:
+            groups.append(([audience], document))
+    return [(tuple(audiences), document) for audiences, document in groups]
+
+
+_SCHEMAS = {TESTIMONIES: testimony_schema, SEGMENTS: segment_schema}
+
+
+class _GroupWriters:
+    """Writers of some index kinds, one per group of audiences, in the staging area."""
+
+    def __init__(self, staging: Path, kinds: tuple[str, ...]) -> None:
+        self.staging = staging
+        self.kinds = kinds
+        self._writers: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def add(self, shared: _Shared) -> None:
+        analysed = _AnalysisCache()
+        for audiences, document in shared:
+            writers = self._writers.get(audiences) or self._open(audiences)
+            _add(writers.get(TESTIMONIES), writers.get(SEGMENTS), document, analysed)
+
+    def _open(self, audiences: tuple[str, ...]) -> dict[str, Any]:
+        writers = self._writers[audiences] = {}
+        for kind in self.kinds:
+            path = self.staging / "+".join(audiences) / kind
+            path.mkdir(parents=True)
+            created = whoosh_index.create_in(str(path), _SCHEMAS[kind]())
+            writers[kind] = created.writer(limitmb=_WRITER_LIMIT_MB, codec=_CODEC)
+        return writers
+
+    def commit(self) -> list[tuple[tuple[str, ...], str]]:
+        """Commit every writer; the groups written, as (audiences, kind) pairs."""
+        written = []
+        for audiences, writers in self._writers.items():
+            # Segments first: a testimony is never findable before its passages are.
+            for kind in sorted(writers, key=(SEGMENTS, TESTIMONIES).index):
+                writers[kind].commit()
+                written.append((audiences, kind))
+        return written
+
+    def cancel(self) -> None:
+        for writers in self._writers.values():
+            for writer in writers.values():
+                if not writer.is_closed:
+                    writer.cancel()
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Pause Python's cycle collector: with millions of postings pooled, each of its full passes
+    walks them all and a rebuild takes twice as long. Postings hold no cycles to collect."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_here(
+    shared: Iterable[_Shared], staging: Path, progress: Callable[[int], None] | None
+) -> list[tuple[tuple[str, ...], str]]:
+    writers = _GroupWriters(staging, (TESTIMONIES, SEGMENTS))
+    try:
+        with _collection_paused():
+            for done, documents in enumerate(shared, start=1):
+                writers.add(documents)
+                if progress is not None:
+                    progress(done)
+            return writers.commit()
+    except BaseException:
+        writers.cancel()
+        raise
+
+
+def _build_worker(inbox: Any, results: Any, staging: str, kind: str) -> None:
+    """A rebuild process writing one kind of index: what arrives, until told to stop."""
+    gc.disable()
+    writers = _GroupWriters(Path(staging), (kind,))
+    try:
+        while (shared := inbox.get()) is not None:
+            writers.add(shared)
+        results.put(writers.commit())
+    except BaseException as error:
+        writers.cancel()
+        results.put(error)
+
+
+def _build_in_processes(
+    shared: Iterable[_Shared], staging: Path, progress: Callable[[int], None] | None
+) -> list[tuple[tuple[str, ...], str]]:
+    """One process writes the testimony indexes, another the segment indexes: split this way,
+    neither writes a term the other writes too, and their loads are about even."""
+    # A fresh interpreter per process, not a fork of one that may hold threads, sessions and locks.
+    context = multiprocessing.get_context("spawn")
+    inboxes = {kind: context.Queue(maxsize=_QUEUED) for kind in _SCHEMAS}
+    results = context.Queue()
+    workers = [
+        context.Process(target=_build_worker, args=(inbox, results, str(staging), kind), daemon=True)
+        for kind, inbox in inboxes.items()
+    ]
+    for worker in workers:
+        worker.start()
+
+    def hand_over(item: _Shared | None) -> None:
+        for inbox in inboxes.values():
+            while True:
+                try:
+                    inbox.put(item, timeout=_POLL_SECONDS)
+                    break
+                except queue.Full:
+                    _check_alive(workers)
+
+    try:
+        for done, documents in enumerate(shared, start=1):
+            hand_over(documents)
+            if progress is not None:
+                progress(done)
+        hand_over(None)
+        built: list[tuple[tuple[str, ...], str]] = []
+        for _ in workers:
+            while True:
+                try:
+                    reported = results.get(timeout=_POLL_SECONDS)
+                    break
+                except queue.Empty:
+                    _check_alive(workers)
+            if isinstance(reported, BaseException):
+                raise reported
+            built += reported
+        return built
+    finally:
+        for worker in workers:
+            if worker.is_alive() and worker.exitcode is None:
+                worker.join(timeout=_POLL_SECONDS)
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+        for channel in (*inboxes.values(), results):
+            channel.close()
+            channel.cancel_join_thread()
+
+
+def _check_alive(workers: list[Any]) -> None:
+    for worker in workers:
+        if worker.exitcode not in (None, 0):
+            raise RuntimeError(f"a rebuild process stopped with exit code {worker.exitcode}")
+
+
+def _link_segments(sources: list[Path], target: Path) -> None:
+    """Make the empty index at target hold every segment of the source indexes, by hard links."""
+    segments = []
+    for source in sources:
+        storage = FileStorage(str(source))
+        for segment in whoosh_index.TOC.read(storage, _INDEX_NAME).segments:
+            for name in segment.list_files(storage):
+                os.link(source / name, target / name)
+            segments.append(segment)
+    if segments:
+        index = whoosh_index.open_dir(str(target))
+        toc = whoosh_index.TOC(index.schema, segments, index.latest_generation() + 1)
+        toc.write(index.storage, _INDEX_NAME)
+
+
 class _AnalysisCache:
     """Analyses each distinct text once per testimony: audiences mostly see the same segments."""
 
@@ -398,6 +631,8 @@ def _entry(document: dict) -> dict[str, Any]:
 
 
 def _add(testimony_writer: Any, segment_writer: Any, document: dict, analysed: Any) -> None:
+    """Add a document to the testimony index and its segments to the segment index (a writer may
+    be None: a rebuild process writes one of them)."""
     languages = tuple(document.get("languages") or ())
 
     def terms(texts: Iterable[str | None]) -> TextTerms:
@@ -406,29 +641,39 @@ def _add(testimony_writer: Any, segment_writer: Any, document: dict, analysed: A
             joined.extend(analysed(text, languages))
         return joined
 
-    title = terms([document.get("title")])
-    narrator = terms([document.get("narrator")])
-    places = terms(document.get("places") or ())
-    subjects = terms(document.get("subjects") or ())
-    described = [title, terms([document.get("summary")]), narrator, places, subjects]
-
     everything = TextTerms()
-    pairs: list[str] = []
-    for part in described:
-        everything.extend(part)
-        pairs += part.pairs()
+    # Every text's folded words, a gap after each: the positions a phrase is looked for in.
+    phrased: list[str | None] = []
+
+    def described(texts: Iterable[str | None]) -> TextTerms:
+        joined = TextTerms()
+        for text in texts:
+            part = analysed(text, languages)
+            joined.extend(part)
+            everything.extend(part)
+            phrased.extend(part.folded)
+            phrased.append(None)
+        return joined
+
+    title = described([document.get("title")])
+    described([document.get("summary")])
+    narrator = described([document.get("narrator")])
+    places = described(document.get("places") or ())
+    subjects = described(document.get("subjects") or ())
     speakers: list[str] = []
     keywords: list[str] = []
     testimony_id = str(document["testimony_id"])
     for segment in document.get("segments") or ():
         text = analysed(segment.get("text"), languages)
         speaker = analysed(segment.get("speaker"), languages)
-        keyword = terms(segment.get("keywords") or ())
+        keyword = described(segment.get("keywords") or ())
         everything.extend(text)
-        everything.extend(keyword)
-        pairs += text.pairs()
+        phrased.extend(text.folded)
+        phrased.append(None)
         speakers += speaker.folded
         keywords += keyword.folded
+        if segment_writer is None:
+            continue
         segment_writer.add_document(
             tid=testimony_id,
             segment={
@@ -445,14 +690,15 @@ def _add(testimony_writer: Any, segment_writer: Any, document: dict, analysed: A
             speaker=speaker.folded,
             keyword=keyword.folded,
         )
+    if testimony_writer is None:
+        return
     testimony_writer.add_document(
         tid=testimony_id,
         meta=_entry(document),
         exact=everything.exact,
-        folded=everything.folded,
+        folded=phrased,
         stem=everything.stems,
         name=everything.names,
-        pair=pairs,
         title=title.folded,
         place=places.folded,
         narrator=narrator.folded,

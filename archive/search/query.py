@@ -200,11 +200,11 @@ def _phrase(node: wq.Phrase, target: _Target, text_field: str, on_text: bool) ->
     if target.segments:
         return wq.Phrase(text_field, folded, slop=node.slop, boost=node.boost)
     if not on_text:
+        # Only the text keeps positions in the testimony index; a field's phrase needs its words.
         return wq.And([wq.Term(text_field, f) for f in folded], boost=node.boost)
-    # The testimony index has no positions: a phrase is each of its adjacent word pairs, which are
-    # indexed as terms, plus its words so that the ranking still counts them.
-    pairs = [wq.Term("pair", f"{a} {b}") for a, b in zip(folded, folded[1:], strict=False)]
-    return wq.And(pairs + [_word(w, target, 1.0) for w in node.words], boost=node.boost)
+    # The words too, so that the ranking counts their exact, stemmed and name forms.
+    phrase = wq.Phrase(text_field, folded, slop=node.slop)
+    return wq.And([phrase, *(_word(w, target, 1.0) for w in node.words)], boost=node.boost)
 
 
 # Filters and facets, read from the snapshot's table of entries rather than from Whoosh.
