@@ -10,18 +10,20 @@ from archive.extensions import db
 from tests.conftest import make_app
 
 
+def _empty_database() -> None:
+    db.drop_all()
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def fresh_app(request, tmp_path):
     app = make_app(tmp_path, request.param)
     with app.app_context():
-        if request.param == "postgres":
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        _empty_database()
         yield app
         db.session.remove()
-        if request.param == "postgres":
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        _empty_database()
         db.engine.dispose()
 
 

@@ -207,6 +207,9 @@ def delete(testimony_id: int):
 @signed_in
 def mine():
     entries = service.staff_listing(current_user, mine=True)
+    # The visit is recorded as the page is shown; what changed is measured from the visit before.
+    previous_visit = service.record_visit(current_user)
+    changes = service.changed_since(current_user, previous_visit) if previous_visit else []
     counts = Counter(t.state for t in entries)
     comments = {}
     for testimony in entries:
@@ -225,6 +228,8 @@ def mine():
         entries=entries,
         counts=[(state, counts[state]) for state in State if counts[state]],
         comments=comments,
+        previous_visit=previous_visit,
+        changes=changes,
         submit_form=ActionForm(),
         submittable=set(review_service.SUBMITTABLE),
     )

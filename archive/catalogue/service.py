@@ -6,11 +6,14 @@ together, or raises and leaves the database as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from archive import access
 from archive.access import Permission
@@ -325,26 +328,19 @@ def counts_by_state(user) -> dict[str, int]:
 # --- writing ----------------------------------------------------------------------------------
 
 
-def _places(names: list[str]) -> list[Place]:
-    out = []
-    for name in names:
-        place = db.session.scalar(select(Place).where(Place.name == name))
-        if place is None:
-            place = Place(name=name, variants=[])
-            db.session.add(place)
-        out.append(place)
-    return out
+def _named(model, names: list[str], **defaults) -> list:
+    """Rows of a name authority (places, subjects), created where missing.
 
-
-def _subjects(names: list[str]) -> list[Subject]:
-    out = []
-    for name in names:
-        subject = db.session.scalar(select(Subject).where(Subject.name == name))
-        if subject is None:
-            subject = Subject(name=name)
-            db.session.add(subject)
-        out.append(subject)
-    return out
+    Two writers may add the same new name at once: the insert skips a name that exists by then,
+    and the select finds whichever writer's row won.
+    """
+    if not names:
+        return []
+    insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model).values([{"name": name, **defaults} for name in names])
+    db.session.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+    rows = {row.name: row for row in db.session.scalars(select(model).where(model.name.in_(names)))}
+    return [rows[name] for name in names]
 
 
 def _apply(testimony: Testimony, body: dict) -> None:
@@ -366,9 +362,9 @@ def _apply(testimony: Testimony, body: dict) -> None:
         testimony.languages = iv["languages"]
     with db.session.no_autoflush:
         if "places" in body:
-            testimony.places = _places(body["places"])
+            testimony.places = _named(Place, body["places"], variants=[])
         if "subjects" in body:
-            testimony.subjects = _subjects(body["subjects"])
+            testimony.subjects = _named(Subject, body["subjects"])
     if "segments" in body:
         testimony.segments = [
             Segment(
@@ -476,3 +472,95 @@ def restore_testimony(user, testimony: Testimony) -> None:
     record_event(user, "testimony.restore_deleted", testimony)
     enqueue(testimony.id)
     db.session.commit()
+
+
+def deleted_listing(user, *, limit: int = 200) -> list[tuple[Testimony, Any]]:
+    """Soft-deleted testimonies with the account that deleted each, newest deletion first: the
+    admins' list to restore from."""
+    from archive.accounts.models import User
+
+    access.require(user, Permission.TESTIMONY_RESTORE)
+    query = (
+        select(Testimony, User)
+        .outerjoin(User, User.id == Testimony.deleted_by_id)
+        .where(Testimony.deleted_at.is_not(None))
+        .order_by(Testimony.deleted_at.desc(), Testimony.id.desc())
+        .limit(limit)
+    )
+    return [(t, who) for t, who in db.session.execute(query).all() if access.can_view(user, t)]
+
+
+# --- what changed since a staff member's last visit -------------------------------------------
+
+
+@dataclasses.dataclass
+class Change:
+    """One testimony changed by someone else since a moment: how, newest first."""
+
+    testimony: Testimony
+    at: dt.datetime
+    edited: bool = False
+    decisions: list = dataclasses.field(default_factory=list)
+    consents: list = dataclasses.field(default_factory=list)
+
+
+def record_visit(user) -> dt.datetime | None:
+    """Note that this staff member looked at their page now; answer when they last did before."""
+    access.require(user, Permission.STAFF_AREA)
+    previous = user.last_seen_at
+    user.last_seen_at = utcnow()
+    db.session.commit()
+    return previous
+
+
+def changed_since(user, since: dt.datetime, *, limit: int = 50) -> list[Change]:
+    """Testimonies this user may see that others changed after `since`: saved as a new version,
+    decided on by a moderator, or given a new consent (asked for or decided). The user's own
+    changes are left out: they know about those."""
+    from archive.consent.models import ConsentVersion
+    from archive.review.models import ReviewDecision
+
+    access.require(user, Permission.STAFF_AREA)
+    changes: dict[int, Change] = {}
+
+    def change_of(testimony: Testimony, at: dt.datetime) -> Change:
+        change = changes.setdefault(testimony.id, Change(testimony=testimony, at=at))
+        change.at = max(change.at, at)
+        return change
+
+    edited = select(Testimony).where(
+        Testimony.deleted_at.is_(None),
+        Testimony.updated_at > since,
+        Testimony.updated_by_id.is_distinct_from(user.id),
+    )
+    for testimony in db.session.scalars(edited):
+        change_of(testimony, testimony.updated_at).edited = True
+    decided = (
+        select(ReviewDecision, Testimony)
+        .join(Testimony, Testimony.id == ReviewDecision.testimony_id)
+        .where(
+            Testimony.deleted_at.is_(None),
+            ReviewDecision.created_at > since,
+            ReviewDecision.reviewer_id != user.id,
+        )
+        .order_by(ReviewDecision.created_at.desc())
+    )
+    for decision, testimony in db.session.execute(decided).all():
+        change_of(testimony, decision.created_at).decisions.append(decision)
+    consented = (
+        select(ConsentVersion, Testimony)
+        .join(Testimony, Testimony.id == ConsentVersion.testimony_id)
+        .where(
+            Testimony.deleted_at.is_(None),
+            or_(
+                (ConsentVersion.created_at > since) & ConsentVersion.created_by_id.is_distinct_from(user.id),
+                (ConsentVersion.decided_at > since) & ConsentVersion.decided_by_id.is_distinct_from(user.id),
+            ),
+        )
+        .order_by(ConsentVersion.number.desc())
+    )
+    for consent, testimony in db.session.execute(consented).all():
+        at = max(d for d in (consent.created_at, consent.decided_at) if d is not None)
+        change_of(testimony, at).consents.append(consent)
+    visible = [c for c in changes.values() if access.can_view(user, c.testimony)]
+    return sorted(visible, key=lambda c: c.at, reverse=True)[:limit]

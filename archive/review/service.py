@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import has_request_context
@@ -68,6 +69,12 @@ def revision_at(testimony: Testimony, version: int) -> Revision:
     if revision is None:
         raise NotFound()
     return revision
+
+
+def get_revision(user, testimony: Testimony, version: int) -> Revision:
+    """One saved version of a testimony, for the staff who may read its history."""
+    access.require_on(user, testimony, Permission.STAFF_AREA)
+    return revision_at(testimony, version)
 
 
 def decisions(user, testimony: Testimony) -> list[ReviewDecision]:
@@ -202,8 +209,18 @@ def unpublish(user, testimony: Testimony, reason: str) -> Testimony:
     return testimony
 
 
-def queue(user, *, archivist_id: int | None = None, language: str | None = None) -> list[Testimony]:
-    """What waits for review, oldest submission first, with what this moderator may decide."""
+def queue(
+    user,
+    *,
+    archivist_id: int | None = None,
+    language: str | None = None,
+    older_than_days: int | None = None,
+) -> list[Testimony]:
+    """What waits for review, oldest submission first, with what this moderator may decide.
+
+    Submissions come first, then pending consent widenings; every filter applies to both: for a
+    consent widening, "submitted by" and "submitted" are whoever asked for it and when.
+    """
     access.require(user, Permission.REVIEW_DECIDE)
     query = (
         select(Testimony)
@@ -213,15 +230,33 @@ def queue(user, *, archivist_id: int | None = None, language: str | None = None)
     )
     if archivist_id:
         query = query.where(Testimony.submitted_by_id == archivist_id)
+    cutoff = utcnow() - dt.timedelta(days=older_than_days) if older_than_days else None
+    if cutoff is not None:
+        query = query.where(Testimony.submitted_at <= cutoff)
     items = list(db.session.scalars(query))
     if language:
         items = [t for t in items if language in (t.languages or [])]
-    pending_consent = [
-        t
-        for t in db.session.scalars(select(Testimony).where(Testimony.deleted_at.is_(None)))
-        if t.pending_consent is not None and t not in items
-    ]
+    pending_consent = sorted(
+        (
+            t
+            for t in db.session.scalars(select(Testimony).where(Testimony.deleted_at.is_(None)))
+            if t.pending_consent is not None and t not in items and _waits(t, archivist_id, language, cutoff)
+        ),
+        key=lambda t: t.pending_consent.created_at,
+    )
     return items + pending_consent
+
+
+def _waits(
+    testimony: Testimony, archivist_id: int | None, language: str | None, cutoff: dt.datetime | None
+) -> bool:
+    """Does this testimony's pending consent widening pass the queue's filters?"""
+    pending = testimony.pending_consent
+    if archivist_id and pending.created_by_id != archivist_id:
+        return False
+    if language and language not in (testimony.languages or []):
+        return False
+    return cutoff is None or pending.created_at <= cutoff
 
 
 def restore_revision(user, testimony: Testimony, version: int, if_match) -> Testimony:

@@ -1,15 +1,19 @@
 """The moderators' pages: the review queue, the review of one entry (what changed since it was last
-published, and the decision), taking a testimony offline, and an entry's history.
+published, and the decision), taking a testimony offline, an entry's history with its saved versions
+(each one readable, any two compared, an old one restored), and the admins' pages of provenance: the
+audit log with its CSV export, and the soft-deleted testimonies to restore.
 
-Four eyes and every other rule are the review service's; these pages show its answers.
+Four eyes and every other rule are the services' (and through them `archive.access`); these pages
+show their answers.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -18,14 +22,25 @@ from wtforms import SelectChoice
 
 from archive import access
 from archive.access import Permission
+from archive.accounts.service import list_users
 from archive.catalogue import service
 from archive.catalogue.editor import signed_in
+from archive.catalogue.forms import ActionForm
 from archive.catalogue.models import State, Testimony
 from archive.catalogue.views import language_name
 from archive.consent.views import CONSENT_LABELS, consent_value, pending_changes
-from archive.errors import Conflict, Forbidden, Invalid
+from archive.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion
 from archive.review import service as review_service
-from archive.review.forms import DecisionForm, QueueFilterForm, UnpublishForm
+from archive.review.forms import (
+    AuditFilterForm,
+    CompareForm,
+    DecisionForm,
+    QueueFilterForm,
+    RestoreForm,
+    UnpublishForm,
+)
+from archive.review.models import Revision
+from archive.timeutil import utcnow
 
 bp = Blueprint("review", __name__)
 
@@ -139,6 +154,14 @@ def segment_changes(old: list[dict], new: list[dict]) -> tuple[list[dict], int]:
     return changes, unchanged
 
 
+def comparison(old: dict | None, new: dict) -> dict:
+    """Two testimony bodies field by field and segment by segment, the changed words marked: the
+    review page compares the published version with the working copy, the compare page any two
+    saved versions. `old` is None where there is nothing to compare with (never published)."""
+    segments, unchanged = segment_changes(old["segments"], new["segments"]) if old is not None else ([], 0)
+    return {"fields": field_changes(old, new), "segments": segments, "unchanged": unchanged}
+
+
 def _why_not(testimony: Testimony, kind: str) -> str:
     """Why this moderator may not decide, in words; the rule itself is the policy's."""
     if kind == "consent":
@@ -162,6 +185,10 @@ def _queue_row(testimony: Testimony) -> dict:
     }
 
 
+# The ages the queue offers to filter by, in days; any other number in the address works too.
+AGES = (1, 7, 14, 30, 90)
+
+
 @bp.route("/review")
 @signed_in
 def queue():
@@ -176,17 +203,24 @@ def queue():
     form.language.choices = [SelectChoice("", _("Any language"))] + [
         SelectChoice(code, language_name(code)) for code in languages
     ]
+    age = form.age.data or ""
+    days = int(age) if age.isdigit() and int(age) > 0 else None
+    form.age.choices = [SelectChoice("", _("Any time"))] + [
+        SelectChoice(str(n), _("more than %(num)d days", num=n))
+        for n in sorted({*AGES, *([days] if days else [])})
+    ]
     chosen = form.archivist.data or ""
     items = review_service.queue(
         current_user,
         archivist_id=int(chosen) if chosen.isdigit() else None,
         language=form.language.data or None,
+        older_than_days=days,
     )
     return render_template(
         "review/queue.html",
         rows=[_queue_row(t) for t in items],
         form=form,
-        filtered=bool(chosen or form.language.data),
+        filtered=bool(chosen or form.language.data or days),
     )
 
 
@@ -243,18 +277,13 @@ def _render_decide(testimony: Testimony, posted: DecisionForm | None, refusal: s
         for target in ("content", "consent")
     }
     current, pending = testimony.consent, testimony.pending_consent
-    segments, unchanged = (
-        segment_changes(published["segments"], working["segments"]) if published else ([], 0)
-    )
     return (
         render_template(
             "review/decide.html",
             testimony=testimony,
             working=working,
             published=published,
-            fields=field_changes(published, working),
-            segments=segments,
-            unchanged=unchanged,
+            comparison=comparison(published, working),
             in_review=testimony.state == State.IN_REVIEW,
             may_review=access.can_review(current_user, testimony),
             why_not=_why_not(testimony, "content"),
@@ -301,6 +330,11 @@ def _render_history(testimony: Testimony, unpublish_form: UnpublishForm, status:
     may_unpublish = testimony.published_revision is not None and access.has_permission(
         current_user, Permission.TESTIMONY_UNPUBLISH
     )
+    may_submit = (
+        testimony.deleted_at is None
+        and testimony.state in review_service.SUBMITTABLE
+        and access.has_permission(current_user, Permission.TESTIMONY_SUBMIT)
+    )
     return (
         render_template(
             "review/history.html",
@@ -308,6 +342,220 @@ def _render_history(testimony: Testimony, unpublish_form: UnpublishForm, status:
             revisions=revisions[::-1],
             decisions=decisions,
             unpublish_form=unpublish_form if may_unpublish else None,
+            compare_form=_compare_form(
+                revisions, revisions[-2 if len(revisions) > 1 else -1].version, testimony.version
+            ),
+            submit_form=ActionForm() if may_submit else None,
         ),
         status,
     )
+
+
+# --- saved versions: one read, two compared, an old one restored ---------------------------------
+
+
+def _compare_form(revisions: list[Revision], a: int, b: int) -> CompareForm:
+    form = CompareForm(formdata=None, a=str(a), b=str(b))
+    choices = [SelectChoice(str(r.version), _("version %(n)s", n=r.version)) for r in revisions[::-1]]
+    form.a.choices = form.b.choices = choices
+    return form
+
+
+# Versions are 32-bit integers in PostgreSQL (and SQLite refuses larger ones): beyond, none exists.
+MAX_VERSION = 2**31 - 1
+
+
+def _saved_version(version: int) -> int:
+    if version > MAX_VERSION:
+        raise NotFound(_("This testimony has no such version."))
+    return version
+
+
+@bp.route("/testimonies/<int:testimony_id>/revisions/<int:version>")
+def revision(testimony_id: int, version: int):
+    testimony = service.get_testimony(testimony_id)
+    revision = review_service.get_revision(current_user, testimony, _saved_version(version))
+    return _render_revision(testimony, revision, None, 200)
+
+
+def _render_revision(testimony: Testimony, revision: Revision, refusal: str | None, status: int):
+    snapshot = revision.snapshot
+    may_restore = (
+        testimony.deleted_at is None
+        and revision.version != testimony.version
+        and access.has_permission(current_user, Permission.TESTIMONY_EDIT)
+    )
+    # The version the user sees as current goes with the form: a restore never overwrites an edit
+    # saved after the page was shown.
+    restore_form = RestoreForm(formdata=None, if_match=str(testimony.version)) if may_restore else None
+    return (
+        render_template(
+            "review/revision.html",
+            testimony=testimony,
+            revision=revision,
+            fields=field_changes(None, snapshot),
+            segments=snapshot.get("segments") or [],
+            restore_form=restore_form,
+            refusal=refusal,
+        ),
+        status,
+    )
+
+
+def _version_arg(name: str, default: int) -> int:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise Invalid(_("A version is a whole number."), {name: _("A version is a whole number.")})
+    return int(raw)
+
+
+@bp.route("/testimonies/<int:testimony_id>/compare")
+def compare(testimony_id: int):
+    testimony = service.get_testimony(testimony_id)
+    revisions = review_service.revisions(current_user, testimony)
+    by_version = {r.version: r for r in revisions}
+    # Without a choice: what the public sees beside the working copy, else the last two versions.
+    b = _version_arg("b", testimony.version)
+    published = testimony.published_revision
+    fallback = published.version if published is not None and published.version != b else max(b - 1, 1)
+    a = _version_arg("a", fallback if fallback in by_version else b)
+    if a not in by_version or b not in by_version:
+        raise NotFound(_("This testimony has no such version."))
+    old, new = by_version[a], by_version[b]
+    return render_template(
+        "review/compare.html",
+        testimony=testimony,
+        old=old,
+        new=new,
+        comparison=comparison(old.snapshot, new.snapshot),
+        compare_form=_compare_form(revisions, a, b),
+    )
+
+
+@bp.post("/testimonies/<int:testimony_id>/revisions/<int:version>/restore")
+def restore_revision(testimony_id: int, version: int):
+    testimony = service.get_testimony(testimony_id)
+    form = RestoreForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        review_service.restore_revision(current_user, testimony, _saved_version(version), form.if_match.data)
+    except StaleVersion:
+        revision = review_service.get_revision(current_user, testimony, version)
+        refusal = _(
+            "Not restored: version %(current)s was saved after you opened this page. "
+            "Compare it with version %(old)s below, then restore again if you still want to.",
+            current=testimony.version,
+            old=version,
+        )
+        return _render_revision(testimony, revision, refusal, 409)
+    flash(
+        _(
+            "Version %(old)s is restored as version %(new)s, a draft: the public sees the published "
+            "version until a moderator approves this one.",
+            old=version,
+            new=testimony.version,
+        ),
+        "success",
+    )
+    return redirect(url_for("review.history", testimony_id=testimony.id))
+
+
+# --- the admins' pages: the audit log, deleted testimonies ---------------------------------------
+
+AUDIT_PER_PAGE = 50
+
+
+def _audit_filters() -> tuple[AuditFilterForm, dict]:
+    """The audit filter form read from the address, and the filters it gives the audit service."""
+    form = AuditFilterForm(formdata=request.args)
+    form.actor.choices = [SelectChoice("", _("Anyone"))] + [
+        SelectChoice(str(u.id), f"{u.display_name} ({u.email})") for u in list_users(current_user)
+    ]
+    if not form.validate():
+        return form, {}
+    filters: dict = {}
+    if form.action.data:
+        filters["action"] = form.action.data.strip()
+    if (form.actor.data or "").isdigit():
+        filters["actor_id"] = int(form.actor.data)
+    if form.since.data:
+        filters["since"] = dt.datetime.combine(form.since.data, dt.time.min)
+    if form.until.data:
+        # "To" includes the whole day it names.
+        filters["until"] = dt.datetime.combine(form.until.data + dt.timedelta(days=1), dt.time.min)
+    return form, filters
+
+
+def _args_without(*names: str) -> dict:
+    return {k: v for k, v in request.args.items() if k not in names and v}
+
+
+@bp.route("/admin/audit")
+@signed_in
+def audit():
+    access.require(current_user, Permission.AUDIT_READ)
+    form, filters = _audit_filters()
+    if form.errors:
+        return (
+            render_template(
+                "admin/audit.html", form=form, events=[], page=1, more=False, args={}, filtered=True
+            ),
+            422,
+        )
+    page = form.page.data or 1
+    events = review_service.audit_log(
+        current_user, **filters, limit=AUDIT_PER_PAGE + 1, offset=(page - 1) * AUDIT_PER_PAGE
+    )
+    return render_template(
+        "admin/audit.html",
+        form=form,
+        events=events[:AUDIT_PER_PAGE],
+        page=page,
+        more=len(events) > AUDIT_PER_PAGE,
+        args=_args_without("page"),
+        filtered=bool(filters),
+    )
+
+
+@bp.route("/admin/audit.csv")
+@signed_in
+def audit_csv():
+    access.require(current_user, Permission.AUDIT_READ)
+    form, filters = _audit_filters()
+    if form.errors:
+        fields = {name: " ".join(str(m) for m in messages) for name, messages in form.errors.items()}
+        raise Invalid(_("The filters are not valid: nothing was exported."), fields)
+    text = review_service.audit_csv(current_user, **filters)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'},
+    )
+
+
+@bp.route("/admin/deleted")
+@signed_in
+def deleted():
+    return render_template(
+        "admin/deleted.html", rows=service.deleted_listing(current_user), restore_form=ActionForm()
+    )
+
+
+@bp.post("/testimonies/<int:testimony_id>/restore-deleted")
+@signed_in
+def restore_deleted(testimony_id: int):
+    # Asked before the testimony is looked up: whoever may not restore learns nothing of what exists.
+    access.require(current_user, Permission.TESTIMONY_RESTORE)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    testimony = service.get_testimony(testimony_id)
+    if testimony.deleted_at is None:
+        flash(_("“%(title)s” is not deleted.", title=testimony.title), "info")
+        return redirect(url_for("review.deleted"))
+    service.restore_testimony(current_user, testimony)
+    flash(_("“%(title)s” is restored, in the state it was deleted in.", title=testimony.title), "success")
+    return redirect(url_for("review.deleted"))
