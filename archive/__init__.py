@@ -6,8 +6,18 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class DatabaseInteger(IntegerConverter):
+    """`<int:…>` in routes: a number no database id can reach is simply not found (404), rather than
+    an overflow error from PostgreSQL."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -38,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
 
+    app.url_map.converters["int"] = DatabaseInteger
     db.init_app(app)
     _sqlite_pragmas(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

@@ -549,3 +549,8 @@ def test_the_openapi_document_is_a_valid_openapi_document(api):
     from openapi_spec_validator import validate
 
     validate(api("GET", "/openapi.json").json)
+
+
+def test_a_page_for_an_id_beyond_any_database_id_is_not_found(client):
+    assert client.get(f"/testimonies/{2**40}").status_code == 404
+    assert client.get(f"/testimonies/{2**40}/history").status_code == 404

@@ -5,6 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from archive.extensions import db
 from tests.conftest import make_app
@@ -14,6 +15,8 @@ def _empty_database() -> None:
     db.drop_all()
     with db.engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("DROP FUNCTION IF EXISTS audit_events_refuse_change()"))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -43,3 +46,15 @@ def test_downgrade_to_base_removes_the_schema_and_upgrade_restores_it(fresh_app)
     assert "testimonies" not in inspect(db.engine).get_table_names()
     upgrade(directory=directory)
     assert "testimonies" in inspect(db.engine).get_table_names()
+
+
+def test_the_database_itself_refuses_to_change_or_delete_an_audit_event(fresh_app):
+    upgrade(directory=fresh_app.extensions["migrate"].directory)
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_events (at, action, target_type, details) "
+                          "VALUES (CURRENT_TIMESTAMP, 'login', '', '{}')"))  # fmt: skip
+    for statement in ("UPDATE audit_events SET action = 'nothing'", "DELETE FROM audit_events"):
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(text(statement))
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT action FROM audit_events")).scalars().all() == ["login"]

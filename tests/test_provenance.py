@@ -474,3 +474,13 @@ def test_every_new_staff_form_carries_a_csrf_token_and_a_restore_without_one_is_
     assert refused.status_code == 400
     assert admin.post(f"/testimonies/{gone.id}/restore-deleted").status_code == 400
     assert (testimony.version, gone.deleted_at is not None) == (2, True)
+
+
+def test_an_exported_audit_cell_never_runs_as_a_spreadsheet_formula(app, users):
+    from archive.review.service import audit_csv, record_event
+
+    record_event(users["admin"], '=HYPERLINK("http://example.invalid")', None)
+    db.session.commit()
+    exported = audit_csv(users["admin"], action="=HYPER")
+    assert "'=HYPERLINK" in exported
+    assert ",=HYPERLINK" not in exported

@@ -301,6 +301,11 @@ def audit_log(
     return list(db.session.scalars(query))
 
 
+def _inert(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 def audit_csv(user, **filters) -> str:
     """The filtered audit log as CSV; the export itself is an audit event."""
     import csv
@@ -314,7 +319,10 @@ def audit_csv(user, **filters) -> str:
     for e in events:
         actor = e.actor.email if e.actor else ""
         details = json.dumps(e.details, ensure_ascii=False, sort_keys=True)
-        writer.writerow([e.id, e.at.isoformat(), actor, e.action, e.target_type, e.target_id or "", details])
+        cells = [actor, e.action, e.target_type, details]
+        writer.writerow(
+            [e.id, e.at.isoformat(), *map(_inert, cells[:3]), e.target_id or "", _inert(cells[3])]
+        )
     record_event(
         user, "audit.export", None, rows=len(events), filters={k: str(v) for k, v in filters.items()}
     )
