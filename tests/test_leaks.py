@@ -26,6 +26,8 @@ CANARIES = {
     "unpublished_edit": "fennicortex",
 }
 RESEARCH_MAY_SEE = {"research"}
+# The OAI-PMH identifier of a testimony, less its number, as the test client's host makes it.
+OAI_ID = "oai:localhost:testimony/"
 
 
 def _segments(word: str) -> list[dict]:
@@ -79,16 +81,20 @@ def planted(create_testimony, users, app):
 
 
 def _probes(planted) -> list[str]:
-    """Every public surface, as URLs: search (words, prefix, fuzzy), pages, API, VTT, suggestions."""
+    """Every public surface, as URLs: search (words, prefix, fuzzy), pages, API, VTT, suggestions,
+    OAI-PMH, the sitemap and the Atom feed."""
     urls = ["/", "/search", "/api/v1/search", "/api/v1/search?q=river", "/search?q=river",
-            "/oai", "/api/v1/openapi.json", "/does-not-exist", "/api/v1/does-not-exist"]  # fmt: skip
+            "/oai", "/api/v1/openapi.json", "/does-not-exist", "/api/v1/does-not-exist",
+            "/oai?verb=ListRecords&metadataPrefix=oai_dc", "/oai?verb=ListIdentifiers&metadataPrefix=oai_dc",
+            "/oai?verb=Identify", "/sitemap.xml", "/feed.atom"]  # fmt: skip
     for word in CANARIES.values():
         for form in (word, word[:5] + "*", word[:-1] + "~", word.split()[0].lower()):
             urls += [f"/api/v1/search?q={form}", f"/search?q={form}", f"/search/suggest?q={form[:4]}"]
         urls += [f"/api/v1/search?place={word.title()}", f"/api/v1/search?subject={word}"]
     for t in planted.values():
         urls += [f"/testimonies/{t.id}", f"/api/v1/testimonies/{t.id}",
-                 f"/api/v1/testimonies/{t.id}/transcript.vtt", f"/testimonies/{t.id}?t=60000"]  # fmt: skip
+                 f"/api/v1/testimonies/{t.id}/transcript.vtt", f"/testimonies/{t.id}?t=60000",
+                 f"/oai?verb=GetRecord&metadataPrefix=oai_dc&identifier={OAI_ID}{t.id}"]  # fmt: skip
     return urls
 
 
