@@ -258,10 +258,14 @@ _GRANTS = (
 )
 
 
+def grants_differ(a: dict, b: dict) -> bool:
+    """Do two consent records grant different things (notes and signatures aside)?"""
+    return any(_norm(a.get(k)) != _norm(b.get(k)) for k in _GRANTS)
+
+
 def widens(old: dict, new: dict) -> bool:
     """Does `new` grant anything `old` did not?"""
-    narrow = narrowest(old, new)
-    return any(_norm(narrow.get(k)) != _norm(new.get(k)) for k in _GRANTS)
+    return grants_differ(narrowest(old, new), new)
 
 
 def _norm(value: Any) -> Any:

@@ -188,7 +188,7 @@ def change_consent(user, testimony, values: dict, *, commit: bool = True) -> tup
         applied = True
     else:
         narrow = access.narrowest(current, values)
-        if _differs(narrow, current):
+        if access.grants_differ(narrow, current):
             _new_version(
                 user,
                 testimony,
@@ -215,19 +215,6 @@ def change_consent(user, testimony, values: dict, *, commit: bool = True) -> tup
     if commit:
         db.session.commit()
     return applied, version
-
-
-def _differs(a: dict, b: dict) -> bool:
-    keys = (
-        "access",
-        "sealed_until",
-        "release_to",
-        "anonymize_narrator",
-        "publish_media",
-        "publish_transcript",
-        "redactions",
-    )
-    return any(access._norm(a.get(k)) != access._norm(b.get(k)) for k in keys)
 
 
 def decide_consent(user, testimony, decision: str, comment: str) -> ConsentVersion:

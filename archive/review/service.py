@@ -105,6 +105,19 @@ def submit_for_review(user, testimony: Testimony) -> Testimony:
     return testimony
 
 
+def _record_decision(user, testimony: Testimony, version: int, target: str, decision: str, comment: str):
+    db.session.add(
+        ReviewDecision(
+            testimony_id=testimony.id,
+            version=version,
+            target=target,
+            decision=decision,
+            comment=comment,
+            reviewer_id=user.id,
+        )
+    )
+
+
 def _publish(testimony: Testimony) -> None:
     testimony.published_revision = revision_at(testimony, testimony.version)
     testimony.published_at = utcnow()
@@ -135,32 +148,14 @@ def review(user, testimony: Testimony, decision: str, comment: str, target: str 
         if testimony.pending_consent is None:
             raise Conflict("Nothing of this testimony is waiting for review.")
         version = decide_consent(user, testimony, "approve" if decision == "approve" else "decline", comment)
-        db.session.add(
-            ReviewDecision(
-                testimony_id=testimony.id,
-                version=version.number,
-                target="consent",
-                decision=decision,
-                comment=comment,
-                reviewer_id=user.id,
-            )
-        )
+        _record_decision(user, testimony, version.number, "consent", decision, comment)
         db.session.commit()
         return testimony
     if testimony.state != State.IN_REVIEW:
         raise Conflict("This testimony is not waiting for review.")
     if not access.can_review(user, testimony):
         raise Forbidden("Nobody may review their own submission: another moderator must decide.")
-    db.session.add(
-        ReviewDecision(
-            testimony_id=testimony.id,
-            version=testimony.version,
-            target="content",
-            decision=decision,
-            comment=comment,
-            reviewer_id=user.id,
-        )
-    )
+    _record_decision(user, testimony, testimony.version, "content", decision, comment)
     if decision == "approve":
         _publish(testimony)
         record_event(user, "testimony.publish", testimony, version=testimony.version)
@@ -179,15 +174,13 @@ def publish_directly(user, testimony: Testimony, comment: str) -> None:
     access.require(user, Permission.TESTIMONY_IMPORT_PUBLISHED)
     db.session.flush()
     _publish(testimony)
-    db.session.add(
-        ReviewDecision(
-            testimony_id=testimony.id,
-            version=testimony.version,
-            target="content",
-            decision="approve",
-            comment=f"Published without review by an admin: {comment}",
-            reviewer_id=user.id,
-        )
+    _record_decision(
+        user,
+        testimony,
+        testimony.version,
+        "content",
+        "approve",
+        f"Published without review by an admin: {comment}",
     )
     record_event(user, "testimony.publish", testimony, version=testimony.version, review=False)
 
