@@ -15,6 +15,7 @@ from whoosh.fields import TEXT, Schema
 from whoosh.qparser import (
     EveryPlugin,
     FuzzyTermPlugin,
+    PlusMinusPlugin,
     QueryParser,
     RangePlugin,
     SingleQuotePlugin,
@@ -58,6 +59,9 @@ def _parser() -> QueryParser:
     for plugin in (SingleQuotePlugin, RangePlugin, EveryPlugin):
         parser.remove_plugin_class(plugin)
     parser.add_plugin(FuzzyTermPlugin())
+    # "-word" leaves a word out, but only at the start of a word, so that hyphenated words
+    # (Ağdam-da) stay whole. Every word is required already, so "+" means nothing ("(?!)").
+    parser.add_plugin(PlusMinusPlugin(plusexpr=r"(?!)", minusexpr=r"(?:(?<=\s)|^)-(?=\w)"))
     return parser
 
 
@@ -88,6 +92,10 @@ def parse(q: str) -> wq.Query | None:
     """
     if not words(q):
         return None
+    tokens = q.split()
+    if all(token.startswith("-") for token in tokens):
+        # Only words to leave out: read as NOT, which the parser does not turn into their opposite.
+        q = " ".join(f"NOT {token[1:]}" for token in tokens)
     try:
         parsed = _PARSER.parse(q)
     except Exception:  # noqa: BLE001 - any parser failure means: read the words
