@@ -282,6 +282,64 @@ def test_many_single_changes_stay_searchable_as_their_segments_are_merged(index)
     assert index.stamps("staff")[2] == 2
 
 
+def _segment_ids(index, audience, kind):
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.index import TOC
+
+    generation = (index.root / audience / "CURRENT").read_text().strip()
+    storage = FileStorage(str(index.root / audience / generation / kind))
+    return [s.segment_id() for s in TOC.read(storage, "MAIN").segments]
+
+
+def test_small_segments_are_merged_in_the_background_without_losing_a_change(index):
+    index.rebuild([(n, everywhere(fictional(n, "lantern"))) for n in range(1, 4)], procs=1)
+    for n in range(4, 30):
+        index.apply([(n, everywhere(fictional(n, "lantern candle", "ember")))])
+    index.apply([(5, {})])
+    index.wait_for_merges()
+    for audience in ("public", "research", "staff"):
+        for kind in ("testimonies", "segments"):
+            assert len(_segment_ids(index, audience, kind)) < 20
+        assert search(index, audience, "lantern")["total"] == 28
+        assert search(index, audience, "ember")["total"] == 25
+        assert 5 not in index.stamps(audience)
+
+
+def test_a_testimony_withdrawn_while_its_segment_is_being_merged_stays_withdrawn(index, monkeypatch):
+    from archive.search import index as module
+
+    monkeypatch.setattr(module, "_SMALL_SEGMENTS_MERGED", 1_000)
+    index.rebuild([(1, everywhere(fictional(1, "lantern")))], procs=1)
+    for n in range(2, 8):
+        index.apply([(n, everywhere(fictional(n, "lantern candle", "ember")))])
+    real = module._tid_postings
+    for kind, withdrawn in (("segments", 4), ("testimonies", 5)):
+        small = _segment_ids(index, "public", kind)[1:]
+        read = []
+
+        def withdrawing(reader, withdrawn=withdrawn, small=small, read=read):
+            read.append(reader)
+            # The merged segment is written and read; the small ones are not yet swapped for it.
+            if len(read) == len(small) + 1:
+                index.apply([(withdrawn, {"staff": fictional(withdrawn, "lantern")})])
+            return real(reader)
+
+        monkeypatch.setattr(module, "_tid_postings", withdrawing)
+        generation = (index.root / "public" / "CURRENT").read_text().strip()
+        module._merge_small_segments([str(index.root / "public" / generation / kind)], small)
+        monkeypatch.setattr(module, "_tid_postings", real)
+        assert not set(small) & set(_segment_ids(index, "public", kind))
+    with index.reading("public") as snapshot:
+        passages = {
+            snapshot.segments.stored_fields(d)["tid"] for d in snapshot.segments.reader().all_doc_ids()
+        }
+    assert passages == {"1", "2", "3", "6", "7"}
+    assert search(index, "public", "candle")["total"] == 4
+    assert sorted(index.stamps("public")) == [1, 2, 3, 6, 7]
+    assert search(index, "staff", "candle")["total"] == 4
+    assert search(index, "staff", "lantern")["total"] == 7
+
+
 def test_a_searcher_opened_before_a_rebuild_sees_the_new_index(index, tmp_path):
     index.apply([(1, everywhere(fictional(1, "lantern")))])
     other = SearchIndex(tmp_path / "index")

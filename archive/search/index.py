@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
 import queue
 import shutil
 import threading
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from whoosh.codec.whoosh3 import W3Codec
 from whoosh.fields import ID, STORED, FieldType, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.formats import Frequency, Positions
-from whoosh.reading import SegmentReader
+from whoosh.reading import MultiReader, SegmentReader
 from whoosh.searching import Searcher
 from whoosh.system import pack_uint
 
@@ -33,6 +35,8 @@ from archive.search.analysis import (
     lowercase_auto,
     multilingual_analyzer,
 )
+
+log = logging.getLogger(__name__)
 
 AUDIENCES = ("public", "research", "staff")
 
@@ -51,6 +55,10 @@ _QUEUED = 8
 # Segments of at most this many documents are merged by `apply` once there are this many of them.
 _SMALL_SEGMENT_DOCS = 10
 _SMALL_SEGMENTS_MERGED = 10
+# How long a writer waits for another (a merge swapping its segments in) to let go of an index.
+_LOCK_WAIT_SECONDS = 60.0
+# A merge's staging folder older than this was left by a process that stopped.
+_STALE_MERGE_SECONDS = 3600.0
 # How long the rebuild waits on its processes before checking that they are still alive.
 _POLL_SECONDS = 1.0
 
@@ -145,15 +153,36 @@ class Snapshot:
     segments: Searcher | None
     _entries: dict[int, TestimonyEntry] | None = field(default=None, repr=False)
     _docnums: dict[int, int] | None = field(default=None, repr=False)
+    # Segment id to {docnum in the segment: entry}, shared with the audience's later snapshots: a
+    # segment's stored documents never change, so each is read once, not once per commit.
+    _known: dict[str, dict[int, TestimonyEntry]] = field(default_factory=dict, repr=False)
 
     @property
     def entries(self) -> dict[int, TestimonyEntry]:
-        """Docnum to entry, read once per snapshot: facets are counted from it, not from Whoosh."""
+        """Docnum to entry, made once per snapshot: facets are counted from it, not from Whoosh."""
         if self._entries is None:
             self._entries = {}
             if self.testimonies is not None:
-                for docnum, stored in self.testimonies.reader().iter_docs():
-                    self._entries[docnum] = TestimonyEntry(**stored["meta"])
+                seen = set()
+                for reader, offset in self.testimonies.reader().leaf_readers():
+                    segment = reader.segment() if isinstance(reader, SegmentReader) else None
+                    if segment is None:
+                        for docnum, stored in reader.iter_docs():
+                            self._entries[offset + docnum] = TestimonyEntry(**stored["meta"])
+                        continue
+                    segid = segment.segment_id()
+                    seen.add(segid)
+                    known = self._known.get(segid)
+                    if known is None:
+                        # Deleted documents are left out: a deletion is never undone.
+                        known = self._known[segid] = {
+                            docnum: TestimonyEntry(**stored["meta"]) for docnum, stored in reader.iter_docs()
+                        }
+                    for docnum, entry in known.items():
+                        if not reader.is_deleted(docnum):
+                            self._entries[offset + docnum] = entry
+                for segid in set(self._known) - seen:
+                    del self._known[segid]
         return self._entries
 
     @property
@@ -178,9 +207,54 @@ def _fresh(searcher):
     """
     if searcher.up_to_date():
         return searcher
-    fresh = searcher._ix.searcher()
-    searcher.close()
+    fresh = _reopened(searcher)
+    if fresh is None:
+        fresh = searcher._ix.searcher()
+        searcher.close()
     return fresh
+
+
+def _reopened(searcher: Searcher) -> Searcher | None:
+    """A searcher at the index's latest commit that keeps the old one's readers of the segments
+    still there (None where it cannot): opening a segment reads much of it, which made every
+    commit cost each searcher a reading of the whole index.
+
+    A segment's files never change; its deletions are in the TOC, so a kept reader is given the
+    segment as the new TOC has it. The old searcher is not used again (its audience's lock is held
+    while it is replaced), and only the readers of segments gone are closed.
+    """
+    index = searcher._ix  # noqa: SLF001
+    try:
+        toc = index._read_toc()  # noqa: SLF001
+    except OSError:
+        return None
+    leaves = [reader for reader, _ in searcher.reader().leaf_readers()]
+    if not toc.segments or not all(isinstance(reader, SegmentReader) for reader in leaves):
+        return None
+    kept = {reader.segment().segment_id(): reader for reader in leaves}
+    readers: list[SegmentReader] = []
+    try:
+        for segment in toc.segments:
+            reader = kept.pop(segment.segment_id(), None)
+            if reader is None:
+                reader = SegmentReader(index.storage, toc.schema, segment, generation=toc.generation)
+            else:
+                reader._segment = segment  # noqa: SLF001
+                reader._perdoc._segment = segment  # noqa: SLF001
+                reader._gen = toc.generation  # noqa: SLF001
+                # Whoosh caches the deleted documents on the reader: read them from the new segment.
+                reader.__dict__.pop("deleted_docs_set", None)
+            readers.append(reader)
+    except OSError:
+        # A commit removed a segment just now: open afresh (closing what was opened here).
+        for reader in readers:
+            if reader not in leaves:
+                reader.close()
+        return None
+    for reader in kept.values():
+        reader.close()
+    combined = readers[0] if len(readers) == 1 else MultiReader(readers, generation=toc.generation)
+    return Searcher(combined, fromindex=index)
 
 
 class SearchIndex:
@@ -195,6 +269,9 @@ class SearchIndex:
         self.root = Path(root)
         self._locks = {audience: threading.Lock() for audience in AUDIENCES}
         self._opened: dict[str, _Opened] = {}
+        # Segment id to {testimony id: document numbers}, for deleting without a searcher.
+        self._segment_tids: dict[str, dict[str, list[int]]] = {}
+        self._merger: Any = None
 
     # Reading
 
@@ -229,7 +306,7 @@ class SearchIndex:
         testimonies = _fresh(snapshot.testimonies)
         segments = _fresh(snapshot.segments)
         if testimonies is not snapshot.testimonies or segments is not snapshot.segments:
-            snapshot = Snapshot(testimonies, segments)
+            snapshot = Snapshot(testimonies, segments, _known=snapshot._known)
             opened.snapshot = snapshot
         return snapshot
 
@@ -239,7 +316,8 @@ class SearchIndex:
             return {e.testimony_id: e.version for e in snapshot.entries.values()}
 
     def close(self) -> None:
-        """Close every open searcher (they reopen on the next search)."""
+        """Close every open searcher (they reopen on the next search); wait for running merges."""
+        self.wait_for_merges()
         for audience in AUDIENCES:
             with self._locks[audience]:
                 opened = self._opened.pop(audience, None)
@@ -253,6 +331,10 @@ class SearchIndex:
 
         An audience absent from the mapping, or given None, loses the testimony. Applying the same
         change twice gives the same index. One commit per index of each audience.
+
+        As in a rebuild, a document several audiences share is written once, into a staging
+        folder, and its segment is linked into each of their indexes: writing postings is most of
+        the cost of a change, and most testimonies are the same document for every audience.
         """
         latest: dict[int, dict[str, dict | None]] = {}
         for testimony_id, documents in changes:
@@ -260,38 +342,138 @@ class SearchIndex:
             latest[testimony_id] = documents
         if not latest:
             return
-        analysed = _AnalysisCache()
-        for audience in AUDIENCES:
-            path = self._ensure_generation(audience)
-            testimony_writer = whoosh_index.open_dir(str(path / TESTIMONIES)).writer(codec=_CODEC)
-            segment_writer = whoosh_index.open_dir(str(path / SEGMENTS)).writer(codec=_CODEC)
-            changed = False
+        keys = [str(testimony_id) for testimony_id in latest]
+        staging = self.root / f".apply-{uuid.uuid4().hex}"
+        try:
+            writers = _GroupWriters(staging, (TESTIMONIES, SEGMENTS))
             try:
-                # One searcher per writer for all deletions; the default opens one per call.
-                with testimony_writer.searcher() as held, segment_writer.searcher() as segments:
-                    for testimony_id in latest:
-                        key = str(testimony_id)
-                        changed |= bool(testimony_writer.delete_by_term("tid", key, held))
-                        segment_writer.delete_by_term("tid", key, segments)
-                for documents in latest.values():
-                    document = documents.get(audience)
-                    if document is not None:
-                        _add(testimony_writer, segment_writer, document, analysed)
-                        changed = True
+                for testimony_id, documents in latest.items():
+                    writers.add(_group(testimony_id, documents))
+                built = writers.commit()
             except BaseException:
-                segment_writer.cancel()
-                testimony_writer.cancel()
+                writers.cancel()
                 raise
-            if changed:
-                # Segments first: a testimony is never findable before its passages are. No merging
-                # here: the change is searchable first, and small segments are merged afterwards.
-                segment_writer.commit(merge=False)
-                testimony_writer.commit(merge=False)
-                for kind in _SCHEMAS:
-                    _merge_small_segments(path / kind)
-            else:
-                segment_writer.cancel()
-                testimony_writer.cancel()
+            for audience in AUDIENCES:
+                path = self._ensure_generation(audience)
+                # Segments first: a testimony is never findable before its passages are.
+                for kind in (SEGMENTS, TESTIMONIES):
+                    sources = [
+                        staging / "+".join(group) / kind
+                        for group, built_kind in built
+                        if built_kind == kind and audience in group
+                    ]
+                    self._replace(path / kind, keys, sources)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._forget_segments()
+        # Every change is searchable by now; small segments are merged afterwards, elsewhere.
+        self._merge_later()
+
+    def _merge_later(self) -> None:
+        """Start merging the indexes' one-change segments in a process of its own, once there are
+        enough of them: a merge rewrites their postings and takes seconds, which the next change
+        must not wait for. Only its last step, swapping the segments, takes an index's lock. The
+        audiences whose small segments are the very same (linked) ones share one merge."""
+        running = self._merger
+        if running is not None:
+            if running.is_alive():
+                return
+            running.join()
+            self._merger = None
+        jobs: list[tuple[list[str], list[str]]] = []
+        for kind in _SCHEMAS:
+            groups: dict[tuple, list[str]] = {}
+            for audience in AUDIENCES:
+                generation = self._current_generation(audience)
+                if generation is None:
+                    continue
+                path = self.root / audience / generation / kind
+                storage = FileStorage(str(path))
+                toc = whoosh_index.TOC.read(storage, _INDEX_NAME)
+                small = tuple(
+                    sorted(
+                        (s.segment_id(), tuple(sorted(s.deleted_docs())))
+                        for s in toc.segments
+                        if len(self._testimonies_in(storage, toc.schema, s)) <= _SMALL_SEGMENT_DOCS
+                    )
+                )
+                if len(small) >= _SMALL_SEGMENTS_MERGED:
+                    groups.setdefault(small, []).append(str(path))
+            jobs += [(paths, [segid for segid, _ in small]) for small, paths in groups.items()]
+        if not jobs:
+            return
+        # A fresh interpreter, not a fork of one that may hold threads, sessions and locks.
+        merger = multiprocessing.get_context("spawn").Process(target=_merge_jobs, args=(jobs,), daemon=True)
+        merger.start()
+        self._merger = merger
+
+    def wait_for_merges(self, timeout: float | None = None) -> None:
+        """Wait for the merge this object started, if one is running."""
+        if self._merger is not None:
+            self._merger.join(timeout)
+            if not self._merger.is_alive():
+                self._merger = None
+
+    def _replace(self, path: Path, keys: list[str], sources: list[Path]) -> bool:
+        """Delete the testimonies' documents from one index and link in the staged segments;
+        whether the index changed."""
+        # A merge process may be swapping segments in: it holds the lock for a moment.
+        writer = whoosh_index.open_dir(str(path)).writer(codec=_CODEC, timeout=_LOCK_WAIT_SECONDS)
+        try:
+            changed = False
+            for segment in writer.segments:
+                found = self._testimonies_in(writer.storage, writer.schema, segment)
+                for key in keys:
+                    for docnum in found.get(key, ()):
+                        if not segment.is_deleted(docnum):
+                            segment.delete_document(docnum)
+                            changed = True
+            linked = [s for source in sources for s in _linked_segments(source, path)]
+        except BaseException:
+            writer.cancel()
+            raise
+        if not changed and not linked:
+            writer.cancel()
+            return False
+        # No merging here: the change is searchable first, and small segments are merged afterwards.
+        writer.commit(mergetype=lambda _writer, segments: list(segments) + linked)
+        return True
+
+    def _testimonies_in(self, storage: Any, schema: Schema, segment: Any) -> dict[str, list[int]]:
+        """Testimony id to the segment's document numbers holding it (deleted ones included).
+
+        A segment's files never change once written (deletions live in the TOC), so this is read
+        once per segment and kept, keyed by the segment's id: linked copies share it. Deleting by
+        term would open a searcher over every segment of the index for each change instead.
+        """
+        segid = segment.segment_id()
+        found = self._segment_tids.get(segid)
+        if found is None:
+            reader = SegmentReader(storage, schema, segment)
+            try:
+                found = _tid_postings(reader)
+            finally:
+                reader.close()
+            self._segment_tids[segid] = found
+        return found
+
+    def _forget_segments(self) -> None:
+        """Drop what is kept about segments that no audience's index holds any more."""
+        live: set[str] = set()
+        for audience in AUDIENCES:
+            generation = self._current_generation(audience)
+            if generation is None:
+                continue
+            for kind in _SCHEMAS:
+                storage = FileStorage(str(self.root / audience / generation / kind))
+                try:
+                    toc = whoosh_index.TOC.read(storage, _INDEX_NAME)
+                except Exception:  # noqa: BLE001 - only a cache: forgetting everything is safe
+                    self._segment_tids.clear()
+                    return
+                live.update(s.segment_id() for s in toc.segments)
+        for segid in set(self._segment_tids) - live:
+            del self._segment_tids[segid]
 
     def rebuild(
         self,
@@ -309,6 +491,7 @@ class SearchIndex:
         """
         if procs is None:
             procs = min(2, os.cpu_count() or 1)
+        self.wait_for_merges()
         fresh = {audience: self._new_generation(audience) for audience in AUDIENCES}
         staging = self.root / f".rebuild-{uuid.uuid4().hex}"
         try:
@@ -335,6 +518,7 @@ class SearchIndex:
 
     def clear(self) -> None:
         """Empty every audience's index (swapping in empty generations, as a rebuild would)."""
+        self.wait_for_merges()
         for audience in AUDIENCES:
             self._swap(audience, self._new_generation(audience))
 
@@ -390,25 +574,128 @@ def _close(snapshot: Snapshot) -> None:
             searcher.close()
 
 
-def _merge_small_segments(path: Path) -> None:
-    """Merge the one-change segments that applying leaves, once there are enough of them.
+def _merge_jobs(jobs: list[tuple[list[str], list[str]]]) -> None:
+    """The merge process: each job, one after another, at the lowest priority (searches and changes
+    come first)."""
+    with suppress(OSError):
+        os.nice(19)
+    for paths, segids in jobs:
+        _merge_small_segments(paths, segids)
 
-    Only small segments are merged: Whoosh's default policy would rewrite the large segments of a
-    rebuild now and then, which takes seconds to minutes. The next rebuild makes one of them all.
+
+def _merge_small_segments(paths: list[str], segids: list[str]) -> None:
+    """Merge the one-change segments that applying leaves into one, for each index at paths (which
+    hold the very same segments, linked).
+
+    Only small segments (of few testimonies) are merged: Whoosh's default policy would rewrite the
+    large segments of a rebuild now and then, which takes seconds to minutes. The next rebuild
+    makes one of them all. The merged segment is written beside the first index, without its lock;
+    then, holding each index's lock in turn, its small segments are swapped for the merged one, with
+    what was deleted from them meanwhile deleted from it too. An index whose small segments are
+    gone by then (another merge, a rebuild), or differ, is left as it is.
     """
-    index = whoosh_index.open_dir(str(path))
-    segments = whoosh_index.TOC.read(index.storage, _INDEX_NAME).segments
-    small = [s for s in segments if s.doc_count_all() <= _SMALL_SEGMENT_DOCS]
-    if len(small) < _SMALL_SEGMENTS_MERGED:
-        return
+    source = Path(paths[0])
+    # What a merge process stopped midway (its interpreter exiting) left behind.
+    with suppress(OSError):
+        for stale in source.parent.glob(".merge-*"):
+            if time.time() - stale.stat().st_mtime > _STALE_MERGE_SECONDS:
+                shutil.rmtree(stale, ignore_errors=True)
+    staging = source.parent / f".merge-{uuid.uuid4().hex}"
+    try:
+        index = whoosh_index.open_dir(str(source))
+        segments = whoosh_index.TOC.read(index.storage, _INDEX_NAME).segments
+        small = [s for s in segments if s.segment_id() in segids]
+        if len(small) != len(segids):
+            return
+        staging.mkdir()
+        staged = whoosh_index.create_in(str(staging), index.schema)
+        # Which testimony each document of the small segments belongs to.
+        owners: dict[str, dict[int, str]] = {}
+        writer = staged.writer(codec=_CODEC)
+        try:
+            for segment in small:
+                reader = SegmentReader(index.storage, index.schema, segment)
+                try:
+                    owners[segment.segment_id()] = {
+                        docnum: key for key, docnums in _tid_postings(reader).items() for docnum in docnums
+                    }
+                    writer.add_reader(reader)
+                finally:
+                    reader.close()
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit(merge=False)
+        merged_tids: list[dict[str, list[int]]] = []
+        for segment in whoosh_index.TOC.read(staged.storage, _INDEX_NAME).segments:
+            reader = SegmentReader(staged.storage, staged.schema, segment)
+            try:
+                merged_tids.append(_tid_postings(reader))
+            finally:
+                reader.close()
+        for path in paths:
+            try:
+                _swap_in_merged(Path(path), staging, small, owners, merged_tids)
+            except Exception:  # noqa: BLE001 - an index swapped or removed meanwhile
+                log.info("merging small segments into %s failed", path, exc_info=True)
+    except Exception:  # noqa: BLE001 - the next change starts another merge
+        log.info("merging small segments of %s failed", paths, exc_info=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
-    def merge(writer: Any, segments: list) -> list:
+
+def _swap_in_merged(
+    target: Path, staging: Path, small: list, owners: dict[str, dict[int, str]], merged_tids: list
+) -> None:
+    """Swap the small segments of the index at target for the merged segment in staging."""
+    segids = {s.segment_id() for s in small}
+    # Read afresh for each index: deletions are marked on these objects.
+    merged = list(whoosh_index.TOC.read(FileStorage(str(staging)), _INDEX_NAME).segments)
+    live = whoosh_index.open_dir(str(target)).writer(codec=_CODEC, timeout=_LOCK_WAIT_SECONDS)
+    try:
+        current = {s.segment_id(): s for s in live.segments}
+        gone: set[str | None] = set()
         for segment in small:
-            writer.add_reader(SegmentReader(writer.storage, writer.schema, segment))
-        return [s for s in segments if s not in small]
+            now = current.get(segment.segment_id())
+            before = set(segment.deleted_docs())
+            if now is None or not before <= set(now.deleted_docs()):
+                live.cancel()
+                return
+            gone.update(owners[segment.segment_id()].get(d) for d in set(now.deleted_docs()) - before)
+        for segment, found in zip(merged, merged_tids, strict=True):
+            for key in gone:
+                for docnum in found.get(key, ()):
+                    segment.delete_document(docnum)
+            for name in segment.list_files(FileStorage(str(staging))):
+                os.link(staging / name, target / name)
+    except BaseException:
+        live.cancel()
+        raise
+    live.commit(
+        mergetype=lambda _writer, segments: [s for s in segments if s.segment_id() not in segids] + merged
+    )
 
-    writer = index.writer(codec=_CODEC)
-    writer.commit(mergetype=merge)
+
+def _tid_postings(reader: Any) -> dict[str, list[int]]:
+    """Testimony id to every document number of a segment holding it, deleted or not."""
+    found: dict[str, list[int]] = {}
+    if "tid" in reader.indexed_field_names():
+        terms = reader._terms  # noqa: SLF001 - the segment's own postings, without its deletions
+        fmt = reader.schema["tid"].format
+        for term in reader.lexicon("tid"):
+            found[term.decode("utf-8")] = list(terms.matcher("tid", term, fmt).all_ids())
+    return found
+
+
+def _linked_segments(source: Path, target: Path) -> list:
+    """Hard-link the segments of the index at source into the folder of the index at target; the
+    segments, for the target's next TOC."""
+    storage = FileStorage(str(source))
+    segments = whoosh_index.TOC.read(storage, _INDEX_NAME).segments
+    for segment in segments:
+        for name in segment.list_files(storage):
+            os.link(source / name, target / name)
+    return list(segments)
 
 
 # Rebuilding: documents grouped by the audiences sharing them, written by one or more processes into

@@ -43,7 +43,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1992)
     parser.add_argument("--publish", type=int, default=20, help="testimonies published one by one")
     parser.add_argument("--instance", type=Path, help="instance folder to reuse or keep")
+    parser.add_argument(
+        "--publish-only",
+        action="store_true",
+        help="with --instance holding a loaded, indexed corpus: only the publish-to-searchable latency",
+    )
     args = parser.parse_args()
+    if args.publish_only:
+        publish_only(args)
+        return
 
     instance = args.instance or Path(tempfile.mkdtemp(prefix="search-bench-"))
     instance = instance.resolve()
@@ -300,6 +308,31 @@ def publish_latency(base: str, args: argparse.Namespace) -> dict:
         "max_s": ordered[-1],
         "service_median_s": statistics.median(services),
     }
+
+
+def publish_only(args: argparse.Namespace) -> None:
+    """Publish-to-searchable latency alone, on an instance already loaded and indexed (no rebuild)."""
+    if args.instance is None or not (args.instance / "bench-corpus.json").exists():
+        raise SystemExit("--publish-only needs --instance with a loaded corpus")
+    instance = args.instance.resolve()
+    from archive import create_app
+    from archive.search.outbox import drain, has_index
+
+    app = create_app({"INSTANCE_PATH": str(instance), "OUTBOX_THREAD": False, "SECRET_KEY": "bench-only"})
+    with app.app_context():
+        if not has_index():
+            raise SystemExit(f"{instance} has no index: run the full benchmark once")
+        drain()
+        queries = make_queries(args.seed, 20)
+        with serving(instance) as base:
+            warm_up(base, queries)
+            publish = publish_latency(base, args)
+    print(
+        f"publish to searchable ({publish['n']}, {args.count} testimonies x {args.words} words)  "
+        f"median {publish['median_s']:.3f} s  p95 {publish['p95_s']:.3f} s  max {publish['max_s']:.3f} s  "
+        f"(service call itself: median {publish['service_median_s']:.3f} s)"
+    )
+    print(json.dumps(publish))
 
 
 # Serving
