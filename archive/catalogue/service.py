@@ -257,8 +257,10 @@ def working_body(testimony: Testimony) -> dict:
             "interviewer": testimony.interviewer or "",
             "languages": list(testimony.languages or []),
         },
-        "places": [p.name for p in testimony.places],
-        "subjects": [s.name for s in testimony.subjects],
+        # Sorted as the database reads them back, so a snapshot taken right after a save equals the
+        # working copy read later, and identical audience documents are indexed once.
+        "places": sorted(p.name for p in testimony.places),
+        "subjects": sorted(s.name for s in testimony.subjects),
         "segments": [
             {
                 "id": s.position,
