@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from archive import access
 from archive.access import Permission
 from archive.catalogue.models import Narrator, Place, Segment, State, Subject, Testimony
-from archive.errors import Invalid, NotFound, PreconditionRequired, StaleVersion
+from archive.errors import Conflict, Invalid, NotFound, PreconditionRequired, StaleVersion
 from archive.extensions import db
 from archive.timeutil import utcnow
 
@@ -469,6 +469,8 @@ def restore_testimony(user, testimony: Testimony) -> None:
     from archive.search.outbox import enqueue
 
     access.require_on(user, testimony, Permission.TESTIMONY_RESTORE)
+    if testimony.deleted_at is None:
+        raise Conflict("This testimony is not deleted.")
     testimony.deleted_at = None
     testimony.deleted_by_id = None
     record_event(user, "testimony.restore_deleted", testimony)

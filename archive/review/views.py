@@ -553,9 +553,10 @@ def restore_deleted(testimony_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     testimony = service.get_testimony(testimony_id)
-    if testimony.deleted_at is None:
+    try:
+        service.restore_testimony(current_user, testimony)
+    except Conflict:
         flash(_("“%(title)s” is not deleted.", title=testimony.title), "info")
         return redirect(url_for("review.deleted"))
-    service.restore_testimony(current_user, testimony)
     flash(_("“%(title)s” is restored, in the state it was deleted in.", title=testimony.title), "success")
     return redirect(url_for("review.deleted"))
