@@ -7,6 +7,7 @@ access by itself. Unknown roles or consent states raise instead of falling throu
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from archive.accounts.models import User
     from archive.catalogue.models import Testimony
     from archive.consent.models import ConsentVersion
+    from archive.media.models import MediaFile
 
 
 class Role(StrEnum):
@@ -311,6 +313,48 @@ def _visible_segments(audience: Audience, consent: ConsentVersion | None, segmen
 
 def visible_segments(user: User | None, testimony: Testimony, segments: list[dict]) -> list[dict]:
     return _visible_segments(audience_for(user), testimony.consent, segments)
+
+
+@dataclass(frozen=True)
+class MediaPlan:
+    """How one caller may fetch one file: the original, or a rendition with these stretches silenced
+    (and its own metadata stripped, since a recorder's tags may name the narrator)."""
+
+    original: bool
+    redactions: tuple[dict, ...] = ()
+
+
+def media_plan(user: User | None, testimony: Testimony, media: MediaFile, published_ids: frozenset[int]):
+    """May this user fetch this file, and in which form? NotFound where not, like an unseen testimony.
+
+    Staff fetch originals. Everyone else: only recordings, only those in the published version, only
+    while the consent publishes media, and never a consent-form scan, which shows a signature and the
+    real name.
+    """
+    get_visible(user, testimony)
+    if media.testimony_id != testimony.id:
+        raise NotFound()
+    if media.deleted_at is not None and not is_admin(user):
+        raise NotFound()
+    if is_staff(user):
+        return MediaPlan(original=True)
+    consent = testimony.consent
+    if (
+        media.kind not in ("audio", "video")
+        or consent is None
+        or not consent.publish_media
+        or media.id not in published_ids
+    ):
+        raise NotFound()
+    return MediaPlan(original=False, redactions=tuple(consent.redactions or []))
+
+
+def media_entry(user: User | None, entry: dict) -> dict:
+    """What of a file's description this user may read: the uploaded file's name and checksum may
+    carry a real name or identify an unredacted copy, so only staff read them."""
+    if is_staff(user):
+        return dict(entry)
+    return {k: entry.get(k) for k in ("id", "kind", "duration_ms")}
 
 
 def consent_view(user: User | None, consent: ConsentVersion | None) -> dict | None:

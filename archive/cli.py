@@ -184,9 +184,19 @@ def index_check() -> None:
 
 
 @main.command()
+@with_appcontext
 def fixity() -> None:
-    """Re-hash stored media against their recorded SHA-256 (not available yet)."""
-    _fail("media storage is not available yet, so there is nothing to check", 2)
+    """Re-hash every stored media file against the SHA-256 recorded at upload; exit 1 on any mismatch."""
+    from archive.media.service import fixity as check
+
+    report = check()
+    for problem in report.problems:
+        click.echo(problem)
+    size = report.bytes / 1024**2
+    if report.problems:
+        click.echo(f"{len(report.problems)} of {report.checked} files failed the fixity check.", err=True)
+        sys.exit(1)
+    click.echo(f"{report.checked} files ({size:.1f} MB) match their recorded SHA-256.")
 
 
 @main.group()
@@ -197,9 +207,27 @@ def export() -> None:
 @export.command("bag")
 @click.argument("testimony_id", type=int)
 @click.argument("directory", type=click.Path(path_type=Path))
-def export_bag(testimony_id: int, directory: Path) -> None:
-    """Write a BagIt bag of one testimony (not available yet)."""
-    _fail("BagIt export is not available yet", 2)
+@click.option(
+    "--for",
+    "kind",
+    type=click.Choice(["preservation", "public"]),
+    default="preservation",
+    show_default=True,
+    help="preservation: everything the archive holds, real names and signed forms included; "
+    "public: only what an anonymous reader may see.",
+)
+@with_appcontext
+def export_bag(testimony_id: int, directory: Path, kind: str) -> None:
+    """Write a BagIt bag of one testimony: metadata, transcript, media, consent records."""
+    from archive.preservation.service import export_bag as export
+
+    try:
+        report = export(testimony_id, directory, kind=kind)
+    except ArchiveError as e:
+        details = "; ".join(f"{field}: {message}" for field, message in e.fields.items())
+        _fail(f"{e.message} {details}".strip())
+    click.echo(f"Wrote a {kind} bag of testimony {testimony_id} to {report.path}: "
+               f"{report.files} files, {report.bytes / 1024**2:.1f} MB, checksums verified.")  # fmt: skip
 
 
 @main.group("db")

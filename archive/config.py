@@ -29,6 +29,8 @@ def defaults(instance: Path) -> dict:
         or f"sqlite:///{instance / 'archive.sqlite3'}",
         "INDEX_PATH": str(instance / "index"),
         "MEDIA_PATH": str(instance / "media"),
+        # Two hours of high-definition video fit; anything larger is refused before it is stored.
+        "MEDIA_MAX_BYTES": 16 * 1024**3,
         # The outbox drain thread keeps the index in step with changes made by other processes.
         "OUTBOX_POLL_SECONDS": 0.5,
         "OUTBOX_THREAD": True,

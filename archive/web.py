@@ -44,6 +44,7 @@ def register_web(app: Flask) -> None:
     from archive.catalogue.views import bp as catalogue_bp
     from archive.consent.views import bp as consent_bp
     from archive.extensions import csrf
+    from archive.media.views import bp as media_bp
     from archive.oai.views import bp as oai_bp
     from archive.review.views import bp as review_bp
     from archive.search.views import bp as search_bp
@@ -66,7 +67,8 @@ def register_web(app: Flask) -> None:
             return user_from_token(header.removeprefix("Bearer ").strip())
         return None
 
-    for bp in (catalogue_bp, editor_bp, search_bp, accounts_bp, review_bp, consent_bp, oai_bp):
+    blueprints = (catalogue_bp, editor_bp, search_bp, accounts_bp, review_bp, consent_bp, oai_bp)
+    for bp in (*blueprints, media_bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

@@ -509,17 +509,23 @@ def test_staff_list_their_entries_and_others_may_not(api, create_testimony):
     assert api("GET", "/testimonies", "researcher").status_code == 403
 
 
-def test_media_upload_says_it_is_not_available_yet(api, create_testimony):
+def test_media_upload_stores_the_file_on_both_databases(api, create_testimony):
+    from tests.test_media import wav_bytes
+
     testimony = create_testimony()
     path = f"/testimonies/{testimony.id}/media"
-    upload = {"file": (io.BytesIO(b"fictional audio"), "interview.ogg")}
+    content = wav_bytes(1)
+    upload = {"file": (io.BytesIO(content), "interview.wav")}
 
     response = api("POST", path, "archivist", data=upload, content_type="multipart/form-data")
 
-    assert response.status_code == 501
-    assert response.json["error"]["message"] == "Media upload is not available yet."
+    assert response.status_code == 201, response.json
+    assert response.json["size"] == len(content) and response.json["kind"] == "audio"
+    assert response.headers["Location"] == response.json["url"]
     assert api("POST", path, "researcher").status_code == 403
     assert api("POST", path).status_code == 404
+    not_multipart = api("POST", path, "archivist", json={"file": "interview.wav"})
+    assert not_multipart.status_code == 422 and "file" in not_multipart.json["error"]["fields"]
 
 
 def test_an_id_too_large_for_the_database_is_simply_not_found(api, users):

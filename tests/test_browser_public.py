@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import shutil
 
 import pytest
 from playwright.sync_api import expect
@@ -72,3 +75,30 @@ def test_a_wrong_password_keeps_the_user_signed_out(page, live_server, users):
     expect(page).to_have_url(re.compile(r"/login$"))
     expect(page.get_by_label("Email")).to_have_value(users["researcher"].email)
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+
+
+@pytest.mark.skipif(
+    shutil.which("ffmpeg") is None and not os.environ.get("CI"), reason="ffmpeg is not installed"
+)
+def test_a_listener_opens_a_moment_and_the_recording_plays_from_there(
+    page, live_server, client, users, create_testimony
+):
+    from archive.media.service import upload
+    from tests.test_media import fetch_when_ready, publish_again, wav_bytes
+
+    testimony = create_testimony(consent_publish_media=True)
+    recording = upload(users["archivist"], testimony, io.BytesIO(wav_bytes(150)), "tape.wav", None)
+    publish_again(users, testimony)
+    assert fetch_when_ready(client, f"/media/{recording.id}").status_code == 200
+
+    page.goto(f"{live_server}/testimonies/{testimony.id}")
+    player = page.locator("audio[data-main]")
+    expect(player).to_have_count(1)
+    page.wait_for_function("document.querySelector('audio[data-main]').duration > 100")
+    page.locator("#t-60000 a.timecode").click()
+    page.wait_for_function("document.querySelector('audio[data-main]').currentTime >= 60")
+    expect(page.locator("#t-60000")).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(page).to_have_url(re.compile(rf"/testimonies/{testimony.id}\?t=60000#t-60000$"))
+    # A link to the minute opens the page with the player already there.
+    page.goto(f"{live_server}/testimonies/{testimony.id}?t=60000")
+    page.wait_for_function("document.querySelector('audio[data-main]').currentTime >= 60")

@@ -3,6 +3,7 @@ back to the public or a researcher, on any surface."""
 
 from __future__ import annotations
 
+import io
 import re
 from html import escape
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +25,8 @@ CANARIES = {
     "consent_note": "sprindlewort",
     "untranscribed": "haldrumvey",
     "unpublished_edit": "fennicortex",
+    "recording_tag": "brunnewaltig",
+    "form_scan": "quiddlestorm",
 }
 RESEARCH_MAY_SEE = {"research"}
 # The OAI-PMH identifier of a testimony, less its number, as the test client's host makes it.
@@ -69,6 +72,7 @@ def planted(create_testimony, users, app):
                   "gender": None},
         consent_anonymize_narrator=True,
     )  # fmt: skip
+    made["recorded"] = _recorded(create_testimony, users)
     edited = create_testimony()
     update_testimony(users["archivist"], edited,
                      {"summary": f"An edit not yet approved: {CANARIES['unpublished_edit']}"},
@@ -78,6 +82,31 @@ def planted(create_testimony, users, app):
 
     drain()
     return made
+
+
+def _recorded(create_testimony, users):
+    """A public testimony whose consent publishes media, with a recording whose own tags hold a
+    canary (as a recorder's metadata might hold a real name), a redacted stretch, and a scan of
+    the signed form holding another."""
+    from archive.consent.service import change_consent, validate_consent
+    from archive.media.service import upload
+    from archive.review.service import review, submit_for_review
+    from tests.test_media import PDF, wav_bytes
+
+    testimony = create_testimony(
+        consent_publish_media=True,
+        consent_redactions=[{"start_ms": 1000, "end_ms": 2000, "reason": "a neighbour's name"}],
+    )
+    tag = CANARIES["recording_tag"].encode()
+    upload(users["archivist"], testimony, io.BytesIO(wav_bytes(3, tag=tag)), "tape.wav", None)
+    scan = PDF.replace(b"%%EOF", b"% " + CANARIES["form_scan"].encode() + b"\n%%EOF")
+    form = upload(users["archivist"], testimony, io.BytesIO(scan), "signed.pdf", "consent_form")
+    redaction = {"start_ms": 1000, "end_ms": 2000, "reason": "a neighbour's name"}
+    consent = {**sample_body()["consent"], "publish_media": True, "form": form.id, "redactions": [redaction]}
+    change_consent(users["archivist"], testimony, validate_consent(consent))
+    submit_for_review(users["archivist"], testimony)
+    review(users["moderator"], testimony, "approve", "Recording checked.")
+    return testimony
 
 
 def _probes(planted) -> list[str]:
@@ -91,6 +120,10 @@ def _probes(planted) -> list[str]:
         for form in (word, word[:5] + "*", word[:-1] + "~", word.split()[0].lower()):
             urls += [f"/api/v1/search?q={form}", f"/search?q={form}", f"/search/suggest?q={form[:4]}"]
         urls += [f"/api/v1/search?place={word.title()}", f"/api/v1/search?subject={word}"]
+    from archive.extensions import db
+    from archive.media.models import MediaFile
+
+    urls += [f"/media/{m.id}" for m in db.session.query(MediaFile).all()]
     for t in planted.values():
         urls += [f"/testimonies/{t.id}", f"/api/v1/testimonies/{t.id}",
                  f"/api/v1/testimonies/{t.id}/transcript.vtt", f"/testimonies/{t.id}?t=60000",
@@ -101,7 +134,10 @@ def _probes(planted) -> list[str]:
 def _leaks(client, urls, allowed=frozenset()) -> list[str]:
     found = []
     for url in urls:
-        body = client.get(url).get_data(as_text=True)
+        response = client.get(url)
+        # Media come back as bytes: a tag is found in them as in any page.
+        body = response.get_data().decode("utf-8", "replace")
+        response.close()
         q = parse_qs(urlsplit(url).query).get("q", [""])[0]
         if q:
             # Pages repeat the reader's own query and carry their address in the sign-in link:
@@ -145,7 +181,7 @@ def test_staff_find_the_draft_canary(client, planted, users):
 def test_public_totals_and_facets_count_only_what_the_public_may_see(client, planted):
     answer = client.get("/api/v1/search").get_json()
     public_ids = {planted[k].id for k in ("visible", "untranscribed", "note", "redacted", "anonymised",
-                                          "edited")}  # fmt: skip
+                                          "edited", "recorded")}  # fmt: skip
     assert answer["total"] == len(public_ids)
     places = dict(map(tuple, answer["facets"]["place"]))
     assert CANARIES["sealed"].title() not in places
@@ -166,3 +202,26 @@ def test_withdrawal_takes_a_testimony_off_every_public_surface_at_once(client, p
     assert client.get(f"/testimonies/{visible.id}").status_code == 404
     hits = client.get("/api/v1/search?q=crossing").get_json()
     assert visible.id not in [h["id"] for h in hits["hits"]]
+
+
+def test_no_canary_reaches_a_public_bag(planted, tmp_path):
+    """The public BagIt export is built from what the public may see: a bag of anything else is
+    refused, and the bags there are hold no canary, in any file, media included."""
+    from archive.errors import NotFound
+    from archive.preservation.service import export_bag
+
+    exported = 0
+    for name, testimony in planted.items():
+        target = tmp_path / f"bag-{name}"
+        try:
+            export_bag(testimony.id, target, kind="public")
+        except NotFound:
+            assert not target.exists()
+            continue
+        exported += 1
+        for path in target.rglob("*"):
+            if path.is_file():
+                text = path.read_bytes().decode("utf-8", "replace").lower()
+                for canary, word in CANARIES.items():
+                    assert word.lower().split()[0] not in text, f"{canary} in {path}"
+    assert exported == 7

@@ -33,6 +33,9 @@ POLICY = {
     "review.decide": ("view+" + Permission.REVIEW_DECIDE, "in_review"),
     "review.history": ("view+" + Permission.STAFF_AREA, "published"),
     "consent.show": ("view+" + Permission.CONSENT_EDIT, "published"),
+    "media.manage": ("view+" + Permission.TESTIMONY_EDIT, "published"),
+    # A recording of a draft: staff fetch it, nobody else even learns it exists.
+    "media.stream": ("view", "draft"),
     "api.openapi": ("anyone", None),
     "api.search": ("anyone", None),
     "api.list_testimonies": (Permission.STAFF_AREA, None),
@@ -53,8 +56,15 @@ NOT_WALKED = {"static"}
 
 @pytest.fixture
 def world(create_testimony, users):
+    import io
+
+    from archive.media.service import upload
+    from tests.test_media import wav_bytes
+
+    draft = create_testimony(state="draft")
     return {
-        "draft": create_testimony(state="draft"),
+        "draft": draft,
+        "recording": upload(users["archivist"], draft, io.BytesIO(wav_bytes(1)), "tape.wav", None),
         "in_review": create_testimony(state="in_review"),
         "published": create_testimony(state="published"),
     }
@@ -67,6 +77,8 @@ def _url(rule, world, testimony_key, users) -> str:
             values[arg] = world[testimony_key or "published"].id
         elif arg == "user_id":
             values[arg] = users["archivist"].id
+        elif arg == "media_id":
+            values[arg] = world["recording"].id
         elif arg == "code":
             values[arg] = "az"
         elif arg == "version":
@@ -116,7 +128,9 @@ def test_every_page_answers_each_role_as_the_policy_says(app, client, users, wor
         expected = _expected(need, user, world.get(testimony_key or "published"))
         if rule.endpoint.startswith("api.") and 302 in expected:
             expected = {401}
-        status = client.get(url).status_code
+        response = client.get(url)
+        status = response.status_code
+        response.close()
         if status not in expected:
             wrong.append(f"{url} ({rule.endpoint}) as {role or 'public'}: {status}, expected {expected}")
     assert wrong == []

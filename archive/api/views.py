@@ -8,7 +8,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import webvtt
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -18,7 +17,8 @@ from archive.access import Permission
 from archive.accounts.models import User
 from archive.catalogue import service as catalogue
 from archive.catalogue.models import State, Testimony
-from archive.errors import ArchiveError, Invalid, NotAvailable, NotFound, Unauthorized
+from archive.errors import ArchiveError, Invalid, NotFound, Unauthorized
+from archive.media.transcripts import vtt_text
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -297,9 +297,32 @@ def review(testimony_id: int) -> ResponseReturnValue:
 
 @bp.post("/testimonies/<int:testimony_id>/media")
 def upload_media(testimony_id: int) -> ResponseReturnValue:
+    """A recording or a consent-form scan, as multipart/form-data in the field `file` (and `kind`)."""
+    from archive.media import service as media
+
     user = _user()
-    access.require_on(user, _testimony(testimony_id), Permission.TESTIMONY_EDIT)
-    raise NotAvailable("Media upload is not available yet.")
+    testimony = _testimony(testimony_id)
+    access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
+    limit = int(current_app.config["MEDIA_MAX_BYTES"])
+    # Refused before a byte is parsed; the service counts again, since a length can be absent.
+    if request.content_length and request.content_length > limit + 1024 * 1024:
+        raise media.TooLarge(f"The file is larger than {limit // (1024 * 1024)} MB.", {"file": "Too large."})
+    if request.mimetype != "multipart/form-data":
+        raise Invalid("Send the file as multipart/form-data.", {"file": "Send the file in the field `file`."})
+    unknown = {
+        key: "Unknown field." for key in [*request.form, *request.files] if key not in ("file", "kind")
+    }
+    upload = request.files.get("file")
+    if upload is None or unknown:
+        raise Invalid(
+            "The upload is not valid.", {**unknown, **({} if upload else {"file": "This field is required."})}
+        )
+    stored = media.upload(user, testimony, upload.stream, upload.filename, request.form.get("kind"))
+    url = url_for("media.stream", media_id=stored.id, _external=True)
+    response = jsonify({**stored.as_entry(), "url": url})
+    response.status_code = 201
+    response.headers["Location"] = url
+    return response
 
 
 @bp.get("/testimonies/<int:testimony_id>/transcript.vtt")
@@ -307,31 +330,9 @@ def transcript_vtt(testimony_id: int) -> ResponseReturnValue:
     """The timecoded transcript as WebVTT: exactly the segments the caller may read."""
     testimony = _testimony(testimony_id)
     view = catalogue.view_for(_user(), testimony)
-    vtt = webvtt.WebVTT(captions=[_caption(s) for s in view["segments"]])
-    response = Response(vtt.content, mimetype="text/vtt")
+    response = Response(vtt_text(view["segments"]), mimetype="text/vtt")
     response.headers["Content-Disposition"] = f'inline; filename="testimony-{testimony.id}.vtt"'
     return _with_etag(response, view["version"])
-
-
-def _timestamp(ms: int) -> str:
-    hours, rest = divmod(int(ms), 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
-
-
-def _escape(text: str) -> str:
-    """Cue text as WebVTT reads it literally: no tags, no entities, no "-->"."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _caption(segment: dict) -> webvtt.Caption:
-    # A blank line would end the cue early, so only the lines with words are kept.
-    lines = [_escape(line.strip()) for line in segment.get("text", "").splitlines() if line.strip()]
-    speaker = " ".join((segment.get("speaker") or "").split())
-    if speaker and lines:
-        lines[0] = f"<v {_escape(speaker)}>{lines[0]}"
-    return webvtt.Caption(_timestamp(segment["start_ms"]), _timestamp(segment["end_ms"]), lines)
 
 
 # --- the document describing all of the above -------------------------------------------------

@@ -20,6 +20,7 @@ from archive.access import Permission
 from archive.catalogue.models import Narrator, Place, Segment, State, Subject, Testimony
 from archive.errors import Conflict, Invalid, NotFound, PreconditionRequired, StaleVersion
 from archive.extensions import db
+from archive.media.service import media_for, recordings_entry
 from archive.timeutil import utcnow
 
 BODY_FIELDS = {
@@ -43,6 +44,7 @@ READ_ONLY_FIELDS = {
     "created_at",
     "updated_at",
     "pending_consent",
+    "media",
     "deleted",
 }
 NARRATOR_FIELDS = {"name", "pseudonym", "birth_year", "gender"}
@@ -272,6 +274,8 @@ def working_body(testimony: Testimony) -> dict:
             }
             for s in testimony.segments
         ],
+        # The recordings, as files; adding or removing one is an edit reviewed like any other.
+        "media": recordings_entry(testimony),
     }
 
 
@@ -292,6 +296,7 @@ def view_for(user, testimony: Testimony) -> dict:
         "narrator_label": view["narrator_label"],
         "segments": view["segments"],
         "consent": access.consent_view(user, testimony.consent),
+        "media": media_for(user, testimony),
         "published": published is not None,
         "published_version": published.version if published else None,
     }
@@ -421,7 +426,6 @@ def update_testimony(
     """Save an edit of the working copy as a new version; a published version stays public until
     the edit is approved."""
     from archive.consent.service import change_consent
-    from archive.review.service import record_revision
     from archive.search.outbox import enqueue
 
     access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
@@ -432,15 +436,8 @@ def update_testimony(
     consent = body.pop("consent", None)
     try:
         if body:
-            parent = testimony.version
             _apply(testimony, body)
-            testimony.version = parent + 1
-            testimony.updated_at = utcnow()
-            testimony.updated_by_id = user.id
-            if testimony.state in (State.PUBLISHED, State.IN_REVIEW, State.REJECTED):
-                # An edit goes back through review; the published snapshot stays as it was.
-                testimony.state = State.DRAFT
-            record_revision(user, testimony, parent_version=parent, note=note)
+            bump_version(user, testimony, note=note)
         if consent is not None:
             change_consent(user, testimony, consent, commit=False)
         enqueue(testimony.id)
@@ -449,6 +446,22 @@ def update_testimony(
         db.session.rollback()
         raise
     return testimony
+
+
+def bump_version(user, testimony: Testimony, *, note: str) -> None:
+    """Record the working copy as a new version. An edit goes back through review; the published
+    snapshot stays as it was until a moderator approves the new one."""
+    from archive.review.service import record_revision
+    from archive.search.outbox import enqueue
+
+    parent = testimony.version
+    testimony.version = parent + 1
+    testimony.updated_at = utcnow()
+    testimony.updated_by_id = user.id
+    if testimony.state in (State.PUBLISHED, State.IN_REVIEW, State.REJECTED):
+        testimony.state = State.DRAFT
+    record_revision(user, testimony, parent_version=parent, note=note)
+    enqueue(testimony.id)
 
 
 def delete_testimony(user, testimony: Testimony) -> None:

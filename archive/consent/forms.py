@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -76,6 +77,20 @@ class ConsentFields(Form):
     obtained_by = StringField(_l("Obtained by"))
     guardian = StringField(_l("Guardian"), description=_l("Who signed for the narrator, if someone did."))
     notes = TextAreaField(_l("Notes"), render_kw={"rows": 3})
+    # The choices are the testimony's uploaded scans, set by the page that shows the form.
+    form_scan = SelectField(
+        _l("Scan of the signed form"),
+        choices=[SelectChoice("", _l("No scan"))],
+        default="",
+        validate_choice=False,
+        description=_l("Scans are uploaded on the testimony’s “Recordings and forms” page."),
+    )
+
+    def set_scans(self, scans: list) -> None:
+        """Offer the testimony's consent-form scans (MediaFile rows) to choose from."""
+        self.form_scan.choices = [SelectChoice("", _("No scan"))] + [
+            SelectChoice(str(m.id), f"{m.filename} ({format_date(m.created_at)})") for m in scans
+        ]
 
     def to_values(self) -> tuple[dict[str, Any], dict[str, str]]:
         """The consent body as typed, and the messages for what could not even be read."""
@@ -112,6 +127,7 @@ class ConsentFields(Form):
             "obtained_by": self.obtained_by.data or "",
             "guardian": self.guardian.data or "",
             "notes": self.notes.data or "",
+            "form": int(self.form_scan.data) if (self.form_scan.data or "").isdigit() else None,
         }
         return values, errors
 
@@ -126,6 +142,8 @@ class ConsentFields(Form):
                 number = lines[index] if index < len(lines) else index + 1
                 text = plain(message)
                 add_error(self.redactions, _("Line %(n)s: %(error)s", n=number, error=text))
+            elif key == "form":
+                add_error(self.form_scan, message)
             elif key in self._fields and key != "csrf_token":
                 add_error(self[key], message)
             else:
@@ -148,6 +166,7 @@ class ConsentFields(Form):
         self.obtained_by.data = consent.get("obtained_by") or ""
         self.guardian.data = consent.get("guardian") or ""
         self.notes.data = consent.get("notes") or ""
+        self.form_scan.data = str(consent.get("form") or "")
 
 
 class ConsentForm(ConsentFields, FlaskForm):

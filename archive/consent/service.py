@@ -159,6 +159,9 @@ def _new_version(user, testimony, values: dict, *, status: str, reason: str = ""
 
 def record_initial_consent(user, testimony, values: dict | None) -> ConsentVersion:
     """The consent given with a new entry. It is reviewed with the entry itself before publication."""
+    from archive.media.service import check_consent_form
+
+    check_consent_form(testimony, (values or {}).get("form"))
     if values is None:
         return _new_version(
             user,
@@ -176,10 +179,12 @@ def change_consent(user, testimony, values: dict, *, commit: bool = True) -> tup
     What narrows applies at once; what widens waits as a pending version for a moderator other
     than its author. A mixed change applies its narrowing part now and waits for the rest.
     """
+    from archive.media.service import check_consent_form
     from archive.review.service import record_event
     from archive.search.outbox import enqueue
 
     access.require_on(user, testimony, Permission.CONSENT_EDIT)
+    check_consent_form(testimony, values.get("form"))
     current = _as_grant(testimony.consent)
     for pending in [c for c in testimony.consents if c.status == "pending"]:
         pending.status = "superseded"

@@ -20,6 +20,8 @@ from archive.consent.forms import ConsentForm
 from archive.consent.models import ConsentVersion
 from archive.consent.service import DEFAULT_CONSENT, change_consent, validate_consent
 from archive.errors import Invalid
+from archive.media.models import MediaKind
+from archive.media.service import live_media
 from archive.media.transcripts import format_timecode
 
 bp = Blueprint("consent", __name__)
@@ -36,6 +38,7 @@ CONSENT_LABELS = {
     "signed_on": _l("Signed on"),
     "obtained_by": _l("Obtained by"),
     "guardian": _l("Guardian"),
+    "form": _l("Signed form"),
     "notes": _l("Notes"),
 }
 
@@ -52,6 +55,8 @@ def consent_value(key: str, value) -> str:
             for r in value or []
         ]
         return "; ".join(spans) or "—"
+    if key == "form":
+        return _("scan no. %(id)s", id=value) if value else "—"
     return str(value) if value not in (None, "") else "—"
 
 
@@ -88,6 +93,8 @@ def show(testimony_id: int):
     testimony = get_testimony(testimony_id)
     access.require_on(current_user, testimony, Permission.CONSENT_EDIT)
     form = ConsentForm()
+    scans = live_media(testimony, kinds=(MediaKind.CONSENT_FORM,))
+    form.set_scans(scans)
     status = 200
     if request.method == "GET":
         form.fill(testimony.consent.as_dict() if testimony.consent else DEFAULT_CONSENT)
@@ -130,6 +137,7 @@ def show(testimony_id: int):
             labels=CONSENT_LABELS,
             consent_value=consent_value,
             may_decide=pending is not None and access.can_decide_consent(current_user, pending),
+            scans={m.id: m for m in scans},
         ),
         status,
     )

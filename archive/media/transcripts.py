@@ -126,3 +126,32 @@ def parse_vtt(text: str) -> list[dict]:
             message += f" (and {len(problems) - _MAX_REPORTED} more problems)"
         raise Invalid("The WebVTT transcript cannot be read.", {VTT_FIELD: message})
     return segments
+
+
+# --- writing WebVTT ----------------------------------------------------------------------------
+
+
+def _timestamp(ms: int) -> str:
+    hours, rest = divmod(int(ms), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def _escape(text: str) -> str:
+    """Cue text as WebVTT reads it literally: no tags, no entities, no "-->"."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _caption(segment: dict) -> webvtt.Caption:
+    # A blank line would end the cue early, so only the lines with words are kept.
+    lines = [_escape(line.strip()) for line in segment.get("text", "").splitlines() if line.strip()]
+    speaker = " ".join((segment.get("speaker") or "").split())
+    if speaker and lines:
+        lines[0] = f"<v {_escape(speaker)}>{lines[0]}"
+    return webvtt.Caption(_timestamp(segment["start_ms"]), _timestamp(segment["end_ms"]), lines)
+
+
+def vtt_text(segments: list[dict]) -> str:
+    """The segments (as a testimony body lists them) as a WebVTT file."""
+    return webvtt.WebVTT(captions=[_caption(s) for s in segments]).content

@@ -36,6 +36,26 @@
     current.scrollIntoView({ block: "start" });
   }
 
+  // With a recording on the page, a timecode plays it from that moment instead of reloading.
+  var player = document.querySelector("[data-player][data-main]");
+  if (player) {
+    var start = parseFloat(player.dataset.start || "0");
+    if (start > 0) {
+      player.addEventListener("loadedmetadata", function () { player.currentTime = start; }, { once: true });
+    }
+    document.querySelectorAll(".segments a.timecode, .passages a.timecode").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        var ms = new URL(link.href, location.href).searchParams.get("t");
+        if (ms === null) return;
+        event.preventDefault();
+        player.currentTime = parseInt(ms, 10) / 1000;
+        player.play().catch(function () {});
+        history.replaceState(null, "", link.href);
+        window.dispatchEvent(new HashChangeEvent("hashchange"));
+      });
+    });
+  }
+
   // Following a timecode link marks that segment as the current one.
   window.addEventListener("hashchange", function () {
     var target = document.getElementById(location.hash.slice(1));

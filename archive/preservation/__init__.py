@@ -1,0 +1,1 @@
+"""Preservation packages (BagIt) of testimonies."""
