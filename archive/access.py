@@ -57,6 +57,7 @@ class Permission(StrEnum):
     CONSENT_WIDEN = "consent:widen"
     USERS_MANAGE = "users:manage"
     AUDIT_READ = "audit:read"
+    AUTHORITY_EDIT = "authority:edit"
 
 
 # Rank 0 is the public (anonymous). A higher rank includes everything a lower one may do.
@@ -76,6 +77,7 @@ _MIN_ROLE = {
     Permission.CONSENT_WIDEN: Role.MODERATOR,
     Permission.USERS_MANAGE: Role.ADMIN,
     Permission.AUDIT_READ: Role.ADMIN,
+    Permission.AUTHORITY_EDIT: Role.ARCHIVIST,
 }
 
 # Which consent levels each audience may reach, once the seal date is taken into account.

@@ -50,12 +50,18 @@ POLICY = {
     "review.audit": (Permission.AUDIT_READ, None),
     "review.audit_csv": (Permission.AUDIT_READ, None),
     "review.deleted": (Permission.TESTIMONY_RESTORE, None),
+    "authority.places": (Permission.AUTHORITY_EDIT, None),
+    "authority.place": (Permission.AUTHORITY_EDIT, None),
+    "authority.people": (Permission.AUTHORITY_EDIT, None),
+    "authority.person": (Permission.AUTHORITY_EDIT, None),
 }
 NOT_WALKED = {"static"}
 
 
 @pytest.fixture
 def world(create_testimony, users):
+    from archive.authority.service import create_person
+
     import io
 
     from archive.media.service import upload
@@ -67,6 +73,7 @@ def world(create_testimony, users):
         "recording": upload(users["archivist"], draft, io.BytesIO(wav_bytes(1)), "tape.wav", None),
         "in_review": create_testimony(state="in_review"),
         "published": create_testimony(state="published"),
+        "person": create_person(users["archivist"], "Fictional Person Mentioned"),
     }
 
 
@@ -77,8 +84,12 @@ def _url(rule, world, testimony_key, users) -> str:
             values[arg] = world[testimony_key or "published"].id
         elif arg == "user_id":
             values[arg] = users["archivist"].id
+        elif arg == "place_id":
+            values[arg] = world["published"].places[0].id
         elif arg == "media_id":
             values[arg] = world["recording"].id
+        elif arg == "person_id":
+            values[arg] = world["person"].id
         elif arg == "code":
             values[arg] = "az"
         elif arg == "version":

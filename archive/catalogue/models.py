@@ -53,6 +53,9 @@ class Place(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(300), unique=True)
     variants: Mapped[list] = mapped_column(JSON, default=list)
+    # When the authority (archive/authority) last changed this entry; None for a place only a
+    # testimony has named. Search reads the newest to know when its synonyms are out of date.
+    updated_at: Mapped[dt.datetime | None] = mapped_column(index=True)
 
 
 class Subject(db.Model):

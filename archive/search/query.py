@@ -5,8 +5,8 @@ from __future__ import annotations
 import heapq
 import html
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from whoosh import query as wq
@@ -76,12 +76,18 @@ class _Target:
     fields: frozenset[str]
     segments: bool
     strict: bool
+    # Name keys of the name authority: a word's name key also finds the other keys of its entry.
+    synonyms: Mapping[str, tuple[str, ...]] | None = None
 
 
 _RANKING = _Target(_TESTIMONY_FORMS, _TESTIMONY_FIELDS, segments=False, strict=True)
 _WITHIN = _Target(_SEGMENT_FORMS, _SEGMENT_FIELDS, segments=True, strict=True)
 # Passages: any segment holding any of the words is a candidate, best scored first.
 _PASSAGES = _Target(_SEGMENT_FORMS, _SEGMENT_FIELDS, segments=True, strict=False)
+
+
+def _with_synonyms(target: _Target, synonyms: Mapping[str, tuple[str, ...]] | None) -> _Target:
+    return replace(target, synonyms=synonyms) if synonyms else target
 
 
 def parse(q: str) -> wq.Query | None:
@@ -118,6 +124,9 @@ def _word(text: str, target: _Target, boost: float) -> wq.Query:
     terms: list[wq.Query] = []
     for fieldname, form, weight in target.forms:
         values = forms.stems if form == "stems" else (getattr(forms, form),)
+        if form == "name" and target.synonyms and forms.name in target.synonyms:
+            # Only more terms on the name field: every other form still matches what was typed.
+            values = (forms.name, *target.synonyms[forms.name])
         for value in values:
             if value and (fieldname, value) not in seen:
                 seen.add((fieldname, value))
@@ -327,7 +336,12 @@ def _passages(
 
 
 def _within(
-    snapshot: Snapshot, q: wq.Query | None, testimony_id: int, page: int, per_page: int
+    snapshot: Snapshot,
+    q: wq.Query | None,
+    testimony_id: int,
+    page: int,
+    per_page: int,
+    synonyms: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[int, list[dict]]:
     """Matching segments of one testimony in transcript order, paged, with their total."""
     searcher = snapshot.segments
@@ -340,7 +354,7 @@ def _within(
     else:
         docnums = []
         # Every word in one segment first; if no single segment holds them all, any of them.
-        for target in (_WITHIN, _PASSAGES):
+        for target in (_with_synonyms(_WITHIN, synonyms), _with_synonyms(_PASSAGES, synonyms)):
             chosen = _rewrite(q, target)
             if chosen is not None:
                 docnums = list(searcher.docs_for_query(wq.Require(chosen, within)))
@@ -471,6 +485,7 @@ def search(
     sort: str = "relevance",
     testimony_id: int | None = None,
     passages: int = 3,
+    synonyms: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
     """Search one audience's index and return one page of testimonies.
 
@@ -486,14 +501,15 @@ def search(
     `decade` (birth decade), `from` and `to` (interview years, inclusive). An empty `q` browses
     every testimony the filters allow, by date unless sorted by title. With `testimony_id`, the
     search stays inside that testimony: its one hit lists every matching segment in transcript
-    order, paged by `page` and `per_page`, and adds `segments_total`.
+    order, paged by `page` and `per_page`, and adds `segments_total`. `synonyms` maps a word's name
+    key to the other name keys of its entry in the name authority; a word also finds those.
     """
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}")
     page = max(1, int(page))
     per_page = min(MAX_PER_PAGE, max(1, int(per_page)))
     parsed = parse(q or "")
-    ranking = _rewrite(parsed, _RANKING) if parsed is not None else None
+    ranking = _rewrite(parsed, _with_synonyms(_RANKING, synonyms)) if parsed is not None else None
     with index.reading(audience) as snapshot:
         allowed = _allowed(snapshot, filters)
         if testimony_id is not None:
@@ -521,13 +537,15 @@ def search(
         if testimony_id is not None:
             if scored:
                 entry = entries[scored[0][0]]
-                count, segments = _within(snapshot, parsed, testimony_id, page, per_page)
+                count, segments = _within(snapshot, parsed, testimony_id, page, per_page, synonyms)
                 result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
         else:
             shown = [
                 entries[d] for d in _ordered(snapshot, scored, sort)[(page - 1) * per_page : page * per_page]
             ]
-            passage_query = _rewrite(parsed, _PASSAGES) if parsed is not None else None
+            passage_query = (
+                _rewrite(parsed, _with_synonyms(_PASSAGES, synonyms)) if parsed is not None else None
+            )
             found = _passages(snapshot, passage_query, [e.testimony_id for e in shown], passages)
             result["hits"] = [_hit(e, found[e.testimony_id]) for e in shown]
         if not scored and parsed is not None:
@@ -535,8 +553,19 @@ def search(
         return result
 
 
-def suggest(index: SearchIndex, audience: str, prefix: str, limit: int = 10) -> list[str]:
-    """Place names and narrator labels of this audience's index that a word of starts with prefix."""
+def suggest(
+    index: SearchIndex,
+    audience: str,
+    prefix: str,
+    limit: int = 10,
+    aliases: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[str]:
+    """Place names and narrator labels of this audience's index that a word of starts with prefix.
+
+    `aliases` maps a place name to its other names in the name authority: a place is offered, under
+    the name its testimonies give, when a word of any of them starts with prefix.
+    """
+    aliases = aliases or {}
     wanted = _folded(prefix.strip())
     if not wanted:
         return []
@@ -549,7 +578,9 @@ def suggest(index: SearchIndex, audience: str, prefix: str, limit: int = 10) -> 
     matching = [
         (count, value)
         for value, count in counts.items()
-        if any(_folded(w).startswith(wanted) for w in words(value))
+        if any(
+            _folded(w).startswith(wanted) for name in (value, *aliases.get(value, ())) for w in words(name)
+        )
     ]
     matching.sort(key=lambda item: (-item[0], _folded(item[1])))
     return [value for _, value in matching[:limit]]

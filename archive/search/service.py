@@ -4,6 +4,8 @@ access policy choosing the index of the caller's audience."""
 from __future__ import annotations
 
 from archive import access
+from archive.authority.service import search_names
+from archive.search.analysis import words
 from archive.search.outbox import search_index
 from archive.search.query import search, suggest
 
@@ -15,12 +17,18 @@ def search_for(user, q: str, **options) -> dict:
     if "access" in filters and not access.is_staff(user):
         # Consent level is a staff facet: the public cannot even filter by it.
         filters.pop("access")
-    result = search(search_index(), audience.value, q, filters=filters, **options)
+    # The name authority's synonyms: one cheap query per search tells whether the cached ones are current.
+    synonyms = search_names().synonyms if words(q or "") else None
+    result = search(search_index(), audience.value, q, filters=filters, synonyms=synonyms, **options)
     if not access.is_staff(user):
         result["facets"].pop("access", None)
     return result
 
 
 def suggest_for(user, prefix: str, limit: int = 10) -> list[str]:
-    """Autocomplete from the caller's own audience's vocabulary only."""
-    return suggest(search_index(), access.audience_for(user).value, prefix, limit=limit)
+    """Autocomplete from the caller's own audience's vocabulary only; a place's other names in the
+    name authority find it too, but only places of testimonies in that audience's index are offered."""
+    if not words(prefix or ""):
+        return []
+    aliases = search_names().place_aliases
+    return suggest(search_index(), access.audience_for(user).value, prefix, limit=limit, aliases=aliases)

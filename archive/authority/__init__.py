@@ -1,0 +1,1 @@
+"""The name authority: places and people under their preferred names, with variant spellings."""

@@ -1,0 +1,167 @@
+"""Staff pages of the name authority: the lists of places and people, and one page per entry where
+archivists add and remove variant names and change the preferred name.
+
+The views parse the forms, call `archive.authority.service` (which checks the policy, validates and
+writes the audit log) and render; a refusal is shown beside the field it is about.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from archive import access
+from archive.access import Permission
+from archive.authority import service
+from archive.authority.forms import NewEntryForm, NoteForm, RemoveVariantForm, RenameForm, VariantForm
+from archive.catalogue.editor import signed_in
+from archive.errors import Invalid
+
+bp = Blueprint("authority", __name__, url_prefix="/authority")
+
+# What each list and entry page calls its entries.
+KINDS = {
+    "place": {
+        "list": "authority.places",
+        "entry": "authority.place",
+        "title": _l("Places"),
+        "add": _l("Add a place"),
+        "search": _l("Find a place by any of its names"),
+        "empty": _l("No place has this name."),
+    },
+    "person": {
+        "list": "authority.people",
+        "entry": "authority.person",
+        "title": _l("People"),
+        "add": _l("Add a person"),
+        "search": _l("Find a person by any of their names"),
+        "empty": _l("No person has this name."),
+    },
+}
+
+
+def _show(form: FlaskForm, error: Invalid) -> None:
+    """Each of the service's field messages beside its input, the rest above the form."""
+    placed = False
+    for name, message in error.fields.items():
+        if name in form:
+            form[name].errors = [*form[name].errors, message]
+            placed = True
+    if not placed:
+        form.form_errors.append(error.message)
+
+
+def _list(kind: str):
+    access.require(current_user, Permission.AUTHORITY_EDIT)
+    form = NewEntryForm()
+    status = 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            if kind == "place":
+                entry = service.create_place(current_user, form.name.data)
+            else:
+                entry = service.create_person(current_user, form.name.data, form.note.data)
+        except Invalid as error:
+            _show(form, error)
+            status = 422
+        else:
+            flash(_("“%(name)s” is added.", name=entry.name), "success")
+            return redirect(url_for(KINDS[kind]["entry"], **{f"{kind}_id": entry.id}))
+    q = (request.args.get("q") or "").strip()[: service.MAX_NAME]
+    listing = (
+        service.list_places(current_user, q) if kind == "place" else service.list_people(current_user, q)
+    )
+    return render_template(
+        "authority/list.html", kind=kind, labels=KINDS[kind], listing=listing, q=q, form=form
+    ), status
+
+
+@bp.route("/places", methods=["GET", "POST"])
+@signed_in
+def places():
+    return _list("place")
+
+
+@bp.route("/people", methods=["GET", "POST"])
+@signed_in
+def people():
+    return _list("person")
+
+
+@bp.route("/places/<int:place_id>", methods=["GET", "POST"])
+@signed_in
+def place(place_id: int):
+    return _entry(service.get_place(current_user, place_id))
+
+
+@bp.route("/people/<int:person_id>", methods=["GET", "POST"])
+@signed_in
+def person(person_id: int):
+    return _entry(service.get_person(current_user, person_id))
+
+
+def _entry(entry: service.Entry):
+    kind = service.kind_of(entry)
+    # Several small forms share the page; the button pressed says which one was sent, and only that
+    # one reads the request: the others show what is stored.
+    action = request.form.get("action") if request.method == "POST" else None
+
+    def made(sent_by: str, form_class: type[FlaskForm], **stored) -> FlaskForm:
+        return form_class() if sent_by == action else form_class(formdata=None, **stored)
+
+    forms = {
+        "add_variant": made("add_variant", VariantForm),
+        "remove_variant": made("remove_variant", RemoveVariantForm),
+        "rename": made("rename", RenameForm, name=entry.name),
+    }
+    if kind == "person":
+        forms["note"] = made("note", NoteForm, note=entry.note)
+    status = 200
+    if request.method == "POST":
+        form = forms.get(action)
+        if form is None or not form.validate_on_submit():
+            abort(400)
+        try:
+            message = _apply(action, entry, form)
+        except Invalid as error:
+            _show(form, error)
+            status = 422
+        else:
+            flash(message, "success")
+            return redirect(url_for(KINDS[kind]["entry"], **{f"{kind}_id": entry.id}))
+    return render_template(
+        "authority/entry.html",
+        kind=kind,
+        labels=KINDS[kind],
+        entry=entry,
+        testimonies=service.testimonies_naming(entry) if kind == "place" else None,
+        **forms,
+    ), status
+
+
+def _apply(action: str, entry: service.Entry, form: FlaskForm) -> str:
+    if action == "add_variant":
+        service.add_variant(current_user, entry, form.variant.data)
+        return _("“%(variant)s” is now a variant of “%(name)s”.", variant=entry.variants[-1], name=entry.name)
+    if action == "remove_variant":
+        service.remove_variant(current_user, entry, form.variant.data)
+        return _(
+            "“%(variant)s” is no longer a variant of “%(name)s”.", variant=form.variant.data, name=entry.name
+        )
+    if action == "rename":
+        old = entry.name
+        service.rename(current_user, entry, form.name.data)
+        if old in entry.variants:
+            return _(
+                "The preferred name is now “%(name)s”; “%(old)s” is kept as a variant.",
+                name=entry.name,
+                old=old,
+            )
+        return _("The preferred name is now “%(name)s”.", name=entry.name)
+    service.set_note(current_user, entry, form.note.data)
+    return _("The note is saved.")
