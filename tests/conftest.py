@@ -27,6 +27,15 @@ def postgres_url() -> str | None:
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def renditions_finish():
+    """Renditions are made by processes of their own: the session ends once they have."""
+    yield
+    from archive.media.service import wait_for_renderers
+
+    wait_for_renderers()
+
+
 @pytest.fixture
 def backend() -> str:
     """The database the app runs on; API modules override this to run on both."""

@@ -429,6 +429,13 @@ def _reap() -> None:
     _RENDERING[:] = [p for p in _RENDERING if p.poll() is None]
 
 
+def wait_for_renderers(timeout: float = 60.0) -> None:
+    """Let the renditions this process started finish (a worker shutting down, a test session)."""
+    for process in list(_RENDERING):
+        process.wait(timeout=timeout)
+    _reap()
+
+
 def _wait_for(path: Path, marker: Path, mime_type: str) -> tuple[Path, str]:
     while marker.exists() and not path.exists():
         time.sleep(0.2)
