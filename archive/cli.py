@@ -125,8 +125,19 @@ def serve(host: str, port: int, workers: int) -> None:
 @click.option("--as", "as_email", help="The account the records are entered as.")
 @with_appcontext
 def import_(path: Path, dry_run: bool, publish: bool, as_email: str | None) -> None:
-    """Import testimonies as drafts from JSON (a list of API bodies); CSV and OHMS XML are not
-    available yet."""
+    """Import testimonies as drafts from PATH, chosen by its extension: .json (a list of API bodies),
+    .csv (a header row naming the columns, then a row per testimony) or .xml (one OHMS record).
+
+    Each testimony is saved whole or not at all; bad ones are reported by record or row and line.
+    CSV columns: title, summary, narrator_name, narrator_pseudonym, narrator_birth_year,
+    narrator_gender, interview_date, interview_place, interviewer, languages, places, subjects
+    (lists separated by ";"), consent_access, consent_sealed_until, consent_release_to,
+    consent_anonymize_narrator, consent_publish_media, consent_publish_transcript (yes/no),
+    consent_signed_on, consent_obtained_by, consent_guardian, consent_notes, and transcript_vtt
+    (WebVTT text) or transcript_file (a .vtt file in the CSV's folder). A row needs a title and
+    narrator_name or narrator_pseudonym.
+    OHMS holds no consent: its testimony is kept to staff until a consent is recorded.
+    """
     from archive.catalogue.importer import import_file
 
     if as_email is None:
@@ -136,6 +147,8 @@ def import_(path: Path, dry_run: bool, publish: bool, as_email: str | None) -> N
         report = import_file(user, path, dry_run=dry_run, publish=publish, echo=click.echo)
     except ArchiveError as e:
         _fail(e.message, 2)
+    for note in report.notes:
+        click.echo(note)
     for problem in report.problems:
         click.echo(problem, err=True)
     verb = "would import" if dry_run else "imported"

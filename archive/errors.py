@@ -57,9 +57,3 @@ class PreconditionRequired(ArchiveError):
     status = 428
     code = "precondition_required"
     default_message = "Send If-Match with the version you edited."
-
-
-class NotAvailable(ArchiveError):
-    status = 501
-    code = "not_available"
-    default_message = "This part of the archive is not available yet."

@@ -222,16 +222,21 @@ def test_an_admin_import_with_publish_is_published_and_searchable(run, database,
     assert all(hit["segments"] for hit in found.json["hits"])
 
 
-def test_a_csv_import_says_it_is_not_available_yet(run, database, tmp_path):
+def test_a_csv_import_enters_each_good_row_and_names_the_bad_row_by_line_and_column(run, database, tmp_path):
     path = tmp_path / "testimonies.csv"
-    path.write_text("title,narrator\nA fictional testimony,Fictional Narrator\n")
+    path.write_text(
+        "title,narrator_name,narrator_birth_year\n"
+        "A fictional testimony,Fictional Narrator,1951\n"
+        "Another fictional testimony,Fictional Narrator Two,unknown\n"
+    )
 
     result = run("import", str(path), "--as", "archivist@example.org")
 
-    assert result.returncode != 0
-    assert "not available yet" in result.stderr
+    assert result.returncode == 1
+    assert "line 3 (row 2): narrator_birth_year: Must be a whole number." in result.stderr
+    assert "imported 1 of 2" in result.stdout
     assert "Traceback" not in result.stderr
-    assert count(database) == 0
+    assert count(database, "SELECT count(*) FROM testimonies WHERE state = 'draft'") == 1
 
 
 def test_import_needs_to_know_whose_entries_they_are(run, database, tmp_path):

@@ -449,3 +449,15 @@ def test_a_redacted_stretch_of_a_video_is_black_and_silent_for_the_public(
     assert _frame_brightness(public.data, 1.5, tmp_path) < 20
     assert _frame_brightness(public.data, 0.5, tmp_path) > 200
     assert _frame_brightness(public.data, 3.0, tmp_path) > 200
+
+
+def test_the_moderator_sees_the_added_recording_in_the_comparison(client, tokens, users, create_testimony):
+    from archive.review.service import submit_for_review
+
+    testimony = create_testimony("published", consent_publish_media=True)
+    upload(client, tokens["archivist"], testimony.id, wav_bytes(1), name="second-session.wav")
+    submit_for_review(users["archivist"], testimony)
+    login(client, users["moderator"])
+    html = client.get(f"/review/{testimony.id}").get_data(as_text=True)
+    row = html[html.index("Recordings") :]
+    assert "<ins>second-session.wav" in row[:2000]

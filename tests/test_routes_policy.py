@@ -60,10 +60,9 @@ NOT_WALKED = {"static"}
 
 @pytest.fixture
 def world(create_testimony, users):
-    from archive.authority.service import create_person
-
     import io
 
+    from archive.authority.service import create_person
     from archive.media.service import upload
     from tests.test_media import wav_bytes
 

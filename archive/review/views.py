@@ -59,6 +59,8 @@ COMPARED = [
     # The catalogue keeps places and subjects in alphabetical order: the order typed means nothing.
     (_l("Places"), lambda b: sorted(b.get("places") or [])),
     (_l("Subjects"), lambda b: sorted(b.get("subjects") or [])),
+    # A recording is named by its file and checksum, so a replaced file shows as a change.
+    (_l("Recordings"), lambda b: [f"{m['filename']} ({m['sha256'][:12]})" for m in b.get("media") or []]),
 ]
 _TOKENS = re.compile(r"\s+|[^\s]+")
 

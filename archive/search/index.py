@@ -408,11 +408,15 @@ class SearchIndex:
         self._merger = merger
 
     def wait_for_merges(self, timeout: float | None = None) -> None:
-        """Wait for the merge this object started, if one is running."""
-        if self._merger is not None:
-            self._merger.join(timeout)
-            if not self._merger.is_alive():
-                self._merger = None
+        """Wait until no merge this object started is running, merging what gathered meanwhile:
+        changes applied during a merge leave small segments that only the next merge takes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._merger is not None:
+            self._merger.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if self._merger.is_alive():
+                return
+            self._merger = None
+            self._merge_later()
 
     def _replace(self, path: Path, keys: list[str], sources: list[Path]) -> bool:
         """Delete the testimonies' documents from one index and link in the staged segments;
