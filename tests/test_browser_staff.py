@@ -65,3 +65,38 @@ def test_an_entry_made_in_the_form_is_approved_by_a_moderator_and_found_by_the_p
     hit.get_by_role("link", name=TITLE).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(TITLE)
     expect(page.get_by_text("We dried the apricots on the flat roof of the house.")).to_be_visible()
+
+
+def test_an_archivist_uploads_a_recording_and_the_signed_form_and_names_the_form_in_the_consent(
+    page, live_server, users, create_testimony, tmp_path
+):
+    from tests.test_media import PDF, wav_bytes
+
+    testimony = create_testimony("draft")
+    recording = tmp_path / "second-visit.wav"
+    recording.write_bytes(wav_bytes(2))
+    scan = tmp_path / "signed-form.pdf"
+    scan.write_bytes(PDF)
+    browser_login(page, live_server, users["archivist"])
+    page.goto(f"{live_server}/testimonies/{testimony.id}/edit")
+    page.get_by_role("link", name="Recordings and forms").first.click()
+
+    page.locator("input#file").set_input_files(str(scan))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator(".flash").first).to_contain_text("signed-form.pdf")
+    page.locator("input#file").set_input_files(str(recording))
+    page.get_by_label("Kind").select_option("video")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator(".field-errors")).to_contain_text("Expected video")
+    page.locator("input#file").set_input_files(str(recording))
+    page.get_by_label("Kind").select_option("audio")
+    page.get_by_role("button", name="Upload").click()
+    rows = page.locator("table.media-files tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(1)).to_contain_text("0:02")
+
+    page.get_by_role("link", name="Consent").click()
+    choice = page.get_by_label("Scan of the signed form")
+    choice.select_option(choice.locator("option", has_text="signed-form.pdf").get_attribute("value"))
+    page.get_by_role("button", name="Record this consent").click()
+    expect(page.locator(".consent-summary").first.get_by_role("link", name="signed-form.pdf")).to_be_visible()
