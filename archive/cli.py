@@ -98,6 +98,7 @@ def demo() -> None:
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the archive (gunicorn where available, else Flask's own server)."""
+    _index_ready()
     os.environ["ARCHIVE_SERVING"] = "1"
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
     click.echo(f"Serving Testimony Archive at http://{host}:{port}/  (Ctrl+C stops it)")
@@ -116,6 +117,16 @@ def serve(host: str, port: int, workers: int) -> None:
             ],
         )
     create_app().run(host=host, port=port)
+
+
+def _index_ready() -> None:
+    """An index folder that is missing, or that another version wrote, is built before serving."""
+    from archive.search.outbox import has_index, rebuild
+
+    with create_app().app_context():
+        if not has_index():
+            click.echo("Building the search index from the database…")
+            click.echo(f"Indexed {rebuild()} testimonies.")
 
 
 @main.command("import")

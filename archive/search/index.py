@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import gc
+import io
 import logging
+import mmap
 import multiprocessing
 import os
+import pickle
 import queue
 import shutil
 import threading
 import time
 import uuid
+import zlib
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -19,13 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import W3Codec
-from whoosh.fields import ID, STORED, FieldType, Schema
+from whoosh.codec.whoosh3 import W3Codec, W3TermInfo
+from whoosh.columns import PickleColumn, VarBytesColumn
+from whoosh.fields import COLUMN, ID, STORED, FieldType, Schema
 from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.structfile import BufferFile, StructFile
 from whoosh.formats import Frequency, Positions
 from whoosh.reading import MultiReader, SegmentReader
 from whoosh.searching import Searcher
-from whoosh.system import pack_uint
+from whoosh.system import pack_uint, pack_ushort
 
 from archive.search.analysis import (
     TextTerms,
@@ -41,15 +48,21 @@ log = logging.getLogger(__name__)
 AUDIENCES = ("public", "research", "staff")
 
 TESTIMONIES = "testimonies"
-SEGMENTS = "segments"
+# The layout of the files in an index folder. A folder written in another layout is not read: it is
+# rebuilt from the database (`archive serve` and the outbox writer do so by themselves).
+FORMAT = 2
 _CURRENT = "CURRENT"
 _GENERATION_PREFIX = "gen-"
-# Pooled postings are held in memory up to this size before spilling to disk: a rebuild of a
-# large audience is much faster when one run fits.
-_WRITER_LIMIT_MB = 512
 _CODEC = W3Codec()
 # Whoosh's name for the one index in each folder.
 _INDEX_NAME = "MAIN"
+# A block of postings is compressed from this many postings on.
+_COMPRESSED_FROM = 16
+# A term of fewer postings keeps them in its entry of the term table, not in a block of its own.
+_INLINED_BELOW = 8
+# Postings gathered in memory before they are written out as a segment: about 1.5 GB of lists,
+# some 3,000 testimonies of 5,000 words; a larger archive gets more segments.
+_SEGMENT_POSTINGS = 20_000_000
 # Documents waiting for a rebuild process: enough to keep it busy, little memory.
 _QUEUED = 8
 # Segments of at most this many documents are merged by `apply` once there are this many of them.
@@ -64,11 +77,12 @@ _POLL_SECONDS = 1.0
 
 
 class TermListField(FieldType):
-    """A text field fed term lists already analysed by `archive.search.analysis.analyze`.
+    """A text field fed terms already analysed by `archive.search.analysis.analyze`.
 
     The analyser is kept so that Whoosh can still analyse a plain string given to the field, but
-    indexing takes the list: every text is analysed once and shared by both indexes. A None in a
-    list is a gap between two texts, so that no phrase is found across them.
+    indexing takes the analysed terms: every text is analysed once. A field of `Positions` takes
+    `(term, position)` pairs (see `_fields`): passages are found from the testimony's own postings,
+    the transcript column telling which segment a position is in, without an index of segments.
     """
 
     def __init__(self, fmt: Any, analyzer: Any) -> None:
@@ -80,51 +94,64 @@ class TermListField(FieldType):
             return
         fmt = self.format
         if isinstance(fmt, Positions):
-            positions: dict[str, list[int]] = defaultdict(list)
-            for position, term in enumerate(value):
-                if term is not None:
-                    positions[term].append(position)
-            for term, found in positions.items():
-                yield term.encode("utf-8"), len(found), float(len(found)), fmt.encode(found)
+            for term, places in _positions_by_term(value).items():
+                yield term.encode("utf-8"), len(places), float(len(places)), fmt.encode(places)
         else:
             for term, count in Counter(value).items():
                 yield term.encode("utf-8"), count, float(count), pack_uint(count)
+
+
+def _positions_by_term(pairs: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
+    """Term to the positions it occurs at, in order."""
+    places: dict[str, list[int]] = defaultdict(list)
+    for term, place in pairs:
+        places[term].append(place)
+    return places
 
 
 def _frequency(analyzer: Any = None) -> TermListField:
     return TermListField(Frequency(), analyzer or multilingual_analyzer())
 
 
+def _located(analyzer: Any = None) -> TermListField:
+    return TermListField(Positions(), analyzer or multilingual_analyzer())
+
+
 def testimony_schema() -> Schema:
-    """One document per testimony: all its visible text, for ranking, totals and facets."""
+    """One document per testimony: all its visible text, for ranking, totals, facets and passages."""
     return Schema(
         tid=ID(stored=True, unique=True),
         meta=STORED(),
+        # The transcript as hits show it, in a column of its own: read for the testimonies shown only,
+        # each segment compressed on its own, so that only those shown are unpacked (`Transcript`).
+        transcript=COLUMN(PickleColumn(VarBytesColumn())),
         exact=_frequency(exact_analyzer()),
-        # Positions, for phrases: far fewer terms to write than indexing every pair of words.
-        folded=TermListField(Positions(), multilingual_analyzer()),
-        stem=_frequency(),
-        name=_frequency(),
+        folded=_located(),
+        stem=_located(),
+        name=_located(),
         title=_frequency(),
         place=_frequency(),
         narrator=_frequency(),
         subject=_frequency(),
-        speaker=_frequency(),
-        keyword=_frequency(),
+        speaker=_located(),
+        keyword=_located(),
     )
 
 
-def segment_schema() -> Schema:
-    """One document per transcript segment: where passages are found and snippets are cut."""
-    return Schema(
-        tid=ID(stored=True),
-        segment=STORED(),
-        folded=TermListField(Positions(), multilingual_analyzer()),
-        stem=_frequency(),
-        name=_frequency(),
-        speaker=_frequency(),
-        keyword=_frequency(),
-    )
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A testimony's segments as the transcript column keeps them: where each one's words start (a
+    position of the located fields), and each one packed on its own."""
+
+    starts: tuple[int, ...]
+    packed: tuple[bytes, ...]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def segment(self, number: int) -> tuple:
+        """Segment `number` (from 1) as (id, start_ms, end_ms, speaker, text)."""
+        return pickle.loads(zlib.decompress(self.packed[number - 1]))  # noqa: S301 - our own index
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,19 +170,34 @@ class TestimonyEntry:
     subjects: tuple[str, ...]
     access: str
     title_key: str
+    # The (facet, value) pairs the testimony counts once in, made once: facets are counted per search.
+    facet_keys: tuple[tuple[str, Any], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = [("place", value) for value in dict.fromkeys(self.places)]
+        keys += [("subject", value) for value in dict.fromkeys(self.subjects)]
+        keys += [("language", value) for value in dict.fromkeys(self.languages)]
+        if self.interview_year is not None:
+            keys.append(("year", self.interview_year))
+        if self.birth_decade is not None:
+            keys.append(("decade", self.birth_decade))
+        if self.access:
+            keys.append(("access", self.access))
+        object.__setattr__(self, "facet_keys", tuple(keys))
 
 
 @dataclass
 class Snapshot:
-    """An audience's two searchers at one moment, with a table of its testimonies by docnum."""
+    """An audience's searcher at one moment, with a table of its testimonies by docnum."""
 
     testimonies: Searcher | None
-    segments: Searcher | None
     _entries: dict[int, TestimonyEntry] | None = field(default=None, repr=False)
     _docnums: dict[int, int] | None = field(default=None, repr=False)
     # Segment id to {docnum in the segment: entry}, shared with the audience's later snapshots: a
     # segment's stored documents never change, so each is read once, not once per commit.
     _known: dict[str, dict[int, TestimonyEntry]] = field(default_factory=dict, repr=False)
+    # (segment id, field) to the field's length in each document of the segment, shared likewise.
+    lengths: dict[tuple[str, str], list[int]] = field(default_factory=dict, repr=False)
 
     @property
     def entries(self) -> dict[int, TestimonyEntry]:
@@ -183,6 +225,8 @@ class Snapshot:
                             self._entries[offset + docnum] = entry
                 for segid in set(self._known) - seen:
                     del self._known[segid]
+                for key in [key for key in self.lengths if key[0] not in seen]:
+                    del self.lengths[key]
         return self._entries
 
     @property
@@ -260,9 +304,9 @@ def _reopened(searcher: Searcher) -> Searcher | None:
 class SearchIndex:
     """Every audience's indexes under `root/<audience>/`, so restricted text never meets the public.
 
-    Each audience directory holds generations (`gen-*`, each with a testimony and a segment
-    index) and a `CURRENT` file naming the live one; a rebuild writes a new generation and swaps
-    `CURRENT` with an atomic rename, so readers never see a half-built index.
+    Each audience directory holds generations (`gen-*`, each with its testimony index) and a
+    `CURRENT` file naming the live one; a rebuild writes a new generation and swaps `CURRENT` with
+    an atomic rename, so readers never see a half-built index.
     """
 
     def __init__(self, root: Path) -> None:
@@ -293,20 +337,16 @@ class SearchIndex:
             opened = None
         if generation is None:
             self._opened.pop(audience, None)
-            return Snapshot(None, None)
+            return Snapshot(None)
         if opened is None:
             path = self.root / audience / generation
-            snapshot = Snapshot(
-                whoosh_index.open_dir(str(path / TESTIMONIES)).searcher(),
-                whoosh_index.open_dir(str(path / SEGMENTS)).searcher(),
-            )
+            snapshot = Snapshot(_reading(path / TESTIMONIES).searcher())
             self._opened[audience] = _Opened(generation, snapshot)
             return snapshot
         snapshot = opened.snapshot
         testimonies = _fresh(snapshot.testimonies)
-        segments = _fresh(snapshot.segments)
-        if testimonies is not snapshot.testimonies or segments is not snapshot.segments:
-            snapshot = Snapshot(testimonies, segments, _known=snapshot._known)
+        if testimonies is not snapshot.testimonies:
+            snapshot = Snapshot(testimonies, _known=snapshot._known, lengths=snapshot.lengths)
             opened.snapshot = snapshot
         return snapshot
 
@@ -345,7 +385,7 @@ class SearchIndex:
         keys = [str(testimony_id) for testimony_id in latest]
         staging = self.root / f".apply-{uuid.uuid4().hex}"
         try:
-            writers = _GroupWriters(staging, (TESTIMONIES, SEGMENTS))
+            writers = _GroupWriters(staging)
             try:
                 for testimony_id, documents in latest.items():
                     writers.add(_group(testimony_id, documents))
@@ -355,14 +395,8 @@ class SearchIndex:
                 raise
             for audience in AUDIENCES:
                 path = self._ensure_generation(audience)
-                # Segments first: a testimony is never findable before its passages are.
-                for kind in (SEGMENTS, TESTIMONIES):
-                    sources = [
-                        staging / "+".join(group) / kind
-                        for group, built_kind in built
-                        if built_kind == kind and audience in group
-                    ]
-                    self._replace(path / kind, keys, sources)
+                sources = [source for group, source in built if audience in group]
+                self._replace(path / TESTIMONIES, keys, sources)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._forget_segments()
@@ -381,25 +415,24 @@ class SearchIndex:
             running.join()
             self._merger = None
         jobs: list[tuple[list[str], list[str]]] = []
-        for kind in _SCHEMAS:
-            groups: dict[tuple, list[str]] = {}
-            for audience in AUDIENCES:
-                generation = self._current_generation(audience)
-                if generation is None:
-                    continue
-                path = self.root / audience / generation / kind
-                storage = FileStorage(str(path))
-                toc = whoosh_index.TOC.read(storage, _INDEX_NAME)
-                small = tuple(
-                    sorted(
-                        (s.segment_id(), tuple(sorted(s.deleted_docs())))
-                        for s in toc.segments
-                        if len(self._testimonies_in(storage, toc.schema, s)) <= _SMALL_SEGMENT_DOCS
-                    )
+        groups: dict[tuple, list[str]] = {}
+        for audience in AUDIENCES:
+            generation = self._current_generation(audience)
+            if generation is None:
+                continue
+            path = self.root / audience / generation / TESTIMONIES
+            storage = FileStorage(str(path))
+            toc = whoosh_index.TOC.read(storage, _INDEX_NAME)
+            small = tuple(
+                sorted(
+                    (s.segment_id(), tuple(sorted(s.deleted_docs())))
+                    for s in toc.segments
+                    if len(self._testimonies_in(storage, toc.schema, s)) <= _SMALL_SEGMENT_DOCS
                 )
-                if len(small) >= _SMALL_SEGMENTS_MERGED:
-                    groups.setdefault(small, []).append(str(path))
-            jobs += [(paths, [segid for segid, _ in small]) for small, paths in groups.items()]
+            )
+            if len(small) >= _SMALL_SEGMENTS_MERGED:
+                groups.setdefault(small, []).append(str(path))
+        jobs += [(paths, [segid for segid, _ in small]) for small, paths in groups.items()]
         if not jobs:
             return
         # A fresh interpreter, not a fork of one that may hold threads, sessions and locks.
@@ -468,14 +501,13 @@ class SearchIndex:
             generation = self._current_generation(audience)
             if generation is None:
                 continue
-            for kind in _SCHEMAS:
-                storage = FileStorage(str(self.root / audience / generation / kind))
-                try:
-                    toc = whoosh_index.TOC.read(storage, _INDEX_NAME)
-                except Exception:  # noqa: BLE001 - only a cache: forgetting everything is safe
-                    self._segment_tids.clear()
-                    return
-                live.update(s.segment_id() for s in toc.segments)
+            storage = FileStorage(str(self.root / audience / generation / TESTIMONIES))
+            try:
+                toc = whoosh_index.TOC.read(storage, _INDEX_NAME)
+            except Exception:  # noqa: BLE001 - only a cache: forgetting everything is safe
+                self._segment_tids.clear()
+                return
+            live.update(s.segment_id() for s in toc.segments)
         for segid in set(self._segment_tids) - live:
             del self._segment_tids[segid]
 
@@ -491,7 +523,8 @@ class SearchIndex:
         into each of their indexes: most testimonies are public, so this divides the work by
         nearly three while each audience's folder still holds only what that audience may read.
         With `procs` 2 (the default where there are two CPUs or more), two processes write the
-        indexes while the caller's process reads the documents; with 1, the caller does it all.
+        indexes, each every other testimony, while the caller's process reads the documents; with
+        1, the caller does it all.
         """
         if procs is None:
             procs = min(2, os.cpu_count() or 1)
@@ -501,16 +534,11 @@ class SearchIndex:
         try:
             shared = (_group(testimony_id, docs) for testimony_id, docs in documents)
             if procs > 1:
-                built = _build_in_processes(shared, staging, progress)
+                built = _build_in_processes(shared, staging, progress, procs)
             else:
                 built = _build_here(shared, staging, progress)
             for audience, path in fresh.items():
-                for kind in _SCHEMAS:
-                    groups = ["+".join(group) for group, built_kind in built if built_kind == kind]
-                    _link_segments(
-                        [staging / group / kind for group in groups if audience in group.split("+")],
-                        path / kind,
-                    )
+                _link_segments([source for group, source in built if audience in group], path / TESTIMONIES)
         except BaseException:
             for path in fresh.values():
                 shutil.rmtree(path, ignore_errors=True)
@@ -542,9 +570,8 @@ class SearchIndex:
 
     def _new_generation(self, audience: str) -> Path:
         path = self.root / audience / f"{_GENERATION_PREFIX}{uuid.uuid4().hex}"
-        for name, schema in ((TESTIMONIES, testimony_schema()), (SEGMENTS, segment_schema())):
-            (path / name).mkdir(parents=True)
-            whoosh_index.create_in(str(path / name), schema)
+        (path / TESTIMONIES).mkdir(parents=True)
+        whoosh_index.create_in(str(path / TESTIMONIES), testimony_schema())
         return path
 
     def _swap(self, audience: str, path: Path) -> Path:
@@ -560,6 +587,79 @@ class SearchIndex:
         return path
 
 
+def _reading(path: Path) -> Any:
+    """An index opened for searching, its segments mapped into memory (see `_MappedStorage`)."""
+    return _MappedStorage(str(path)).open_index(_INDEX_NAME)
+
+
+class _MappedStorage(FileStorage):
+    """A folder of index files whose segments are read from a memory map, never copied.
+
+    Whoosh maps a segment's file, then copies each of its parts (postings, terms, columns) into a
+    buffer of its own: every open index was resident in full, as private memory, in each worker.
+    Here Whoosh is told not to map (so it asks the file for each part) and the file hands out views
+    of one map: pages are read when touched, and shared by every process reading the index.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, supports_mmap=False)
+
+    def open_file(self, name: str, **kwargs: Any) -> StructFile:
+        return _MappableFile(open(self._fpath(name), "rb"), name=name, **kwargs)  # noqa: SIM115 - Whoosh closes it
+
+
+class _MappableFile(StructFile):
+    """A segment's file; its parts are views of a map of it."""
+
+    _map: mmap.mmap | None = None
+
+    def subset(self, offset: int, length: int, name: str | None = None) -> StructFile:
+        if self._map is None:
+            self._map = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
+            # The map holds the file: the handle is not needed, nor kept open for as long as the reader.
+            self.file.close()
+        return _MappedPart(memoryview(self._map)[offset : offset + length], name=name)
+
+
+class _MappedPart(BufferFile):
+    """A part of a mapped file, read in place: slices for Whoosh's reads at a position, and a
+    buffered stream over the view for its reads in sequence (Whoosh's own copies the part)."""
+
+    def __init__(self, view: memoryview, name: str | None = None) -> None:
+        super().__init__(b"", name=name)
+        self._buf = view
+        self.file = io.BufferedReader(_View(view))
+
+
+class _View(io.RawIOBase):
+    """A read-only stream over a memory view."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = max(0, min(len(buffer), len(self._view) - self._at))
+        buffer[:size] = self._view[self._at : self._at + size]
+        self._at += size
+        return size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: len(self._view)}[whence]
+        self._at = base + offset
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+
 def _check_audience(audience: str) -> None:
     if audience not in AUDIENCES:
         raise ValueError(f"unknown audience {audience!r}")
@@ -573,9 +673,8 @@ def _check_documents(testimony_id: int, documents: dict[str, dict | None]) -> No
 
 
 def _close(snapshot: Snapshot) -> None:
-    for searcher in (snapshot.testimonies, snapshot.segments):
-        if searcher is not None:
-            searcher.close()
+    if snapshot.testimonies is not None:
+        snapshot.testimonies.close()
 
 
 def _merge_jobs(jobs: list[tuple[list[str], list[str]]]) -> None:
@@ -725,47 +824,188 @@ def _group(testimony_id: int, documents: dict[str, dict | None]) -> _Shared:
     return [(tuple(audiences), document) for audiences, document in groups]
 
 
-_SCHEMAS = {TESTIMONIES: testimony_schema, SEGMENTS: segment_schema}
+_Built = list[tuple[tuple[str, ...], Path]]
+
+
+class _SegmentWriter:
+    """Writes a new index at `path`, through Whoosh's codec but not its writer.
+
+    Whoosh's writer pools every posting as a tuple, sorts the pool, spills it to disk and merges it
+    back, then adds the postings one call at a time: most of a rebuild's time. Here the postings of
+    each term are gathered in lists as documents arrive, and written a block at a time, in the
+    very format Whoosh reads (and merges): one segment, or one per `_SEGMENT_POSTINGS` postings.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._index = whoosh_index.create_in(str(path), testimony_schema())
+        self._schema = self._index.schema
+        self._segments: list[Any] = []
+        self._docs: list[tuple[dict[str, Any], dict[str, int], dict[str, Any]]] = []
+        self._postings: dict[str, dict[bytes, tuple[list, list, list]]] = {
+            name: {} for name in self._schema.names() if self._schema[name].indexed
+        }
+        self._gathered = 0
+        self.is_closed = False
+
+    def add_document(self, **fields: Any) -> None:
+        docnum = len(self._docs)
+        stored: dict[str, Any] = {}
+        lengths: dict[str, int] = {}
+        columns: dict[str, Any] = {}
+        for name, value in fields.items():
+            if value is None:
+                continue
+            fieldobj = self._schema[name]
+            if fieldobj.stored:
+                stored[name] = value
+            if fieldobj.column_type:
+                columns[name] = value
+            if not fieldobj.indexed:
+                continue
+            postings = self._postings[name]
+            length = 0
+            for term, count, _, encoded in fieldobj.index(value):
+                found = postings.get(term)
+                if found is None:
+                    found = postings[term] = ([], [], [])
+                found[0].append(docnum)
+                # The count, not its float weight (the same here, no field is boosted): small
+                # numbers are shared objects, which makes a large rebuild's lists much smaller.
+                found[1].append(count)
+                found[2].append(encoded)
+                length += count
+                self._gathered += 1
+            if fieldobj.scorable and length:
+                lengths[name] = length
+        self._docs.append((stored, lengths, columns))
+        if self._gathered >= _SEGMENT_POSTINGS:
+            self._flush()
+
+    def commit(self) -> None:
+        if self._docs or not self._segments:
+            self._flush()
+        toc = whoosh_index.TOC(self._schema, self._segments, self._index.latest_generation() + 1)
+        toc.write(self._index.storage, _INDEX_NAME)
+        self.is_closed = True
+
+    def _flush(self) -> None:
+        """Write what was gathered as a segment."""
+        storage = self._index.storage
+        schema = self._schema
+        segment = _CODEC.new_segment(storage, _INDEX_NAME)
+        perdoc = _CODEC.per_document_writer(storage, segment)
+        for docnum, (stored, lengths, columns) in enumerate(self._docs):
+            perdoc.start_doc(docnum)
+            for name in sorted(set(stored) | set(lengths)):
+                perdoc.add_field(name, schema[name], stored.get(name), lengths.get(name, 0))
+            for name, value in columns.items():
+                fieldobj = schema[name]
+                perdoc.add_column_value(name, fieldobj.column_type, fieldobj.to_column_value(value))
+            perdoc.finish_doc()
+        perdoc.close()
+        terms = _CODEC.field_writer(storage, segment)
+        for name in sorted(self._postings):
+            postings = self._postings[name]
+            if not postings:
+                continue
+            lengths = [doc_lengths.get(name, 0) for _, doc_lengths, _ in self._docs]
+            terms.start_field(name, schema[name])
+            field_id = pack_ushort(terms._fieldid)  # noqa: SLF001
+            for term in sorted(postings):
+                ids, weights, values = postings[term]
+                if len(ids) < _INLINED_BELOW:
+                    # A rare term's few postings go in its entry of the term table, as Whoosh's
+                    # own writer means to (it misnames the method and never does).
+                    terms._tindex.add(field_id + term, _inlined(ids, weights, values, lengths))  # noqa: SLF001
+                    continue
+                terms.start_term(term)
+                _write_postings(terms._postwriter, ids, weights, values, lengths)  # noqa: SLF001
+                terms.finish_term()
+            terms.finish_field()
+        terms.close()
+        segment.set_doc_count(len(self._docs))
+        # One file per segment, as Whoosh's writer makes it: readers map it whole.
+        segment.create_compound_file(storage)
+        segment.compound = True
+        self._segments.append(segment)
+        for postings in self._postings.values():
+            postings.clear()
+        self._docs.clear()
+        self._gathered = 0
+
+    def cancel(self) -> None:
+        # Nothing is written before commit; the caller removes the folder.
+        self.is_closed = True
+
+
+def _inlined(ids: list[int], weights: list[float], values: list[bytes], lengths: list[int]) -> bytes:
+    """A term table entry holding the term's postings themselves."""
+    info = W3TermInfo()
+    found = [lengths[docnum] for docnum in ids if lengths[docnum]]
+    info._weight = float(sum(weights))  # noqa: SLF001
+    info._df = len(ids)  # noqa: SLF001
+    info._minlength = min(found) if found else None  # noqa: SLF001
+    info._maxlength = max(found) if found else 0  # noqa: SLF001
+    info._maxweight = max(weights)  # noqa: SLF001
+    info._minid, info._maxid = ids[0], ids[-1]  # noqa: SLF001
+    info.set_inlined(ids, weights, values)
+    return info.to_bytes()
+
+
+def _write_postings(
+    writer: Any, ids: list[int], weights: list[float], values: list[bytes], lengths: list[int]
+) -> None:
+    """One term's postings, in blocks as Whoosh's postings writer makes them one posting at a time."""
+    size = _CODEC._blocklimit  # noqa: SLF001
+    for start in range(0, len(ids), size):
+        block = ids[start : start + size]
+        writer._ids = array("I", block)  # noqa: SLF001
+        writer._weights = array("f", weights[start : start + size])  # noqa: SLF001
+        writer._values = [v for v in values[start : start + size] if v]  # noqa: SLF001
+        writer._maxweight = max(weights[start : start + size])  # noqa: SLF001
+        found = [lengths[docnum] for docnum in block if lengths[docnum]]
+        writer._minlength = min(found) if found else None  # noqa: SLF001
+        writer._maxlength = max(found) if found else 0  # noqa: SLF001
+        # Blocks of a few postings (most terms have no more) are left uncompressed, a flag readers
+        # read per block: compressing them took longer than the rest of writing them.
+        writer._compression = _CODEC._compression if len(block) > _COMPRESSED_FROM else 0  # noqa: SLF001
+        writer._write_block(last=start + size >= len(ids))  # noqa: SLF001
 
 
 class _GroupWriters:
-    """Writers of some index kinds, one per group of audiences, in the staging area."""
+    """Writers of the testimony index, one per group of audiences, in a staging folder."""
 
-    def __init__(self, staging: Path, kinds: tuple[str, ...]) -> None:
+    def __init__(self, staging: Path) -> None:
         self.staging = staging
-        self.kinds = kinds
-        self._writers: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._writers: dict[tuple[str, ...], Any] = {}
 
     def add(self, shared: _Shared) -> None:
         analysed = _AnalysisCache()
         for audiences, document in shared:
-            writers = self._writers.get(audiences) or self._open(audiences)
-            _add(writers.get(TESTIMONIES), writers.get(SEGMENTS), document, analysed)
+            writer = self._writers.get(audiences) or self._open(audiences)
+            _add(writer, document, analysed)
 
-    def _open(self, audiences: tuple[str, ...]) -> dict[str, Any]:
-        writers = self._writers[audiences] = {}
-        for kind in self.kinds:
-            path = self.staging / "+".join(audiences) / kind
-            path.mkdir(parents=True)
-            created = whoosh_index.create_in(str(path), _SCHEMAS[kind]())
-            writers[kind] = created.writer(limitmb=_WRITER_LIMIT_MB, codec=_CODEC)
-        return writers
+    def _path(self, audiences: tuple[str, ...]) -> Path:
+        return self.staging / "+".join(audiences)
 
-    def commit(self) -> list[tuple[tuple[str, ...], str]]:
-        """Commit every writer; the groups written, as (audiences, kind) pairs."""
+    def _open(self, audiences: tuple[str, ...]) -> Any:
+        path = self._path(audiences)
+        path.mkdir(parents=True)
+        writer = self._writers[audiences] = _SegmentWriter(path)
+        return writer
+
+    def commit(self) -> _Built:
+        """Commit every writer; the groups written, each with its index folder."""
         written = []
-        for audiences, writers in self._writers.items():
-            # Segments first: a testimony is never findable before its passages are.
-            for kind in sorted(writers, key=(SEGMENTS, TESTIMONIES).index):
-                writers[kind].commit()
-                written.append((audiences, kind))
+        for audiences, writer in self._writers.items():
+            writer.commit()
+            written.append((audiences, self._path(audiences)))
         return written
 
     def cancel(self) -> None:
-        for writers in self._writers.values():
-            for writer in writers.values():
-                if not writer.is_closed:
-                    writer.cancel()
+        for writer in self._writers.values():
+            if not writer.is_closed:
+                writer.cancel()
 
 
 @contextmanager
@@ -781,10 +1021,8 @@ def _collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _build_here(
-    shared: Iterable[_Shared], staging: Path, progress: Callable[[int], None] | None
-) -> list[tuple[tuple[str, ...], str]]:
-    writers = _GroupWriters(staging, (TESTIMONIES, SEGMENTS))
+def _build_here(shared: Iterable[_Shared], staging: Path, progress: Callable[[int], None] | None) -> _Built:
+    writers = _GroupWriters(staging)
     try:
         with _collection_paused():
             for done, documents in enumerate(shared, start=1):
@@ -797,10 +1035,10 @@ def _build_here(
         raise
 
 
-def _build_worker(inbox: Any, results: Any, staging: str, kind: str) -> None:
-    """A rebuild process writing one kind of index: what arrives, until told to stop."""
+def _build_worker(inbox: Any, results: Any, staging: str) -> None:
+    """A rebuild process writing what arrives into indexes of its own, until told to stop."""
     gc.disable()
-    writers = _GroupWriters(Path(staging), (kind,))
+    writers = _GroupWriters(Path(staging))
     try:
         while (shared := inbox.get()) is not None:
             writers.add(shared)
@@ -811,37 +1049,37 @@ def _build_worker(inbox: Any, results: Any, staging: str, kind: str) -> None:
 
 
 def _build_in_processes(
-    shared: Iterable[_Shared], staging: Path, progress: Callable[[int], None] | None
-) -> list[tuple[tuple[str, ...], str]]:
-    """One process writes the testimony indexes, another the segment indexes: split this way,
-    neither writes a term the other writes too, and their loads are about even."""
+    shared: Iterable[_Shared], staging: Path, progress: Callable[[int], None] | None, procs: int
+) -> _Built:
+    """Processes writing every `procs`-th testimony each, into segments of their own that are
+    linked side by side: no term's postings need merging across them."""
     # A fresh interpreter per process, not a fork of one that may hold threads, sessions and locks.
     context = multiprocessing.get_context("spawn")
-    inboxes = {kind: context.Queue(maxsize=_QUEUED) for kind in _SCHEMAS}
+    inboxes = [context.Queue(maxsize=_QUEUED) for _ in range(procs)]
     results = context.Queue()
     workers = [
-        context.Process(target=_build_worker, args=(inbox, results, str(staging), kind), daemon=True)
-        for kind, inbox in inboxes.items()
+        context.Process(target=_build_worker, args=(inbox, results, str(staging / f"w{n}")), daemon=True)
+        for n, inbox in enumerate(inboxes)
     ]
     for worker in workers:
         worker.start()
 
-    def hand_over(item: _Shared | None) -> None:
-        for inbox in inboxes.values():
-            while True:
-                try:
-                    inbox.put(item, timeout=_POLL_SECONDS)
-                    break
-                except queue.Full:
-                    _check_alive(workers)
+    def hand_over(inbox: Any, item: _Shared | None) -> None:
+        while True:
+            try:
+                inbox.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                _check_alive(workers)
 
     try:
         for done, documents in enumerate(shared, start=1):
-            hand_over(documents)
+            hand_over(inboxes[done % procs], documents)
             if progress is not None:
                 progress(done)
-        hand_over(None)
-        built: list[tuple[tuple[str, ...], str]] = []
+        for inbox in inboxes:
+            hand_over(inbox, None)
+        built: _Built = []
         for _ in workers:
             while True:
                 try:
@@ -860,7 +1098,7 @@ def _build_in_processes(
             if worker.is_alive():
                 worker.terminate()
             worker.join()
-        for channel in (*inboxes.values(), results):
+        for channel in (*inboxes, results):
             channel.close()
             channel.cancel_join_thread()
 
@@ -921,79 +1159,71 @@ def _entry(document: dict) -> dict[str, Any]:
     }
 
 
-def _add(testimony_writer: Any, segment_writer: Any, document: dict, analysed: Any) -> None:
-    """Add a document to the testimony index and its segments to the segment index (a writer may
-    be None: a rebuild process writes one of them)."""
+def _fields(document: dict, analysed: Any) -> dict[str, Any]:
+    """The testimony index's fields of a document, each text analysed once (through `analysed`).
+
+    Located fields give word positions, counted through the describing texts, then the transcript;
+    a gap follows each text, so that no phrase is found across two. The transcript column keeps
+    where each segment's words start, so a position tells its segment.
+    """
     languages = tuple(document.get("languages") or ())
+    exact: list[str] = []
+    folded: list[tuple[str, int]] = []
+    stems: list[tuple[str, int]] = []
+    names: list[tuple[str, int]] = []
+    position = 0
 
-    def terms(texts: Iterable[str | None]) -> TextTerms:
-        joined = TextTerms()
-        for text in texts:
-            joined.extend(analysed(text, languages))
-        return joined
-
-    everything = TextTerms()
-    # Every text's folded words, a gap after each: the positions a phrase is looked for in.
-    phrased: list[str | None] = []
-
-    def described(texts: Iterable[str | None]) -> TextTerms:
-        joined = TextTerms()
+    def described(texts: Iterable[str | None]) -> list[str]:
+        nonlocal position
+        words: list[str] = []
         for text in texts:
             part = analysed(text, languages)
-            joined.extend(part)
-            everything.extend(part)
-            phrased.extend(part.folded)
-            phrased.append(None)
-        return joined
+            exact.extend(part.exact)
+            folded.extend((term, at) for at, term in enumerate(part.folded, start=position))
+            # Stems and name keys only tell which text they are in (no phrase is made of them).
+            stems.extend((term, position) for term in part.stems)
+            names.extend((term, position) for term in part.names)
+            position += len(part.folded) + 1
+            words += part.folded
+        return words
 
     title = described([document.get("title")])
     described([document.get("summary")])
     narrator = described([document.get("narrator")])
     places = described(document.get("places") or ())
     subjects = described(document.get("subjects") or ())
-    speakers: list[str] = []
-    keywords: list[str] = []
-    testimony_id = str(document["testimony_id"])
+    speakers: list[tuple[str, int]] = []
+    keywords: list[tuple[str, int]] = []
+    starts: list[int] = []
+    packed: list[bytes] = []
     for segment in document.get("segments") or ():
-        text = analysed(segment.get("text"), languages)
-        speaker = analysed(segment.get("speaker"), languages)
-        keyword = described(segment.get("keywords") or ())
-        everything.extend(text)
-        phrased.extend(text.folded)
-        phrased.append(None)
-        speakers += speaker.folded
-        keywords += keyword.folded
-        if segment_writer is None:
-            continue
-        segment_writer.add_document(
-            tid=testimony_id,
-            segment={
-                "id": segment["id"],
-                "start_ms": segment.get("start_ms"),
-                "end_ms": segment.get("end_ms"),
-                "speaker": segment.get("speaker"),
-                "text": segment.get("text") or "",
-            },
-            # Keywords follow the words, so a tagged segment is a passage for its keyword.
-            folded=text.folded + keyword.folded,
-            stem=text.stems + keyword.stems,
-            name=text.names + keyword.names,
-            speaker=speaker.folded,
-            keyword=keyword.folded,
-        )
-    if testimony_writer is None:
-        return
-    testimony_writer.add_document(
-        tid=testimony_id,
-        meta=_entry(document),
-        exact=everything.exact,
-        folded=phrased,
-        stem=everything.stems,
-        name=everything.names,
-        title=title.folded,
-        place=places.folded,
-        narrator=narrator.folded,
-        subject=subjects.folded,
-        speaker=speakers,
-        keyword=keywords,
-    )
+        text = segment.get("text") or ""
+        start = position
+        # Keywords follow the words, so that a tagged segment is a passage for its keyword.
+        described([text])
+        tagged = described(segment.get("keywords") or ())
+        speakers += [(term, start) for term in analysed(segment.get("speaker"), languages).folded]
+        keywords += [(term, start) for term in tagged]
+        starts.append(start)
+        shown = (segment["id"], segment.get("start_ms"), segment.get("end_ms"), segment.get("speaker"), text)
+        packed.append(zlib.compress(pickle.dumps(shown, pickle.HIGHEST_PROTOCOL)))
+    return {
+        "tid": str(document["testimony_id"]),
+        "meta": _entry(document),
+        "transcript": (tuple(starts), tuple(packed)),
+        "exact": exact,
+        "folded": folded,
+        "stem": stems,
+        "name": names,
+        "title": title,
+        "place": places,
+        "narrator": narrator,
+        "subject": subjects,
+        "speaker": speakers,
+        "keyword": keywords,
+    }
+
+
+def _add(writer: Any, document: dict, analysed: Any) -> None:
+    """Add a document to the testimony index being written."""
+    writer.add_document(**_fields(document, analysed))

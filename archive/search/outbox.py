@@ -84,21 +84,29 @@ def _state_path() -> Path:
 
 
 def _read_state() -> dict:
+    """Where this folder's index is in the outbox, and the layout it was written in (a state from
+    before layouts were recorded has none, so it counts as another layout)."""
+    from archive.search.index import FORMAT
+
     try:
         return json.loads(_state_path().read_text())
     except (FileNotFoundError, ValueError):
-        return {"position": 0, "gaps": {}}
+        return {"format": FORMAT, "position": 0, "gaps": {}}
 
 
 def has_index() -> bool:
-    """Has this index folder ever been built (and so knows its outbox position)?"""
-    return _state_path().exists()
+    """Has this index folder been built, in the layout this code reads?"""
+    from archive.search.index import FORMAT
+
+    return _state_path().exists() and _read_state().get("format") == FORMAT
 
 
 def _write_state(state: dict) -> None:
+    from archive.search.index import FORMAT
+
     path = _state_path()
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
+    tmp.write_text(json.dumps({**state, "format": FORMAT}))
     tmp.replace(path)
 
 
@@ -130,6 +138,9 @@ def drain(*, blocking: bool = True) -> int:
         if not locked:
             return 0
         done = 0
+        if _state_path().exists() and not has_index():
+            # Written by an older version in another layout: built anew, then nothing is behind.
+            return _rebuild_locked()
         state = _read_state()
         with Session(db.engine) as session:
             while True:
@@ -169,9 +180,14 @@ def drain(*, blocking: bool = True) -> int:
 
 def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     """Rebuild every audience's index from the database. Returns the number of testimonies."""
+    with writer_lock():
+        return _rebuild_locked(progress)
+
+
+def _rebuild_locked(progress: Callable[[int, int], None] | None = None) -> int:
     from archive.catalogue.models import Testimony
 
-    with writer_lock() as _, Session(db.engine) as session:
+    with Session(db.engine) as session:
         position = session.scalar(select(func.max(OutboxEntry.id))) or 0
         ids = list(session.scalars(select(Testimony.id).order_by(Testimony.id)))
         total = len(ids)

@@ -7,6 +7,7 @@ import html
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Any
 
 from whoosh import query as wq
@@ -20,7 +21,6 @@ from whoosh.qparser import (
     RangePlugin,
     SingleQuotePlugin,
 )
-from whoosh.searching import Searcher
 
 from archive.search.analysis import (
     WORD,
@@ -31,6 +31,7 @@ from archive.search.analysis import (
     words,
 )
 from archive.search.index import SearchIndex, Snapshot, TestimonyEntry
+from archive.search.matching import Matching
 
 SORTS = ("relevance", "date", "title")
 FILTERS = ("lang", "place", "subject", "from", "to", "decade", "access")
@@ -268,16 +269,8 @@ def _facets(entries: Iterable[TestimonyEntry]) -> dict[str, list[list[Any]]]:
     counts: dict[str, Counter] = {
         name: Counter() for name in ("place", "subject", "language", "year", "decade", "access")
     }
-    for entry in entries:
-        counts["place"].update(set(entry.places))
-        counts["subject"].update(set(entry.subjects))
-        counts["language"].update(set(entry.languages))
-        if entry.interview_year is not None:
-            counts["year"][entry.interview_year] += 1
-        if entry.birth_decade is not None:
-            counts["decade"][entry.birth_decade] += 1
-        if entry.access:
-            counts["access"][entry.access] += 1
+    for (name, value), count in Counter(chain.from_iterable(e.facet_keys for e in entries)).items():
+        counts[name][value] = count
     facets = {}
     for name, counter in counts.items():
         if name in ("year", "decade"):
@@ -311,100 +304,97 @@ def _ordered(snapshot: Snapshot, scored: list[tuple[int, float]], sort: str) -> 
 
 
 def _passages(
-    snapshot: Snapshot, passage_query: wq.Query | None, testimony_ids: list[int], limit: int
+    matching: Matching, passage_query: wq.Query | None, docnums: list[int], limit: int
 ) -> dict[int, list[dict]]:
-    """The best `limit` segments of each testimony, scored only inside those testimonies."""
-    found: dict[int, list[dict]] = {tid: [] for tid in testimony_ids}
-    if passage_query is None or limit <= 0 or not testimony_ids or snapshot.segments is None:
+    """The best `limit` segments of each shown testimony, from those testimonies' postings alone."""
+    found: dict[int, list[dict]] = {docnum: [] for docnum in docnums}
+    if passage_query is None or limit <= 0 or not docnums:
         return found
-    searcher = snapshot.segments
-    within = wq.Or([wq.Term("tid", str(tid)) for tid in testimony_ids])
-    results = searcher.search(wq.Require(passage_query, within), limit=None)
-    best: dict[int, list[tuple[float, int]]] = {tid: [] for tid in testimony_ids}
-    for docnum, score in results.items():
-        tid = int(searcher.stored_fields(docnum)["tid"])
-        heap = best[tid]
+    best: dict[int, list[tuple[float, int]]] = {docnum: [] for docnum in docnums}
+    for (docnum, place), score in matching.places(passage_query, docnums).items():
+        heap = best[docnum]
         if len(heap) < limit:
-            heapq.heappush(heap, (score, -docnum))
-        elif (score, -docnum) > heap[0]:
-            heapq.heapreplace(heap, (score, -docnum))
-    marks = _Marks(passage_query, searcher)
-    for tid, heap in best.items():
-        for _, negative in sorted(heap, reverse=True):
-            found[tid].append(_segment(searcher.stored_fields(-negative)["segment"], marks))
+            heapq.heappush(heap, (score, -place))
+        elif (score, -place) > heap[0]:
+            heapq.heapreplace(heap, (score, -place))
+    marks = _Marks(matching.marked)
+    for docnum, heap in best.items():
+        if heap:
+            transcript = matching.transcript(docnum)
+            found[docnum] = [
+                _segment(transcript.segment(-negative), marks) for _, negative in sorted(heap, reverse=True)
+            ]
     return found
 
 
 def _within(
-    snapshot: Snapshot,
+    matching: Matching,
     q: wq.Query | None,
-    testimony_id: int,
+    docnum: int,
     page: int,
     per_page: int,
     synonyms: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[int, list[dict]]:
     """Matching segments of one testimony in transcript order, paged, with their total."""
-    searcher = snapshot.segments
-    if searcher is None:
-        return 0, []
-    within = wq.Term("tid", str(testimony_id))
-    chosen = None
+    transcript = matching.transcript(docnum)
+    marks = None
     if q is None:
-        docnums = list(searcher.docs_for_query(within))
+        places = list(range(1, len(transcript) + 1))
     else:
-        docnums = []
+        places = []
         # Every word in one segment first; if no single segment holds them all, any of them.
         for target in (_with_synonyms(_WITHIN, synonyms), _with_synonyms(_PASSAGES, synonyms)):
             chosen = _rewrite(q, target)
             if chosen is not None:
-                docnums = list(searcher.docs_for_query(wq.Require(chosen, within)))
-            if docnums:
+                places = [place for _, place in matching.places(chosen, [docnum])]
+            if places:
+                marks = _Marks(matching.marked)
                 break
-    segments = [searcher.stored_fields(d)["segment"] for d in docnums]
-    segments.sort(key=lambda s: (s["start_ms"] is None, s["start_ms"] or 0, s["id"]))
+    segments = [transcript.segment(place) for place in places]
+    segments.sort(key=lambda s: (s[1] is None, s[1] or 0, s[0]))
     shown = segments[(page - 1) * per_page : page * per_page]
-    marks = _Marks(chosen, searcher) if chosen is not None else None
     return len(segments), [_segment(s, marks) for s in shown]
 
 
-class _Marks:
-    """Decides which words of a segment's text the query matched, in any of their forms."""
+class _Marks(dict):
+    """Decides which words of a segment's text the query matched, in any of their forms; called once
+    per word shown, so each word is decided once per query and then looked up."""
 
-    def __init__(self, passage_query: wq.Query, searcher: Searcher) -> None:
-        self.terms: dict[str, set[str]] = {"folded": set(), "stem": set(), "name": set()}
-        reader = searcher.reader()
-        # Leaf by leaf: Query.existing_terms skips every field after the first one it meets.
-        for leaf in passage_query.leaves():
-            for fieldname, term in leaf.expanded_terms(reader, phrases=True):
-                if fieldname in self.terms:
-                    text = term.decode("utf-8") if isinstance(term, bytes) else term
-                    self.terms[fieldname].add(text)
+    def __init__(self, marked: dict[str, set[str]]) -> None:
+        super().__init__()
+        self.folded = marked.get("folded", set())
+        self.stems = marked.get("stem", set())
+        self.names = marked.get("name", set())
 
-    def __call__(self, word: str) -> bool:
+    def __missing__(self, word: str) -> bool:
         forms = word_forms(word)
-        return (
-            forms.folded in self.terms["folded"]
-            or not self.terms["stem"].isdisjoint(forms.stems)
-            or (forms.name is not None and forms.name in self.terms["name"])
+        found = self[word] = (
+            forms.folded in self.folded
+            or not self.stems.isdisjoint(forms.stems)
+            or (forms.name is not None and forms.name in self.names)
         )
+        return found
+
+    __call__ = dict.__getitem__
 
 
-def _segment(stored: dict, marks: _Marks | None) -> dict:
+def _segment(stored: tuple, marks: _Marks | None) -> dict:
+    segment_id, start_ms, end_ms, speaker, text = stored
     return {
-        "id": stored["id"],
-        "start_ms": stored["start_ms"],
-        "end_ms": stored["end_ms"],
-        "speaker": stored["speaker"],
-        "snippet": snippet(stored["text"], marks),
+        "id": segment_id,
+        "start_ms": start_ms,
+        "end_ms": end_ms,
+        "speaker": speaker,
+        "snippet": snippet(text, marks),
     }
 
 
 def snippet(text: str, marks: Any = None, size: int = SNIPPET_CHARS) -> str:
     """HTML-escaped text around the first match, matched words wrapped in <mark>."""
-    spans = [m.span() for m in WORD.finditer(text) if marks is not None and marks(m.group())]
     start, end = 0, len(text)
     if len(text) > size:
-        first = spans[0][0] if spans else 0
+        # Only the words shown are looked at: up to the first match, then those around it.
+        first = next((m.start() for m in WORD.finditer(text) if marks is not None and marks(m.group())), 0)
         start = max(0, first - size // 3)
         if start:
             space = text.rfind(" ", 0, start)
@@ -415,9 +405,8 @@ def snippet(text: str, marks: Any = None, size: int = SNIPPET_CHARS) -> str:
             end = space if space > start else end
     out = ["…" if start else ""]
     cursor = start
+    spans = [] if marks is None else [m.span() for m in WORD.finditer(text, start, end) if marks(m.group())]
     for left, right in spans:
-        if left < start or right > end:
-            continue
         out += [html.escape(text[cursor:left]), "<mark>", html.escape(text[left:right]), "</mark>"]
         cursor = right
     out.append(html.escape(text[cursor:end]))
@@ -428,13 +417,11 @@ def snippet(text: str, marks: Any = None, size: int = SNIPPET_CHARS) -> str:
 # Did you mean
 
 
-def _did_you_mean(snapshot: Snapshot, q: str) -> str | None:
+def _did_you_mean(matching: Matching | None, q: str) -> str | None:
     """Correct words of q unknown to this audience's index from its own vocabulary."""
-    searcher = snapshot.testimonies
-    if searcher is None:
+    if matching is None:
         return None
-    reader = searcher.reader()
-    corrector = searcher.corrector("exact")
+    reader = matching.reader
     changed = False
     out: list[str] = []
     cursor = 0
@@ -445,10 +432,11 @@ def _did_you_mean(snapshot: Snapshot, q: str) -> str | None:
         forms = word_forms(word)
         if ("exact", forms.exact) in reader or ("folded", forms.folded) in reader:
             continue
-        found = corrector.suggest(forms.exact, limit=1, maxdist=2, prefix=1)
+        # As Whoosh's corrector ranks them: the most frequent word within two edits, then the first.
+        found = matching.expand(wq.FuzzyTerm("exact", forms.exact, maxdist=2, prefixlength=1))
         if not found:
             continue
-        replacement = found[0]
+        replacement = min(found, key=lambda term: (-reader.frequency("exact", term), term))
         if word[0].isupper():
             replacement = (
                 "İ" if replacement[0] == "i" and word[0] == "İ" else replacement[0].upper()
@@ -511,6 +499,7 @@ def search(
     parsed = parse(q or "")
     ranking = _rewrite(parsed, _with_synonyms(_RANKING, synonyms)) if parsed is not None else None
     with index.reading(audience) as snapshot:
+        matching = Matching(snapshot.testimonies, snapshot.lengths) if snapshot.testimonies else None
         allowed = _allowed(snapshot, filters)
         if testimony_id is not None:
             only = snapshot.docnums.get(testimony_id)
@@ -523,8 +512,10 @@ def search(
         elif snapshot.testimonies is None or allowed == set():
             scored = []
         else:
-            results = snapshot.testimonies.search(ranking, limit=None, filter=allowed)
-            scored = list(results.items())
+            scores = matching.scores(ranking)
+            if allowed is not None:
+                scores = {docnum: score for docnum, score in scores.items() if docnum in allowed}
+            scored = list(scores.items())
         entries = snapshot.entries
         result: dict[str, Any] = {
             "total": len(scored),
@@ -537,19 +528,16 @@ def search(
         if testimony_id is not None:
             if scored:
                 entry = entries[scored[0][0]]
-                count, segments = _within(snapshot, parsed, testimony_id, page, per_page, synonyms)
+                count, segments = _within(matching, parsed, scored[0][0], page, per_page, synonyms)
                 result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
         else:
-            shown = [
-                entries[d] for d in _ordered(snapshot, scored, sort)[(page - 1) * per_page : page * per_page]
-            ]
-            passage_query = (
-                _rewrite(parsed, _with_synonyms(_PASSAGES, synonyms)) if parsed is not None else None
-            )
-            found = _passages(snapshot, passage_query, [e.testimony_id for e in shown], passages)
-            result["hits"] = [_hit(e, found[e.testimony_id]) for e in shown]
+            shown = _ordered(snapshot, scored, sort)[(page - 1) * per_page : page * per_page]
+            passages_target = _with_synonyms(_PASSAGES, synonyms)
+            passage_query = _rewrite(parsed, passages_target) if parsed is not None else None
+            found = _passages(matching, passage_query, shown, passages)
+            result["hits"] = [_hit(entries[d], found[d]) for d in shown]
         if not scored and parsed is not None:
-            result["suggestion"] = _did_you_mean(snapshot, q)
+            result["suggestion"] = _did_you_mean(matching, q)
         return result
 
 

@@ -278,12 +278,13 @@ def publish_latency(base: str, args: argparse.Namespace) -> dict:
 
     from archive.accounts.models import User
     from archive.catalogue.service import create_testimony
+    from archive.consent.service import change_consent, validate_consent
     from archive.extensions import db
     from archive.search.outbox import drain
 
     admin = db.session.scalar(select(User).where(User.email == ADMIN))
     bodies = corpus.generate(args.publish, args.words, args.seed + 7)
-    latencies, services = [], []
+    latencies, services, withdrawals = [], [], []
     for n, body in enumerate(bodies):
         word = marker_word(int(time.time() * 1000) + n)
         body["consent"].update(access="public", anonymize_narrator=False)
@@ -291,7 +292,7 @@ def publish_latency(base: str, args: argparse.Namespace) -> dict:
         body["consent"].pop("release_to", None)
         body["segments"][len(body["segments"]) // 2]["text"] += f" {word}"
         started = time.perf_counter()
-        create_testimony(admin, body, publish=True)
+        testimony = create_testimony(admin, body, publish=True)
         published = time.perf_counter()
         drain()
         while not get(base, "/api/v1/search", q=word)["total"]:
@@ -300,13 +301,26 @@ def publish_latency(base: str, args: argparse.Namespace) -> dict:
             time.sleep(0.005)
         latencies.append(time.perf_counter() - published)
         services.append(published - started)
-    ordered = sorted(latencies)
+        # Then the narrator withdraws: seconds until the served search no longer finds it.
+        withdrawn = validate_consent({**body["consent"], "access": "withdrawn"})
+        change_consent(admin, testimony, withdrawn)
+        gone = time.perf_counter()
+        drain()
+        while get(base, "/api/v1/search", q=word)["total"]:
+            if time.perf_counter() - gone > 30:
+                raise SystemExit(f"withdrawn testimony with {word} still found after 30 s")
+            time.sleep(0.005)
+        withdrawals.append(time.perf_counter() - gone)
+    ordered, out = sorted(latencies), sorted(withdrawals)
     return {
         "n": len(latencies),
         "median_s": statistics.median(ordered),
         "p95_s": ordered[max(0, int(round(0.95 * len(ordered))) - 1)],
         "max_s": ordered[-1],
         "service_median_s": statistics.median(services),
+        "withdraw_median_s": statistics.median(out),
+        "withdraw_p95_s": out[max(0, int(round(0.95 * len(out))) - 1)],
+        "withdraw_max_s": out[-1],
     }
 
 
@@ -331,6 +345,10 @@ def publish_only(args: argparse.Namespace) -> None:
         f"publish to searchable ({publish['n']}, {args.count} testimonies x {args.words} words)  "
         f"median {publish['median_s']:.3f} s  p95 {publish['p95_s']:.3f} s  max {publish['max_s']:.3f} s  "
         f"(service call itself: median {publish['service_median_s']:.3f} s)"
+    )
+    print(
+        f"withdrawal to gone from search  median {publish['withdraw_median_s']:.3f} s  "
+        f"p95 {publish['withdraw_p95_s']:.3f} s  max {publish['withdraw_max_s']:.3f} s"
     )
     print(json.dumps(publish))
 
@@ -409,8 +427,11 @@ def report(figures: dict, args: argparse.Namespace) -> None:
         f"  publish to searchable ({publish['n']})      median {publish['median_s']:.3f} s  "
         f"p95 {publish['p95_s']:.3f} s  max {publish['max_s']:.3f} s  "
         f"(service call itself: median {publish['service_median_s']:.3f} s)",
+        f"  withdrawal to gone from search   median {publish['withdraw_median_s']:.3f} s  "
+        f"p95 {publish['withdraw_p95_s']:.3f} s  max {publish['withdraw_max_s']:.3f} s",
         f"  serving worker memory            VmRSS {memory['VmRSS'] / 1024:.0f} MB  "
-        f"peak {memory['VmHWM'] / 1024:.0f} MB (after the archive queries)",
+        f"peak {memory['VmHWM'] / 1024:.0f} MB (after the archive queries): "
+        f"{memory['RssAnon'] / 1024:.0f} MB its own, {memory['RssFile'] / 1024:.0f} MB mapped files",
         f"  load average at the end          {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
     ]
     print("\n".join(lines))

@@ -72,9 +72,11 @@ def fts_search(connection: sqlite3.Connection, q: str) -> dict:
 
 
 def resident_memory() -> dict[str, int]:
-    """This process's resident and peak resident memory, in kB."""
+    """This process's resident and peak resident memory, in kB; resident memory split into the
+    process's own (anonymous) and pages of mapped files (index segments, shared between workers)."""
     status = Path("/proc/self/status").read_text()
-    return {key: int(re.search(rf"{key}:\s+(\d+)", status).group(1)) for key in ("VmRSS", "VmHWM")}
+    keys = ("VmRSS", "VmHWM", "RssAnon", "RssFile")
+    return {key: int(re.search(rf"{key}:\s+(\d+)", status).group(1)) for key in keys}
 
 
 def make_app(instance: str):

@@ -1,0 +1,431 @@
+"""Evaluating a rewritten query over the testimony index's postings: which testimonies match and how
+well (BM25F, as Whoosh scores), and in which of their transcript segments.
+
+Whoosh's matchers walk postings one call at a time; here each term's posting list is read a block at
+a time into plain lists and combined with dictionaries, and passages are read from the postings of
+the few testimonies shown (word positions, which the transcript column turns into segments), never
+from all of them.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from itertools import accumulate
+from math import log
+from pickle import loads
+from typing import Any
+
+from whoosh import query as wq
+from whoosh.codec.base import Automata
+from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.reading import SegmentReader, TermNotFound
+from whoosh.system import _INT_SIZE
+
+from archive.search.index import Transcript
+
+# Whoosh's BM25F defaults.
+_B = 0.75
+_K1 = 1.2
+# The located field whose positions are word positions, where phrases are looked for.
+_PHRASED = "folded"
+
+
+class Matching:
+    """One query's view of a searcher: expansions of prefixes and fuzzy words are made once and shared
+    by ranking, passages and marks; field lengths are kept per segment in `lengths` (shared with
+    later queries: a segment's files never change)."""
+
+    def __init__(self, searcher: Any, lengths: dict[tuple[str, str], list[int]]) -> None:
+        self.searcher = searcher
+        self.reader = searcher.reader()
+        # An empty index reads as an EmptyReader: it has no postings to read.
+        self.leaves = [
+            (leaf, offset) for leaf, offset in self.reader.leaf_readers() if isinstance(leaf, SegmentReader)
+        ]
+        self.count = self.reader.doc_count_all() or 1
+        self._lengths = lengths
+        self._expanded: dict[tuple, list[str]] = {}
+        self._idf: dict[tuple[str, str], float] = {}
+        self._transcripts: dict[int, Transcript] = {}
+        self._items: dict[tuple, list[tuple[str, Any]]] = {}
+        # Terms each passage field was matched by, for marking words in snippets.
+        self.marked: dict[str, set[str]] = {}
+
+    # Ranking
+
+    def scores(self, query: wq.Query) -> dict[int, float]:
+        """Docnum to score of every live document matching the query."""
+        found: dict[int, float] = {}
+        for leaf, offset in self.leaves:
+            deleted = leaf.deleted_docs_set if leaf.has_deletions() else frozenset()
+            local = self._docs(query, leaf, deleted)
+            if offset:
+                found.update((docnum + offset, score) for docnum, score in local.items())
+            else:
+                found.update(local)
+        return found
+
+    def _docs(self, node: wq.Query, leaf: Any, deleted: Any) -> dict[int, float]:
+        if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
+            return self._term(leaf, deleted, node.fieldname, node.text, node.boost)
+        if isinstance(node, wq.Phrase):
+            words = self._docs(_words_of(node), leaf, deleted)
+            if node.fieldname != _PHRASED or not words:
+                return words
+            found = self._phrase_starts(leaf, node, sorted(words))
+            return {docnum: score for docnum, score in words.items() if found.get(docnum)}
+        if isinstance(node, wq.Prefix):
+            # Every word a prefix stands for counts the same, as in Whoosh: no scoring, only documents.
+            found: dict[int, float] = {}
+            for _, info in self._prefixed(leaf, node):
+                found.update(dict.fromkeys(_info_ids(leaf, node.fieldname, info), node.boost))
+            _remove(found, deleted)
+            return found
+        if isinstance(node, wq.Wildcard):
+            found = {}
+            for text in self.expand(node):
+                found.update(dict.fromkeys(_postings(leaf, node.fieldname, text)[0], node.boost))
+            _remove(found, deleted)
+            return found
+        if isinstance(node, wq.FuzzyTerm):
+            return _union(self._term(leaf, deleted, node.fieldname, t, node.boost) for t in self.expand(node))
+        if isinstance(node, wq.Or):
+            return _union(self._docs(child, leaf, deleted) for child in node.subqueries)
+        if isinstance(node, wq.And):
+            positive = [c for c in node.subqueries if not isinstance(c, wq.Not)]
+            negative = [c.query for c in node.subqueries if isinstance(c, wq.Not)]
+            found = _intersection([self._docs(child, leaf, deleted) for child in positive])
+            for child in negative:
+                _remove(found, self._docs(child, leaf, deleted))
+            return found
+        if isinstance(node, wq.AndNot):
+            found = self._docs(node.a, leaf, deleted)
+            _remove(found, self._docs(node.b, leaf, deleted))
+            return found
+        if isinstance(node, wq.Require):
+            required = self._docs(node.b, leaf, deleted)
+            return {d: s for d, s in self._docs(node.a, leaf, deleted).items() if d in required}
+        if isinstance(node, wq.Not):
+            excluded = self._docs(node.query, leaf, deleted)
+            return {d: 0.0 for d in range(leaf.doc_count_all()) if d not in excluded and d not in deleted}
+        raise TypeError(f"cannot match {node!r}")
+
+    def _term(self, leaf: Any, deleted: Any, fieldname: str, text: str, boost: float) -> dict[int, float]:
+        ids, weights = _postings(leaf, fieldname, text)
+        if not ids:
+            return {}
+        lengths = self._field_lengths(leaf, fieldname)
+        average = self.reader.field_length(fieldname) / self.count or 1.0
+        factor = boost * self.idf(fieldname, text) * (_K1 + 1)
+        norm = _K1 * (1 - _B)
+        slope = _K1 * _B / average
+        return {
+            docnum: factor * weight / (weight + norm + slope * lengths[docnum])
+            for docnum, weight in zip(ids, weights, strict=True)
+            if docnum not in deleted
+        }
+
+    def idf(self, fieldname: str, text: str) -> float:
+        key = (fieldname, text)
+        found = self._idf.get(key)
+        if found is None:
+            found = self._idf[key] = log(self.count / (self.reader.doc_frequency(fieldname, text) + 1)) + 1
+        return found
+
+    def _field_lengths(self, leaf: Any, fieldname: str) -> list[int]:
+        key = (leaf.segment().segment_id(), fieldname)
+        found = self._lengths.get(key)
+        if found is None:
+            found = self._lengths[key] = [
+                leaf.doc_field_length(docnum, fieldname, 0) for docnum in range(leaf.doc_count_all())
+            ]
+        return found
+
+    # Expansions
+
+    def expand(self, node: wq.Query) -> list[str]:
+        """The indexed terms a prefix, wildcard or fuzzy word stands for, found once per query."""
+        if isinstance(node, wq.FuzzyTerm):
+            key: tuple = ("~", node.fieldname, node.text, node.maxdist, node.prefixlength)
+        else:
+            key = (type(node).__name__, node.fieldname, node.text)
+        found = self._expanded.get(key)
+        if found is None:
+            found = self._expanded[key] = sorted(self._expansion(node))
+        return found
+
+    def _prefixed(self, leaf: Any, node: wq.Prefix) -> list[tuple[str, Any]]:
+        """(term, term info) of every term of one segment a prefix stands for, read in one pass along
+        its term table (looking each term up again costs more than reading its postings)."""
+        key = (id(leaf), node.fieldname, node.text)
+        found = self._items.get(key)
+        if found is None:
+            found = self._items[key] = []
+            prefix = node.text.encode("utf-8")
+            if node.fieldname in leaf.indexed_field_names():
+                for (fieldname, term), info in leaf._terms.items_from(node.fieldname, prefix):  # noqa: SLF001
+                    if fieldname != node.fieldname or not term.startswith(prefix):
+                        break
+                    found.append((term.decode("utf-8"), info))
+        return found
+
+    def _expansion(self, node: wq.Query) -> set[str]:
+        fieldname, text = node.fieldname, node.text
+        terms: set[str] = set()
+        # A fuzzy word's automaton is made once, then walked through each segment's lexicon.
+        dfa = (
+            Automata.levenshtein_dfa(text, node.maxdist, node.prefixlength)
+            if isinstance(node, wq.FuzzyTerm)
+            else None
+        )
+        for leaf, _ in self.leaves:
+            if isinstance(node, wq.Prefix):
+                terms.update(term for term, _ in self._prefixed(leaf, node))
+            elif isinstance(node, wq.Wildcard):
+                terms.update(t.decode("utf-8") for t in node._btexts(leaf))  # noqa: SLF001
+            elif fieldname in leaf.indexed_field_names():
+                terms.update(Automata.find_matches(dfa, leaf.cursor(fieldname)))
+        return terms
+
+    def _phrase_starts(self, leaf: Any, node: wq.Phrase, docnums: list[int]) -> dict[int, list[int]]:
+        """Local docnum to the positions where the phrase starts, of those documents of one segment
+        (their words' positions are read only for them)."""
+        found: dict[int, list[int]] = {}
+        located = [dict(_positions(leaf, _PHRASED, word, docnums)) for word in node.words]
+        for docnum in docnums:
+            positions = [at.get(docnum) for at in located]
+            if all(positions):
+                starts = _starts(positions, max(1, node.slop))
+                if starts:
+                    found[docnum] = starts
+        return found
+
+    # Passages
+
+    def places(self, query: wq.Query, docnums: Iterable[int]) -> dict[tuple[int, int], float]:
+        """(docnum, segment number) to score, for every segment of those documents the query matches.
+
+        A term counts its idf and its saturated frequency in the segment (BM25F without the length
+        of the segment: segments are of about a minute each); prefixes and wildcards count the same.
+        """
+        wanted = sorted(set(docnums))
+        if not wanted:
+            return {}
+        return self._places(query, wanted)
+
+    def _places(self, node: wq.Query, docnums: list[int]) -> dict[tuple[int, int], float]:
+        if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
+            self.marked.setdefault(node.fieldname, set()).add(node.text)
+            return self._located(node.fieldname, node.text, node.boost, docnums)
+        if isinstance(node, wq.Phrase):
+            if node.fieldname != _PHRASED:
+                return self._places(_words_of(node), docnums)
+            self.marked.setdefault(_PHRASED, set()).update(node.words)
+            found = {}
+            for leaf, offset, local in self._by_leaf(docnums):
+                for docnum, starts in self._phrase_starts(leaf, node, local).items():
+                    for place, count in Counter(self._place(docnum + offset, starts)).items():
+                        if place:
+                            found[docnum + offset, place] = (
+                                node.boost * len(node.words) * count / (count + _K1)
+                            )
+            return found
+        if isinstance(node, wq.Prefix):
+            found = {}
+            self.marked.setdefault(node.fieldname, set()).update(self.expand(node))
+            for leaf, offset, local in self._by_leaf(docnums):
+                low, high = local[0], local[-1]
+                for _, info in self._prefixed(leaf, node):
+                    # A term's table entry says which documents its postings span.
+                    if info.min_id() > high or info.max_id() < low:
+                        continue
+                    for docnum, positions in _info_positions(leaf, node.fieldname, info, local):
+                        for place in self._place(docnum + offset, positions):
+                            if place:
+                                found[docnum + offset, place] = node.boost
+            return found
+        if isinstance(node, wq.FuzzyTerm | wq.Wildcard):
+            constant = isinstance(node, wq.Wildcard)
+            found: dict[tuple[int, int], float] = {}
+            expanded = self.expand(node)
+            self.marked.setdefault(node.fieldname, set()).update(expanded)
+            for text in expanded:
+                for key, score in self._located(node.fieldname, text, node.boost, docnums, constant).items():
+                    found[key] = node.boost if constant else found.get(key, 0.0) + score
+            return found
+        if isinstance(node, wq.Or):
+            return _union(self._places(child, docnums) for child in node.subqueries)
+        if isinstance(node, wq.And):
+            positive = [c for c in node.subqueries if not isinstance(c, wq.Not)]
+            negative = [c.query for c in node.subqueries if isinstance(c, wq.Not)]
+            found = _intersection([self._places(child, docnums) for child in positive])
+            for child in negative:
+                _remove(found, self._places(child, docnums))
+            return found
+        if isinstance(node, wq.AndNot):
+            found = self._places(node.a, docnums)
+            _remove(found, self._places(node.b, docnums))
+            return found
+        if isinstance(node, wq.Require):
+            required = self._places(node.b, docnums)
+            return {k: s for k, s in self._places(node.a, docnums).items() if k in required}
+        if isinstance(node, wq.Not):
+            return {}
+        raise TypeError(f"cannot match {node!r}")
+
+    def _located(
+        self, fieldname: str, text: str, boost: float, docnums: list[int], constant: bool = False
+    ) -> dict:
+        found: dict[tuple[int, int], float] = {}
+        factor = boost if constant else boost * self.idf(fieldname, text) * (_K1 + 1)
+        for leaf, offset, local in self._by_leaf(docnums):
+            for docnum, positions in _positions(leaf, fieldname, text, local):
+                for place, count in Counter(self._place(docnum + offset, positions)).items():
+                    if place:
+                        found[docnum + offset, place] = factor * count / (count + _K1)
+        return found
+
+    def _by_leaf(self, docnums: list[int]) -> Iterable[tuple[Any, int, list[int]]]:
+        for leaf, offset in self.leaves:
+            local = [d - offset for d in docnums if offset <= d < offset + leaf.doc_count_all()]
+            if local:
+                yield leaf, offset, local
+
+    def transcript(self, docnum: int) -> Transcript:
+        """A testimony's transcript, read once per query."""
+        found = self._transcripts.get(docnum)
+        if found is None:
+            found = Transcript((), ())
+            for leaf, offset, _ in self._by_leaf([docnum]):
+                found = Transcript(*leaf.column_reader("transcript")[docnum - offset])
+            self._transcripts[docnum] = found
+        return found
+
+    def _place(self, docnum: int, positions: list[int]) -> list[int]:
+        """The segment number (from 1; 0 for the describing texts) of each position."""
+        starts = self.transcript(docnum).starts
+        return [bisect_right(starts, position) for position in positions]
+
+
+def _words_of(node: wq.Phrase) -> wq.Query:
+    return wq.And([wq.Term(node.fieldname, w, boost=node.boost) for w in node.words])
+
+
+def _starts(positions: list[list[int]], slop: int) -> list[int]:
+    """Where words at these positions follow each other in order, each within slop of the last."""
+    if slop == 1:
+        # Adjacent words, the usual phrase: a set operation per word, not a step per position.
+        adjacent = set(positions[0])
+        for offset, following in enumerate(positions[1:], start=1):
+            adjacent.intersection_update([position - offset for position in following])
+        return sorted(adjacent)
+    found = []
+    rest = positions[1:]
+    for start in positions[0]:
+        at = start
+        for following in rest:
+            index = bisect_right(following, at)
+            if index == len(following) or following[index] > at + slop:
+                break
+            at = following[index]
+        else:
+            found.append(start)
+    return found
+
+
+def _positions(leaf: Any, fieldname: str, text: str, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
+    """(local docnum, positions) of the given documents' postings of a located term in one segment."""
+    try:
+        fmt = leaf.schema[fieldname].format
+        matcher = leaf._terms.matcher(fieldname, text.encode("utf-8"), fmt)  # noqa: SLF001
+    except (TermNotFound, KeyError):
+        return
+    yield from _matched_positions(matcher, docnums)
+
+
+def _info_positions(
+    leaf: Any, fieldname: str, info: Any, docnums: list[int]
+) -> Iterable[tuple[int, list[int]]]:
+    """The same, from a term's table entry already read."""
+    terms = leaf._terms  # noqa: SLF001
+    matcher = terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)  # noqa: SLF001
+    yield from _matched_positions(matcher, docnums)
+
+
+def _info_ids(leaf: Any, fieldname: str, info: Any) -> Sequence[int]:
+    """Every document of a term's postings (deleted ones too), from its table entry already read."""
+    if info.is_inlined():
+        return info.inlined_postings()[0]
+    terms = leaf._terms  # noqa: SLF001
+    matcher = terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)  # noqa: SLF001
+    ids: list[int] = []
+    while matcher.is_active():
+        matcher._read_ids()  # noqa: SLF001
+        ids.extend(matcher._ids)  # noqa: SLF001
+        matcher._next_block()  # noqa: SLF001
+    return ids
+
+
+def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
+    for docnum in docnums:
+        if not matcher.is_active():
+            return
+        matcher.skip_to(docnum)
+        if matcher.is_active() and matcher.id() == docnum:
+            value = matcher.value()
+            # Positions' own decoding, without a Python step per position.
+            yield docnum, list(accumulate(loads(value[_INT_SIZE:] + b".")))
+
+
+def _postings(leaf: Any, fieldname: str, text: str) -> tuple[list[int], list[float]]:
+    """Every posting of a term in one segment, deleted documents included, a block at a time."""
+    try:
+        fmt = leaf.schema[fieldname].format
+        matcher = leaf._terms.matcher(fieldname, text.encode("utf-8"), fmt)  # noqa: SLF001
+    except (TermNotFound, KeyError):
+        return [], []
+    ids: list[int] = []
+    weights: list[float] = []
+    if isinstance(matcher, W3LeafMatcher):
+        while matcher.is_active():
+            matcher._read_ids()  # noqa: SLF001
+            matcher._read_weights()  # noqa: SLF001
+            ids.extend(matcher._ids)  # noqa: SLF001
+            weights.extend(matcher._weights)  # noqa: SLF001
+            matcher._next_block()  # noqa: SLF001
+        return ids, weights
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        matcher.next()
+    return ids, weights
+
+
+def _union(parts: Iterable[dict]) -> dict:
+    found: dict = {}
+    for part in parts:
+        if not found:
+            found = dict(part)
+            continue
+        for key, score in part.items():
+            found[key] = found.get(key, 0.0) + score
+    return found
+
+
+def _intersection(parts: list[dict]) -> dict:
+    if not parts:
+        return {}
+    parts = sorted(parts, key=len)
+    found = dict(parts[0])
+    for part in parts[1:]:
+        found = {key: score + part[key] for key, score in found.items() if key in part}
+        if not found:
+            break
+    return found
+
+
+def _remove(found: dict, excluded: dict) -> None:
+    for key in excluded:
+        found.pop(key, None)
