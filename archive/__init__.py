@@ -43,6 +43,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = url
     if config:
         app.config.update(config)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        # No request is read past the largest upload (and its few form fields): anything larger is
+        # refused with 413 before it is spooled to disk.
+        app.config["MAX_CONTENT_LENGTH"] = int(app.config["MEDIA_MAX_BYTES"]) + 16 * 1024**2
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Several workers and the index writer share the file: wait for a lock rather than fail.
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})

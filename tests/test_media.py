@@ -461,3 +461,16 @@ def test_the_moderator_sees_the_added_recording_in_the_comparison(client, tokens
     html = client.get(f"/review/{testimony.id}").get_data(as_text=True)
     row = html[html.index("Recordings") :]
     assert "<ins>second-session.wav" in row[:2000]
+
+
+def test_a_request_larger_than_any_upload_is_refused_on_every_route(tmp_path):
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, MEDIA_MAX_BYTES=1000)
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    assert limit == 1000 + 16 * 1024**2
+    client = app.test_client()
+    with app.app_context():
+        db.create_all()
+    huge = {"email": "x" * (limit + 1), "password": "p"}
+    assert client.post("/login", data=huge).status_code == 413
