@@ -304,6 +304,34 @@ def test_small_segments_are_merged_in_the_background_without_losing_a_change(ind
         assert 5 not in index.stamps(audience)
 
 
+def test_merged_segments_are_merged_again_so_changes_one_by_one_never_pile_up(index):
+    from collections import Counter
+
+    from archive.search import index as module
+
+    index.rebuild([(1, everywhere(fictional(1, "lantern")))], procs=1)
+    for n in range(2, 232):
+        index.apply([(n, everywhere(fictional(n, "lantern candle")))])
+        if n % 10 == 0:
+            index.wait_for_merges()
+    index.wait_for_merges()
+    sizes = [len(ids) for ids in _tid_postings_per_segment(index)]
+    tiers = Counter(module._tier(size) for size in sizes)
+    assert all(count < 10 for count in tiers.values()), tiers
+    assert len(sizes) < 25, sizes
+    assert search(index, "public", "candle")["total"] == 230
+
+
+def _tid_postings_per_segment(index):
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.index import TOC
+
+    generation = (index.root / "public" / "CURRENT").read_text().strip()
+    storage = FileStorage(str(index.root / "public" / generation / "testimonies"))
+    toc = TOC.read(storage, "MAIN")
+    return [index._testimonies_in(storage, toc.schema, s) for s in toc.segments]
+
+
 def test_a_testimony_withdrawn_while_its_segment_is_being_merged_stays_withdrawn(index, monkeypatch):
     from archive.search import index as module
 

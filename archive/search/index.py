@@ -68,6 +68,18 @@ _QUEUED = 8
 # Segments of at most this many documents are merged by `apply` once there are this many of them.
 _SMALL_SEGMENT_DOCS = 10
 _SMALL_SEGMENTS_MERGED = 10
+
+
+def _tier(testimonies: int) -> int:
+    """A segment's size class: up to 10 testimonies is tier 0, up to 100 tier 1, and so on. Ten
+    segments of one tier are merged into one of the next, so that however many changes are applied
+    one by one, an index holds a few segments per tier, not one per change."""
+    tier, limit = 0, _SMALL_SEGMENT_DOCS
+    while testimonies > limit:
+        tier, limit = tier + 1, limit * _SMALL_SEGMENTS_MERGED
+    return tier
+
+
 # How long a writer waits for another (a merge swapping its segments in) to let go of an index.
 _LOCK_WAIT_SECONDS = 60.0
 # A merge's staging folder older than this was left by a process that stopped.
@@ -423,15 +435,14 @@ class SearchIndex:
             path = self.root / audience / generation / TESTIMONIES
             storage = FileStorage(str(path))
             toc = whoosh_index.TOC.read(storage, _INDEX_NAME)
-            small = tuple(
-                sorted(
-                    (s.segment_id(), tuple(sorted(s.deleted_docs())))
-                    for s in toc.segments
-                    if len(self._testimonies_in(storage, toc.schema, s)) <= _SMALL_SEGMENT_DOCS
-                )
-            )
-            if len(small) >= _SMALL_SEGMENTS_MERGED:
-                groups.setdefault(small, []).append(str(path))
+            tiers: dict[int, list] = defaultdict(list)
+            for segment in toc.segments:
+                size = len(self._testimonies_in(storage, toc.schema, segment))
+                tiers[_tier(size)].append((segment.segment_id(), tuple(sorted(segment.deleted_docs()))))
+            # The lowest tier that has filled up: merged, its segments make one of the next tier.
+            full = [tier for tier, members in sorted(tiers.items()) if len(members) >= _SMALL_SEGMENTS_MERGED]
+            if full:
+                groups.setdefault(tuple(sorted(tiers[full[0]])), []).append(str(path))
         jobs += [(paths, [segid for segid, _ in small]) for small, paths in groups.items()]
         if not jobs:
             return
