@@ -72,13 +72,6 @@ ACCEPTED = {
     MediaKind.VIDEO: VIDEO_TYPES,
     MediaKind.CONSENT_FORM: FORM_TYPES,
 }
-EXTENSIONS = {
-    "audio/wav": "wav", "audio/mpeg": "mp3", "audio/ogg": "ogg", "audio/flac": "flac", "audio/mp4": "m4a",
-    "audio/aac": "aac", "audio/aiff": "aiff", "audio/webm": "webm", "video/mp4": "mp4", "video/webm": "webm",
-    "video/quicktime": "mov", "video/x-matroska": "mkv", "video/x-msvideo": "avi", "video/mpeg": "mpg",
-    "video/3gpp": "3gp", "application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png",
-    "image/tiff": "tif",
-}  # fmt: skip
 
 # A rendition still being made after this long was left by a process that died.
 STALE_RENDERING_SECONDS = 6 * 3600
