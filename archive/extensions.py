@@ -17,3 +17,11 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+
+# Ids are 32-bit integers in PostgreSQL: a larger number names no row (and would overflow a query).
+MAX_ID = 2**31 - 1
+
+
+def get_row(model, row_id: int):
+    """The row of this model with this id, or None, also for a number no id can reach."""
+    return db.session.get(model, row_id) if 0 < row_id <= MAX_ID else None

@@ -19,7 +19,7 @@ from archive import access
 from archive.access import Permission
 from archive.catalogue.models import Narrator, Place, Segment, State, Subject, Testimony
 from archive.errors import Conflict, Invalid, NotFound, PreconditionRequired, StaleVersion
-from archive.extensions import db
+from archive.extensions import db, get_row
 from archive.media.service import media_for, recordings_entry
 from archive.timeutil import utcnow
 
@@ -235,7 +235,7 @@ def _validate_segments(check: _Checker, value: Any) -> list[dict]:
 
 
 def get_testimony(testimony_id: int) -> Testimony:
-    testimony = db.session.get(Testimony, testimony_id)
+    testimony = get_row(Testimony, testimony_id)
     if testimony is None:
         raise NotFound()
     return testimony

@@ -33,7 +33,7 @@ from archive import access
 from archive.access import MediaPlan, Permission
 from archive.catalogue.models import Testimony
 from archive.errors import ArchiveError, Conflict, Invalid, NotFound
-from archive.extensions import db
+from archive.extensions import db, get_row
 from archive.media.models import MediaFile, MediaKind
 from archive.timeutil import utcnow
 
@@ -111,7 +111,7 @@ def stored_path(sha256: str) -> Path:
 
 
 def get_media(media_id: int) -> MediaFile:
-    media = db.session.get(MediaFile, media_id) if 0 < media_id <= 2**31 - 1 else None
+    media = get_row(MediaFile, media_id)
     if media is None:
         raise NotFound()
     return media
@@ -293,14 +293,8 @@ def delete(user, media: MediaFile) -> None:
     access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
     if media.deleted_at is not None:
         raise Conflict("This file is already deleted.")
-    if media.kind == MediaKind.CONSENT_FORM and any(
-        c.form_media_id == media.id for c in testimony.consents if c.status in ("approved", "pending")
-    ):
-        in_force = testimony.consent is not None and testimony.consent.form_media_id == media.id
-        if in_force:
-            raise Conflict(
-                "This scan is the signed form of the consent in force; record a new consent first."
-            )
+    if testimony.consent is not None and testimony.consent.form_media_id == media.id:
+        raise Conflict("This scan is the signed form of the consent in force; record a new consent first.")
     media.deleted_at = utcnow()
     media.deleted_by_id = user.id
     record_event(user, "media.delete", testimony, media=media.id)
@@ -313,7 +307,7 @@ def check_consent_form(testimony: Testimony, media_id: int | None) -> None:
     """A consent's `form` must name a scan uploaded for this very testimony."""
     if media_id is None:
         return
-    media = db.session.get(MediaFile, media_id) if 0 < media_id <= 2**31 - 1 else None
+    media = get_row(MediaFile, media_id)
     if (
         media is None
         or media.testimony_id != testimony.id

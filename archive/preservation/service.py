@@ -26,7 +26,7 @@ from archive.catalogue import service as catalogue
 from archive.catalogue.models import Testimony
 from archive.consent.models import ConsentVersion
 from archive.errors import Invalid, NotFound
-from archive.extensions import db
+from archive.extensions import db, get_row
 from archive.media import service as media_service
 from archive.media.models import MediaFile
 from archive.media.transcripts import vtt_text
@@ -187,7 +187,7 @@ def export_bag(testimony_id: int, directory: Path, *, kind: str = "preservation"
 
     if kind not in KINDS:
         raise Invalid("Unknown kind of bag.", {"kind": f"Must be one of: {', '.join(KINDS)}."})
-    testimony = db.session.get(Testimony, testimony_id) if 0 < testimony_id <= 2**31 - 1 else None
+    testimony = get_row(Testimony, testimony_id)
     if testimony is None:
         raise NotFound(f"There is no testimony {testimony_id}.")
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
