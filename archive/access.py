@@ -342,7 +342,7 @@ def media_plan(user: User | None, testimony: Testimony, media: MediaFile, publis
         return MediaPlan(original=True)
     consent = testimony.consent
     if (
-        media.kind not in ("audio", "video")
+        not media.is_recording
         or consent is None
         or not consent.publish_media
         or media.id not in published_ids

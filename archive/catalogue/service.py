@@ -284,8 +284,9 @@ def published_body(testimony: Testimony) -> dict | None:
     return dict(revision.snapshot) if revision is not None else None
 
 
-def view_for(user, testimony: Testimony) -> dict:
-    """The testimony as this user may see it, as the API returns it."""
+def view_for(user, testimony: Testimony, *, prepare_media: bool = False) -> dict:
+    """The testimony as this user may see it, as the API returns it. With `prepare_media`, the
+    renditions of recordings this user would be served and that are not made yet are started."""
     view = access.testimony_view(user, testimony, working_body(testimony), published_body(testimony))
     published = testimony.published_revision
     result = {
@@ -296,7 +297,7 @@ def view_for(user, testimony: Testimony) -> dict:
         "narrator_label": view["narrator_label"],
         "segments": view["segments"],
         "consent": access.consent_view(user, testimony.consent),
-        "media": media_for(user, testimony),
+        "media": media_for(user, testimony, prepare=prepare_media),
         "published": published is not None,
         "published_version": published.version if published else None,
     }
@@ -426,7 +427,6 @@ def update_testimony(
     """Save an edit of the working copy as a new version; a published version stays public until
     the edit is approved."""
     from archive.consent.service import change_consent
-    from archive.search.outbox import enqueue
 
     access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
     if testimony.deleted_at is not None:
@@ -440,7 +440,6 @@ def update_testimony(
             bump_version(user, testimony, note=note)
         if consent is not None:
             change_consent(user, testimony, consent, commit=False)
-        enqueue(testimony.id)
         db.session.commit()
     except Exception:
         db.session.rollback()

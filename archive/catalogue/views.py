@@ -19,7 +19,6 @@ from archive import access
 from archive.catalogue.models import State, Testimony
 from archive.catalogue.service import view_for
 from archive.extensions import db
-from archive.media.service import media_for
 from archive.search.service import search_for
 
 bp = Blueprint("catalogue", __name__)
@@ -121,9 +120,8 @@ def _state_key(testimony: Testimony) -> str:
 @bp.route("/testimonies/<int:id>")
 def show(id: int):
     testimony = access.get_visible(current_user, db.session.get(Testimony, id))
-    view = view_for(current_user, testimony)
     # Opening the page starts making any rendition this reader will be served.
-    view["media"] = media_for(current_user, testimony, prepare=True)
+    view = view_for(current_user, testimony, prepare_media=True)
     segments = view["segments"]
     at_ms = request.args.get("t", type=int)
     q = (request.args.get("q") or "").strip()[:MAX_QUERY]

@@ -24,8 +24,7 @@ bp = Blueprint("media", __name__)
 def stream(media_id: int) -> ResponseReturnValue:
     """The file as the caller may fetch it. Range requests give 206 with the asked bytes, so players
     can seek; every request, partial or not, is put to the policy again."""
-    user = current_user if current_user.is_authenticated else None
-    served = service.serve(user, service.get_media(media_id))
+    served = service.serve(current_user, service.get_media(media_id))
     response = send_file(
         served.path,
         mimetype=served.mime_type,

@@ -56,7 +56,8 @@ def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _preservation(testimony: Testimony, root: Path) -> None:
+def _preservation(testimony: Testimony, root: Path) -> str:
+    """Write everything; return the title the bag is described by."""
     working = catalogue.working_body(testimony)
     _write_json(
         root / "testimony.json",
@@ -159,9 +160,11 @@ def _preservation(testimony: Testimony, root: Path) -> None:
         shutil.copyfile(source, root / name)
         listed.append({**media.as_entry(), "path": name, "deleted_at": _iso(media.deleted_at)})
     _write_json(root / "media.json", listed)
+    return testimony.title
 
 
-def _public(testimony: Testimony, root: Path) -> None:
+def _public(testimony: Testimony, root: Path) -> str:
+    """Write what the public may see; return the public title."""
     try:
         view = catalogue.view_for(None, testimony)
     except NotFound:
@@ -179,6 +182,7 @@ def _public(testimony: Testimony, root: Path) -> None:
         shutil.copyfile(served.path, root / name)
         listed.append({**{k: v for k, v in entry.items() if k not in ("url", "ready")}, "path": name})
     _write_json(root / "media.json", listed)
+    return view["title"]
 
 
 def export_bag(testimony_id: int, directory: Path, *, kind: str = "preservation") -> BagReport:
@@ -195,11 +199,9 @@ def export_bag(testimony_id: int, directory: Path, *, kind: str = "preservation"
     directory.mkdir(parents=True, exist_ok=True)
     try:
         if kind == "preservation":
-            _preservation(testimony, directory)
-            description = testimony.title
+            description = _preservation(testimony, directory)
         else:
-            _public(testimony, directory)
-            description = json.loads((directory / "testimony.json").read_text(encoding="utf-8"))["title"]
+            description = _public(testimony, directory)
         bag = bagit.make_bag(
             str(directory),
             {
