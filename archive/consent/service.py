@@ -267,7 +267,8 @@ def release_due_seals(now: dt.date | None = None) -> list[int]:
         if testimony.consent is not consent:
             continue
         values = _as_grant(consent)
-        values.update(access=consent.release_to or Access.STAFF, sealed_until=None, release_to=None)
+        # What the seal has become is the policy's answer, recorded now as a consent of its own.
+        values.update(access=access.effective_access(consent, now).value, sealed_until=None, release_to=None)
         _new_version(
             None,
             testimony,
