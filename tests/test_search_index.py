@@ -339,22 +339,24 @@ def test_a_testimony_withdrawn_while_its_segment_is_being_merged_stays_withdrawn
     index.rebuild([(1, everywhere(fictional(1, "lantern")))], procs=1)
     for n in range(2, 8):
         index.apply([(n, everywhere(fictional(n, "lantern candle", "ember")))])
-    real = module._tid_postings
+    real = module._swap_in_merged
     for kind, withdrawn in (("testimonies", 4), ("testimonies", 5)):
         small = _segment_ids(index, "public", kind)[1:]
-        read = []
+        swaps = []
 
-        def withdrawing(reader, withdrawn=withdrawn, small=small, read=read):
-            read.append(reader)
-            # The merged segment is written and read; the small ones are not yet swapped for it.
-            if len(read) == len(small) + 1:
+        def withdrawing(*args, withdrawn=withdrawn, swaps=swaps):
+            # The merged segment is written; the small ones are not yet swapped for it. The
+            # withdrawn testimony's own segment is left empty, and so dropped, meanwhile.
+            if not swaps:
                 index.apply([(withdrawn, {"staff": fictional(withdrawn, "lantern")})])
-            return real(reader)
+            swaps.append(args)
+            return real(*args)
 
-        monkeypatch.setattr(module, "_tid_postings", withdrawing)
+        monkeypatch.setattr(module, "_swap_in_merged", withdrawing)
         generation = (index.root / "public" / "CURRENT").read_text().strip()
         module._merge_small_segments([str(index.root / "public" / generation / kind)], small)
-        monkeypatch.setattr(module, "_tid_postings", real)
+        monkeypatch.setattr(module, "_swap_in_merged", real)
+        assert swaps
         assert not set(small) & set(_segment_ids(index, "public", kind))
     with index.reading("public") as snapshot:
         found = {
@@ -365,6 +367,19 @@ def test_a_testimony_withdrawn_while_its_segment_is_being_merged_stays_withdrawn
     assert sorted(index.stamps("public")) == [1, 2, 3, 6, 7]
     assert search(index, "staff", "candle")["total"] == 4
     assert search(index, "staff", "lantern")["total"] == 7
+
+
+def test_a_testimony_published_then_withdrawn_leaves_no_segment_behind(index):
+    index.rebuild([(1, everywhere(fictional(1, "lantern")))], procs=1)
+    before = _segment_ids(index, "public", "testimonies")
+    for n in range(2, 5):
+        index.apply([(n, everywhere(fictional(n, "candle")))])
+        index.apply([(n, {"staff": fictional(n, "candle")})])
+    # Every query reads every segment: an emptied one would be read for nothing, forever.
+    assert _segment_ids(index, "public", "testimonies") == before
+    assert len(_segment_ids(index, "staff", "testimonies")) == 4
+    assert search(index, "public", "candle")["total"] == 0
+    assert search(index, "staff", "candle")["total"] == 3
 
 
 def test_a_searcher_opened_before_a_rebuild_sees_the_new_index(index, tmp_path):

@@ -484,7 +484,9 @@ class SearchIndex:
             writer.cancel()
             return False
         # No merging here: the change is searchable first, and small segments are merged afterwards.
-        writer.commit(mergetype=lambda _writer, segments: list(segments) + linked)
+        # A segment left with no live document is dropped (its files with it): a testimony
+        # published and then withdrawn must not leave an empty segment every query still reads.
+        writer.commit(mergetype=lambda _writer, segments: [*_live(segments), *linked])
         return True
 
     def _testimonies_in(self, storage: Any, schema: Schema, segment: Any) -> dict[str, list[int]]:
@@ -723,16 +725,16 @@ def _merge_small_segments(paths: list[str], segids: list[str]) -> None:
             return
         staging.mkdir()
         staged = whoosh_index.create_in(str(staging), index.schema)
-        # Which testimony each document of the small segments belongs to.
-        owners: dict[str, dict[int, str]] = {}
+        # Where each live document of the small segments lands in the merged one: Whoosh copies a
+        # segment's documents not deleted, in order, after those already written.
+        moved: dict[str, dict[int, int]] = {}
         writer = staged.writer(codec=_CODEC)
         try:
             for segment in small:
                 reader = SegmentReader(index.storage, index.schema, segment)
                 try:
-                    owners[segment.segment_id()] = {
-                        docnum: key for key, docnums in _tid_postings(reader).items() for docnum in docnums
-                    }
+                    live = [d for d in reader.all_doc_ids() if not reader.is_deleted(d)]
+                    moved[segment.segment_id()] = {d: writer.docnum + n for n, d in enumerate(live)}
                     writer.add_reader(reader)
                 finally:
                     reader.close()
@@ -740,16 +742,9 @@ def _merge_small_segments(paths: list[str], segids: list[str]) -> None:
             writer.cancel()
             raise
         writer.commit(merge=False)
-        merged_tids: list[dict[str, list[int]]] = []
-        for segment in whoosh_index.TOC.read(staged.storage, _INDEX_NAME).segments:
-            reader = SegmentReader(staged.storage, staged.schema, segment)
-            try:
-                merged_tids.append(_tid_postings(reader))
-            finally:
-                reader.close()
         for path in paths:
             try:
-                _swap_in_merged(Path(path), staging, small, owners, merged_tids)
+                _swap_in_merged(Path(path), staging, small, moved)
             except Exception:  # noqa: BLE001 - an index swapped or removed meanwhile
                 log.info("merging small segments into %s failed", path, exc_info=True)
     except Exception:  # noqa: BLE001 - the next change starts another merge
@@ -758,36 +753,48 @@ def _merge_small_segments(paths: list[str], segids: list[str]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _swap_in_merged(
-    target: Path, staging: Path, small: list, owners: dict[str, dict[int, str]], merged_tids: list
-) -> None:
-    """Swap the small segments of the index at target for the merged segment in staging."""
+def _swap_in_merged(target: Path, staging: Path, small: list, moved: dict[str, dict[int, int]]) -> None:
+    """Swap the small segments of the index at target for the merged segment in staging.
+
+    What was deleted from a small segment while the merge ran is deleted from the merged one too;
+    a small segment no longer there lost all its documents meanwhile (an emptied segment is
+    dropped), or another merge took them: either way none of its documents stays in the merged one.
+    """
     segids = {s.segment_id() for s in small}
     # Read afresh for each index: deletions are marked on these objects.
     merged = list(whoosh_index.TOC.read(FileStorage(str(staging)), _INDEX_NAME).segments)
     live = whoosh_index.open_dir(str(target)).writer(codec=_CODEC, timeout=_LOCK_WAIT_SECONDS)
     try:
+        if len(merged) != 1:
+            raise RuntimeError(f"a merge wrote {len(merged)} segments, not one")
         current = {s.segment_id(): s for s in live.segments}
-        gone: set[str | None] = set()
         for segment in small:
             now = current.get(segment.segment_id())
             before = set(segment.deleted_docs())
-            if now is None or not before <= set(now.deleted_docs()):
+            if now is not None and not before <= set(now.deleted_docs()):
+                # Deletions are never undone: this is another index's segment of the same name.
                 live.cancel()
                 return
-            gone.update(owners[segment.segment_id()].get(d) for d in set(now.deleted_docs()) - before)
-        for segment, found in zip(merged, merged_tids, strict=True):
-            for key in gone:
-                for docnum in found.get(key, ()):
-                    segment.delete_document(docnum)
-            for name in segment.list_files(FileStorage(str(staging))):
-                os.link(staging / name, target / name)
+            copied = moved[segment.segment_id()]
+            gone = copied if now is None else set(now.deleted_docs()) - before
+            for docnum in gone:
+                merged[0].delete_document(copied[docnum])
+        for name in merged[0].list_files(FileStorage(str(staging))):
+            os.link(staging / name, target / name)
     except BaseException:
         live.cancel()
         raise
     live.commit(
-        mergetype=lambda _writer, segments: [s for s in segments if s.segment_id() not in segids] + merged
+        mergetype=lambda _writer, segments: [
+            *(s for s in segments if s.segment_id() not in segids),
+            *_live(merged),
+        ]
     )
+
+
+def _live(segments: Iterable[Any]) -> list[Any]:
+    """The segments that still hold a document not deleted."""
+    return [segment for segment in segments if segment.deleted_count() < segment.doc_count_all()]
 
 
 def _tid_postings(reader: Any) -> dict[str, list[int]]:
