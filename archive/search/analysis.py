@@ -148,18 +148,13 @@ def words(text: str) -> list[str]:
 
 @dataclass(slots=True)
 class TextTerms:
-    """Term lists of a text for each analysed field; `folded` keeps one term per word position."""
+    """Term lists of a text for each analysed field. `folded` keeps one term per word, in order;
+    `stems` and `names` pair each term with the number of the word it came from."""
 
     exact: list[str] = field(default_factory=list)
     folded: list[str] = field(default_factory=list)
-    stems: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-
-    def extend(self, other: TextTerms) -> None:
-        self.exact += other.exact
-        self.folded += other.folded
-        self.stems += other.stems
-        self.names += other.names
+    stems: list[tuple[str, int]] = field(default_factory=list)
+    names: list[tuple[str, int]] = field(default_factory=list)
 
 
 def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
@@ -167,14 +162,26 @@ def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
     latin = stemmers_for(languages)
     terms = TextTerms()
     exact, folded, stems, names = terms.exact, terms.folded, terms.stems, terms.names
-    for word in words(text):
+    for at, word in enumerate(words(text)):
         forms = word_forms(word, latin)
         exact.append(forms.exact)
         folded.append(forms.folded)
-        stems += forms.stems
+        stems += [(term, at) for term in forms.stems]
         if forms.name:
-            names.append(forms.name)
+            names.append((forms.name, at))
     return terms
+
+
+# A query's prefix of at least MIN_PREFIX letters is looked for; the first PREFIXED letters of each
+# word are indexed as a term of their own (see `prefix_term`).
+MIN_PREFIX = 2
+PREFIXED = 4
+
+
+def prefix_term(word: str) -> str | None:
+    """The term a folded word is found by from its beginning: a prefix of up to PREFIXED letters is
+    then one term or the few that begin with it, not the hundreds of words it begins."""
+    return word[:PREFIXED] if len(word) >= MIN_PREFIX else None
 
 
 # Whoosh filters and analyzers: the same rules in Whoosh's token-stream form, for schemas and for

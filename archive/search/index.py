@@ -13,6 +13,7 @@ import queue
 import shutil
 import threading
 import time
+import unicodedata
 import uuid
 import zlib
 from array import array
@@ -41,6 +42,7 @@ from archive.search.analysis import (
     fold,
     lowercase_auto,
     multilingual_analyzer,
+    prefix_term,
 )
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ AUDIENCES = ("public", "research", "staff")
 TESTIMONIES = "testimonies"
 # The layout of the files in an index folder. A folder written in another layout is not read: it is
 # rebuilt from the database (`archive serve` and the outbox writer do so by themselves).
-FORMAT = 2
+FORMAT = 3
 _CURRENT = "CURRENT"
 _GENERATION_PREFIX = "gen-"
 _CODEC = W3Codec()
@@ -109,7 +111,8 @@ class TermListField(FieldType):
             for term, places in _positions_by_term(value).items():
                 yield term.encode("utf-8"), len(places), float(len(places)), fmt.encode(places)
         else:
-            for term, count in Counter(value).items():
+            counts = value if isinstance(value, Counter) else Counter(value)
+            for term, count in counts.items():
                 yield term.encode("utf-8"), count, float(count), pack_uint(count)
 
 
@@ -139,6 +142,12 @@ def testimony_schema() -> Schema:
         transcript=COLUMN(PickleColumn(VarBytesColumn())),
         exact=_frequency(exact_analyzer()),
         folded=_located(),
+        # Each two words that follow each other in a text, as one term ("snow fell"): a phrase is
+        # found from the postings of its word pairs, not by reading positions in every testimony
+        # that holds its words.
+        pair=_frequency(),
+        # The first letters of each word, at its position (see `analysis.prefix_term`).
+        prefix=_located(),
         stem=_located(),
         name=_located(),
         title=_frequency(),
@@ -208,8 +217,11 @@ class Snapshot:
     # Segment id to {docnum in the segment: entry}, shared with the audience's later snapshots: a
     # segment's stored documents never change, so each is read once, not once per commit.
     _known: dict[str, dict[int, TestimonyEntry]] = field(default_factory=dict, repr=False)
-    # (segment id, field) to the field's length in each document of the segment, shared likewise.
-    lengths: dict[tuple[str, str], list[int]] = field(default_factory=dict, repr=False)
+    # (segment id, what) to what was read of a segment once for every query: a field's length in
+    # each document, the transcript column's reader. Shared likewise.
+    cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    # (facet, value) to the docnums counted in it, as the bits of one integer (`facet_bits`).
+    _facet_bits: dict[tuple[str, Any], int] | None = field(default=None, repr=False)
 
     @property
     def entries(self) -> dict[int, TestimonyEntry]:
@@ -237,9 +249,21 @@ class Snapshot:
                             self._entries[offset + docnum] = entry
                 for segid in set(self._known) - seen:
                     del self._known[segid]
-                for key in [key for key in self.lengths if key[0] not in seen]:
-                    del self.lengths[key]
+                for key in [key for key in self.cache if key[0] not in seen]:
+                    del self.cache[key]
         return self._entries
+
+    @property
+    def facet_bits(self) -> dict[tuple[str, Any], int]:
+        """(facet, value) to the set of docnums counted in it, as an integer's bits: a facet's count
+        over a result is one AND and a bit count, not a step per testimony."""
+        if self._facet_bits is None:
+            members: dict[tuple[str, Any], list[int]] = defaultdict(list)
+            for docnum, entry in self.entries.items():
+                for key in entry.facet_keys:
+                    members[key].append(docnum)
+            self._facet_bits = {key: bits_of(docnums) for key, docnums in members.items()}
+        return self._facet_bits
 
     @property
     def docnums(self) -> dict[int, int]:
@@ -247,6 +271,17 @@ class Snapshot:
         if self._docnums is None:
             self._docnums = {e.testimony_id: d for d, e in self.entries.items()}
         return self._docnums
+
+
+def bits_of(docnums: Iterable[int]) -> int:
+    """A set of docnums as the bits of one integer."""
+    found = bytearray()
+    for docnum in docnums:
+        byte = docnum >> 3
+        if byte >= len(found):
+            found.extend(bytes(byte + 1 - len(found)))
+        found[byte] |= 1 << (docnum & 7)
+    return int.from_bytes(found, "little")
 
 
 @dataclass
@@ -358,7 +393,7 @@ class SearchIndex:
         snapshot = opened.snapshot
         testimonies = _fresh(snapshot.testimonies)
         if testimonies is not snapshot.testimonies:
-            snapshot = Snapshot(testimonies, _known=snapshot._known, lengths=snapshot.lengths)
+            snapshot = Snapshot(testimonies, _known=snapshot._known, cache=snapshot.cache)
             opened.snapshot = snapshot
         return snapshot
 
@@ -1189,6 +1224,8 @@ def _fields(document: dict, analysed: Any) -> dict[str, Any]:
     folded: list[tuple[str, int]] = []
     stems: list[tuple[str, int]] = []
     names: list[tuple[str, int]] = []
+    pairs: list[str] = []
+    beginnings: list[tuple[str, int]] = []
     position = 0
 
     def described(texts: Iterable[str | None]) -> list[str]:
@@ -1198,9 +1235,13 @@ def _fields(document: dict, analysed: Any) -> dict[str, Any]:
             part = analysed(text, languages)
             exact.extend(part.exact)
             folded.extend((term, at) for at, term in enumerate(part.folded, start=position))
-            # Stems and name keys only tell which text they are in (no phrase is made of them).
-            stems.extend((term, position) for term in part.stems)
-            names.extend((term, position) for term in part.names)
+            stems.extend((term, position + at) for term, at in part.stems)
+            names.extend((term, position + at) for term, at in part.names)
+            pairs.extend(f"{first} {second}" for first, second in zip(part.folded, part.folded[1:]))
+            for at, word in enumerate(part.folded, start=position):
+                term = prefix_term(word)
+                if term:
+                    beginnings.append((term, at))
             position += len(part.folded) + 1
             words += part.folded
         return words
@@ -1223,7 +1264,9 @@ def _fields(document: dict, analysed: Any) -> dict[str, Any]:
         speakers += [(term, start) for term in analysed(segment.get("speaker"), languages).folded]
         keywords += [(term, start) for term in tagged]
         starts.append(start)
-        shown = (segment["id"], segment.get("start_ms"), segment.get("end_ms"), segment.get("speaker"), text)
+        # As analysed (NFC): a snippet marks the words at the positions a query matched.
+        shown = (segment["id"], segment.get("start_ms"), segment.get("end_ms"), segment.get("speaker"),
+                 unicodedata.normalize("NFC", text))  # fmt: skip
         packed.append(zlib.compress(pickle.dumps(shown, pickle.HIGHEST_PROTOCOL)))
     return {
         "tid": str(document["testimony_id"]),
@@ -1233,6 +1276,8 @@ def _fields(document: dict, analysed: Any) -> dict[str, Any]:
         "folded": folded,
         "stem": stems,
         "name": names,
+        "pair": pairs,
+        "prefix": beginnings,
         "title": title,
         "place": places,
         "narrator": narrator,

@@ -9,7 +9,7 @@ from all of them.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
@@ -30,14 +30,21 @@ _B = 0.75
 _K1 = 1.2
 # The located field whose positions are word positions, where phrases are looked for.
 _PHRASED = "folded"
+# The field of its word pairs, and the located field of its words' beginnings.
+_PAIRED = "pair"
+_PREFIXED = "prefix"
+# Fields whose positions are those of the words of a segment's text (a speaker's and a keyword's
+# are the segment's start): a match in them marks that word in a snippet.
+_WORDED = frozenset({"folded", "stem", "name", "prefix"})
 
 
 class Matching:
     """One query's view of a searcher: expansions of prefixes and fuzzy words are made once and shared
-    by ranking, passages and marks; field lengths are kept per segment in `lengths` (shared with
-    later queries: a segment's files never change)."""
+    by ranking, passages and marks; what is read of a segment for every query (field lengths, the
+    transcript column's reader) is kept in `cache`, shared with later queries: a segment's files
+    never change."""
 
-    def __init__(self, searcher: Any, lengths: dict[tuple[str, str], list[int]]) -> None:
+    def __init__(self, searcher: Any, cache: dict[tuple[str, str], Any]) -> None:
         self.searcher = searcher
         self.reader = searcher.reader()
         # An empty index reads as an EmptyReader: it has no postings to read.
@@ -45,13 +52,14 @@ class Matching:
             (leaf, offset) for leaf, offset in self.reader.leaf_readers() if isinstance(leaf, SegmentReader)
         ]
         self.count = self.reader.doc_count_all() or 1
-        self._lengths = lengths
+        self._cache = cache
         self._expanded: dict[tuple, list[str]] = {}
         self._idf: dict[tuple[str, str], float] = {}
         self._transcripts: dict[int, Transcript] = {}
         self._items: dict[tuple, list[tuple[str, Any]]] = {}
-        # Terms each passage field was matched by, for marking words in snippets.
-        self.marked: dict[str, set[str]] = {}
+        # (docnum, segment number) to the word positions the passages' query matched there: the
+        # words a snippet marks.
+        self.spots: dict[tuple[int, int], set[int]] = {}
 
     # Ranking
 
@@ -71,11 +79,24 @@ class Matching:
         if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
             return self._term(leaf, deleted, node.fieldname, node.text, node.boost)
         if isinstance(node, wq.Phrase):
-            words = self._docs(_words_of(node), leaf, deleted)
-            if node.fieldname != _PHRASED or not words:
-                return words
-            found = self._phrase_starts(leaf, node, sorted(words))
-            return {docnum: score for docnum, score in words.items() if found.get(docnum)}
+            if node.fieldname == _PHRASED and node.slop <= 1:
+                # Testimonies holding each word pair of the phrase, scored by how often they do;
+                # positions are read only to tell a longer phrase from its pairs found apart.
+                pairs = [f"{first} {second}" for first, second in zip(node.words, node.words[1:])]
+                found = _intersection([self._term(leaf, deleted, _PAIRED, pair, node.boost) for pair in pairs])
+                if len(pairs) == 1 or not found:
+                    return found
+            else:
+                found = self._docs(_words_of(node), leaf, deleted)
+                if node.fieldname != _PHRASED or not found:
+                    return found
+            starts = self._phrase_starts(leaf, node, sorted(found))
+            return {docnum: score for docnum, score in found.items() if starts.get(docnum)}
+        if isinstance(node, wq.Prefix) and node.fieldname == _PREFIXED:
+            # Words' beginnings, each scored as a word: how often the testimony uses words so begun.
+            return _union(
+                self._term(leaf, deleted, _PREFIXED, text, node.boost) for text, _ in self._prefixed(leaf, node)
+            )
         if isinstance(node, wq.Prefix):
             # Every word a prefix stands for counts the same, as in Whoosh: no scoring, only documents.
             found: dict[int, float] = {}
@@ -136,11 +157,28 @@ class Matching:
 
     def _field_lengths(self, leaf: Any, fieldname: str) -> list[int]:
         key = (leaf.segment().segment_id(), fieldname)
-        found = self._lengths.get(key)
+        found = self._cache.get(key)
         if found is None:
-            found = self._lengths[key] = [
+            found = self._cache[key] = [
                 leaf.doc_field_length(docnum, fieldname, 0) for docnum in range(leaf.doc_count_all())
             ]
+        return found
+
+    def _vocabulary(self, leaf: Any, fieldname: str) -> list[str]:
+        """A segment's terms of a field, in order, in memory: a fuzzy word's automaton steps through
+        them thousands of times, each a search of the term table on disk otherwise."""
+        key = (leaf.segment().segment_id(), f"vocabulary:{fieldname}")
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = [term.decode("utf-8") for term in leaf.lexicon(fieldname)]
+        return found
+
+    def _column(self, leaf: Any, name: str) -> Any:
+        """A segment's column reader (opening one reads the column's table of offsets)."""
+        key = (leaf.segment().segment_id(), f"column:{name}")
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = leaf.column_reader(name)
         return found
 
     # Expansions
@@ -186,7 +224,7 @@ class Matching:
             elif isinstance(node, wq.Wildcard):
                 terms.update(t.decode("utf-8") for t in node._btexts(leaf))  # noqa: SLF001
             elif fieldname in leaf.indexed_field_names():
-                terms.update(Automata.find_matches(dfa, leaf.cursor(fieldname)))
+                terms.update(Automata.find_matches(dfa, _Cursor(self._vocabulary(leaf, fieldname))))
         return terms
 
     def _phrase_starts(self, leaf: Any, node: wq.Phrase, docnums: list[int]) -> dict[int, list[int]]:
@@ -217,24 +255,30 @@ class Matching:
 
     def _places(self, node: wq.Query, docnums: list[int]) -> dict[tuple[int, int], float]:
         if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
-            self.marked.setdefault(node.fieldname, set()).add(node.text)
             return self._located(node.fieldname, node.text, node.boost, docnums)
         if isinstance(node, wq.Phrase):
             if node.fieldname != _PHRASED:
                 return self._places(_words_of(node), docnums)
-            self.marked.setdefault(_PHRASED, set()).update(node.words)
             found = {}
+            size = len(node.words)
             for leaf, offset, local in self._by_leaf(docnums):
                 for docnum, starts in self._phrase_starts(leaf, node, local).items():
-                    for place, count in Counter(self._place(docnum + offset, starts)).items():
+                    docnum += offset
+                    places = self._place(docnum, starts)
+                    for place, count in Counter(places).items():
                         if place:
-                            found[docnum + offset, place] = (
-                                node.boost * len(node.words) * count / (count + _K1)
-                            )
+                            found[docnum, place] = node.boost * size * count / (count + _K1)
+                    # A phrase of words within slop of each other: its first word and those after.
+                    for start, place in zip(starts, places, strict=True):
+                        if place:
+                            self.spots.setdefault((docnum, place), set()).update(range(start, start + size))
             return found
+        if isinstance(node, wq.Prefix) and node.fieldname == _PREFIXED:
+            return _union(
+                self._located(_PREFIXED, text, node.boost, docnums) for text in self.expand(node)
+            )
         if isinstance(node, wq.Prefix):
             found = {}
-            self.marked.setdefault(node.fieldname, set()).update(self.expand(node))
             for leaf, offset, local in self._by_leaf(docnums):
                 low, high = local[0], local[-1]
                 for _, info in self._prefixed(leaf, node):
@@ -242,16 +286,13 @@ class Matching:
                     if info.min_id() > high or info.max_id() < low:
                         continue
                     for docnum, positions in _info_positions(leaf, node.fieldname, info, local):
-                        for place in self._place(docnum + offset, positions):
-                            if place:
-                                found[docnum + offset, place] = node.boost
+                        for key in self._spotted(docnum + offset, positions, node.fieldname in _WORDED):
+                            found[key] = node.boost
             return found
         if isinstance(node, wq.FuzzyTerm | wq.Wildcard):
             constant = isinstance(node, wq.Wildcard)
             found: dict[tuple[int, int], float] = {}
-            expanded = self.expand(node)
-            self.marked.setdefault(node.fieldname, set()).update(expanded)
-            for text in expanded:
+            for text in self.expand(node):
                 for key, score in self._located(node.fieldname, text, node.boost, docnums, constant).items():
                     found[key] = node.boost if constant else found.get(key, 0.0) + score
             return found
@@ -282,10 +323,25 @@ class Matching:
         factor = boost if constant else boost * self.idf(fieldname, text) * (_K1 + 1)
         for leaf, offset, local in self._by_leaf(docnums):
             for docnum, positions in _positions(leaf, fieldname, text, local):
-                for place, count in Counter(self._place(docnum + offset, positions)).items():
-                    if place:
-                        found[docnum + offset, place] = factor * count / (count + _K1)
+                keys = self._spotted(docnum + offset, positions, fieldname in _WORDED)
+                for key, count in Counter(keys).items():
+                    found[key] = factor * count / (count + _K1)
         return found
+
+    def _spotted(self, docnum: int, positions: list[int], marked: bool = True) -> list[tuple[int, int]]:
+        """(docnum, segment number) of each position in a segment; marked ones are kept in `spots`."""
+        keys = []
+        spots = self.spots
+        for position, place in zip(positions, self._place(docnum, positions), strict=True):
+            if place:
+                key = (docnum, place)
+                keys.append(key)
+                if marked:
+                    found = spots.get(key)
+                    if found is None:
+                        found = spots[key] = set()
+                    found.add(position)
+        return keys
 
     def _by_leaf(self, docnums: list[int]) -> Iterable[tuple[Any, int, list[int]]]:
         for leaf, offset in self.leaves:
@@ -299,7 +355,7 @@ class Matching:
         if found is None:
             found = Transcript((), ())
             for leaf, offset, _ in self._by_leaf([docnum]):
-                found = Transcript(*leaf.column_reader("transcript")[docnum - offset])
+                found = Transcript(*self._column(leaf, "transcript")[docnum - offset])
             self._transcripts[docnum] = found
         return found
 
@@ -307,6 +363,20 @@ class Matching:
         """The segment number (from 1; 0 for the describing texts) of each position."""
         starts = self.transcript(docnum).starts
         return [bisect_right(starts, position) for position in positions]
+
+
+class _Cursor:
+    """A sorted list of terms as the cursor Whoosh's automata walk."""
+
+    def __init__(self, terms: list[str]) -> None:
+        self.terms = terms
+        self.at = 0
+
+    def text(self) -> str | None:
+        return self.terms[self.at] if self.at < len(self.terms) else None
+
+    def find(self, text: str) -> None:
+        self.at = bisect_left(self.terms, text)
 
 
 def _words_of(node: wq.Phrase) -> wq.Query:
@@ -349,6 +419,14 @@ def _info_positions(
     leaf: Any, fieldname: str, info: Any, docnums: list[int]
 ) -> Iterable[tuple[int, list[int]]]:
     """The same, from a term's table entry already read."""
+    if info.is_inlined():
+        # A rare term's few postings are in its entry: no postings to open.
+        ids, _, values = info.inlined_postings()
+        wanted = set(docnums)
+        for docnum, value in zip(ids, values, strict=True):
+            if docnum in wanted:
+                yield docnum, _decoded(value)
+        return
     terms = leaf._terms  # noqa: SLF001
     matcher = terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)  # noqa: SLF001
     yield from _matched_positions(matcher, docnums)
@@ -369,14 +447,39 @@ def _info_ids(leaf: Any, fieldname: str, info: Any) -> Sequence[int]:
 
 
 def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
-    for docnum in docnums:
-        if not matcher.is_active():
-            return
-        matcher.skip_to(docnum)
-        if matcher.is_active() and matcher.id() == docnum:
-            value = matcher.value()
-            # Positions' own decoding, without a Python step per position.
-            yield docnum, list(accumulate(loads(value[_INT_SIZE:] + b".")))
+    """(docnum, positions) of those of the sorted docnums the matcher's postings hold."""
+    if not isinstance(matcher, W3LeafMatcher):
+        for docnum in docnums:
+            if not matcher.is_active():
+                return
+            matcher.skip_to(docnum)
+            if matcher.is_active() and matcher.id() == docnum:
+                yield docnum, _decoded(matcher.value())
+        return
+    # A block at a time: blocks ending before the next wanted document are passed by their
+    # header, the others' ids searched, and positions decoded only for the documents found.
+    wanted = 0
+    while wanted < len(docnums) and matcher.is_active():
+        last = matcher._maxid  # noqa: SLF001
+        if docnums[wanted] <= last:
+            matcher._read_ids()  # noqa: SLF001
+            ids = matcher._ids  # noqa: SLF001
+            values = None
+            while wanted < len(docnums) and docnums[wanted] <= last:
+                docnum = docnums[wanted]
+                at = bisect_left(ids, docnum)
+                if at < len(ids) and ids[at] == docnum:
+                    if values is None:
+                        matcher._read_values()  # noqa: SLF001
+                        values = matcher._values  # noqa: SLF001
+                    yield docnum, _decoded(values[at])
+                wanted += 1
+        matcher._next_block()  # noqa: SLF001
+
+
+def _decoded(value: bytes) -> list[int]:
+    """Positions from their stored form, without a Python step per position."""
+    return list(accumulate(loads(value[_INT_SIZE:] + b".")))
 
 
 def _postings(leaf: Any, fieldname: str, text: str) -> tuple[list[int], list[float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import html
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any
@@ -23,6 +23,8 @@ from whoosh.qparser import (
 )
 
 from archive.search.analysis import (
+    MIN_PREFIX,
+    PREFIXED,
     WORD,
     fold,
     lowercase_auto,
@@ -30,7 +32,7 @@ from archive.search.analysis import (
     word_forms,
     words,
 )
-from archive.search.index import SearchIndex, Snapshot, TestimonyEntry
+from archive.search.index import SearchIndex, Snapshot, TestimonyEntry, bits_of
 from archive.search.matching import Matching
 
 SORTS = ("relevance", "date", "title")
@@ -47,7 +49,6 @@ _SEGMENT_FIELDS = frozenset({"speaker", "keyword"})
 _TESTIMONY_FORMS = (("exact", "exact", 3.0), ("folded", "folded", 2.0), ("title", "folded", 1.0),
                     ("stem", "stems", 1.0), ("name", "name", 1.0))  # fmt: skip
 _SEGMENT_FORMS = (("folded", "folded", 2.0), ("stem", "stems", 1.0), ("name", "name", 1.0))
-_MIN_PREFIX = 2
 _MAX_FUZZY = 2
 
 
@@ -161,12 +162,15 @@ def _rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
         return wq.Term(fieldname, _folded(node.text), boost=boost)
     if isinstance(node, wq.Prefix):
         prefix = _folded(node.text)
-        if len(prefix) < _MIN_PREFIX:
+        if len(prefix) < MIN_PREFIX:
             return _rewrite(wq.Term(node.fieldname, node.text, boost=boost), target)
+        if on_text and len(prefix) <= PREFIXED:
+            # Among the words' beginnings, where a prefix is one term or few.
+            return wq.Prefix("prefix", prefix, boost=boost)
         return wq.Prefix(text_field, prefix, boost=boost)
     if isinstance(node, wq.Wildcard):
         pattern = "".join(ch if ch in "*?" else _folded(ch) for ch in node.text)
-        if len(pattern.strip("*?")) < _MIN_PREFIX:
+        if len(pattern.strip("*?")) < MIN_PREFIX:
             return None
         return wq.Wildcard(text_field, pattern, boost=boost)
     if isinstance(node, wq.Phrase):
@@ -265,12 +269,24 @@ def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None) -> set[int] | N
     return {docnum for docnum, entry in snapshot.entries.items() if passes(entry)}
 
 
-def _facets(entries: Iterable[TestimonyEntry]) -> dict[str, list[list[Any]]]:
+# Below this many testimonies, facets are counted testimony by testimony; from it on, per value.
+_FACET_BITS_FROM = 200
+
+
+def _facets(snapshot: Snapshot, docnums: Collection[int]) -> dict[str, list[list[Any]]]:
     counts: dict[str, Counter] = {
         name: Counter() for name in ("place", "subject", "language", "year", "decade", "access")
     }
-    for (name, value), count in Counter(chain.from_iterable(e.facet_keys for e in entries)).items():
-        counts[name][value] = count
+    if len(docnums) < _FACET_BITS_FROM:
+        entries = snapshot.entries
+        for (name, value), count in Counter(chain.from_iterable(entries[d].facet_keys for d in docnums)).items():
+            counts[name][value] = count
+    else:
+        found = bits_of(docnums)
+        for (name, value), members in snapshot.facet_bits.items():
+            count = (found & members).bit_count()
+            if count:
+                counts[name][value] = count
     facets = {}
     for name, counter in counts.items():
         if name in ("year", "decade"):
@@ -281,11 +297,15 @@ def _facets(entries: Iterable[TestimonyEntry]) -> dict[str, list[list[Any]]]:
     return facets
 
 
-def _ordered(snapshot: Snapshot, scored: list[tuple[int, float]], sort: str) -> list[int]:
+def _ordered(snapshot: Snapshot, scored: list[tuple[int, float]], sort: str, shown: int) -> list[int]:
+    """The first `shown` docnums in the order asked for (only those are sorted out of the rest)."""
     entries = snapshot.entries
     if sort == "relevance":
-        return [docnum for docnum, _ in sorted(scored, key=lambda item: (-item[1], item[0]))]
-    if sort == "date":
+
+        def key(item: tuple[int, float]) -> tuple:
+            return (-item[1], item[0])
+
+    elif sort == "date":
         # Undated testimonies come last, not first.
         def key(item: tuple[int, float]) -> tuple:
             entry = entries[item[0]]
@@ -297,7 +317,7 @@ def _ordered(snapshot: Snapshot, scored: list[tuple[int, float]], sort: str) -> 
             entry = entries[item[0]]
             return (entry.title_key, entry.interview_date or "")
 
-    return [docnum for docnum, _ in sorted(scored, key=key)]
+    return [docnum for docnum, _ in heapq.nsmallest(shown, scored, key=key)]
 
 
 # Passages and snippets
@@ -317,13 +337,9 @@ def _passages(
             heapq.heappush(heap, (score, -place))
         elif (score, -place) > heap[0]:
             heapq.heapreplace(heap, (score, -place))
-    marks = _Marks(matching.marked)
     for docnum, heap in best.items():
         if heap:
-            transcript = matching.transcript(docnum)
-            found[docnum] = [
-                _segment(transcript.segment(-negative), marks) for _, negative in sorted(heap, reverse=True)
-            ]
+            found[docnum] = [_segment(matching, docnum, -negative) for _, negative in sorted(heap, reverse=True)]
     return found
 
 
@@ -337,7 +353,6 @@ def _within(
 ) -> tuple[int, list[dict]]:
     """Matching segments of one testimony in transcript order, paged, with their total."""
     transcript = matching.transcript(docnum)
-    marks = None
     if q is None:
         places = list(range(1, len(transcript) + 1))
     else:
@@ -346,55 +361,44 @@ def _within(
         for target in (_with_synonyms(_WITHIN, synonyms), _with_synonyms(_PASSAGES, synonyms)):
             chosen = _rewrite(q, target)
             if chosen is not None:
+                matching.spots.clear()
                 places = [place for _, place in matching.places(chosen, [docnum])]
             if places:
-                marks = _Marks(matching.marked)
                 break
-    segments = [transcript.segment(place) for place in places]
-    segments.sort(key=lambda s: (s[1] is None, s[1] or 0, s[0]))
-    shown = segments[(page - 1) * per_page : page * per_page]
-    return len(segments), [_segment(s, marks) for s in shown]
+    # In the order of the recording: by start time, untimed segments last.
+    timed = []
+    for place in places:
+        segment_id, start_ms = transcript.segment(place)[:2]
+        timed.append((start_ms is None, start_ms or 0, segment_id, place))
+    shown = [place for *_, place in sorted(timed)[(page - 1) * per_page : page * per_page]]
+    return len(timed), [_segment(matching, docnum, place) for place in shown]
 
 
-class _Marks(dict):
-    """Decides which words of a segment's text the query matched, in any of their forms; called once
-    per word shown, so each word is decided once per query and then looked up."""
-
-    def __init__(self, marked: dict[str, set[str]]) -> None:
-        super().__init__()
-        self.folded = marked.get("folded", set())
-        self.stems = marked.get("stem", set())
-        self.names = marked.get("name", set())
-
-    def __missing__(self, word: str) -> bool:
-        forms = word_forms(word)
-        found = self[word] = (
-            forms.folded in self.folded
-            or not self.stems.isdisjoint(forms.stems)
-            or (forms.name is not None and forms.name in self.names)
-        )
-        return found
-
-    __call__ = dict.__getitem__
-
-
-def _segment(stored: tuple, marks: _Marks | None) -> dict:
-    segment_id, start_ms, end_ms, speaker, text = stored
+def _segment(matching: Matching, docnum: int, place: int) -> dict:
+    """A passage as a hit shows it, the words the query matched in it marked."""
+    transcript = matching.transcript(docnum)
+    segment_id, start_ms, end_ms, speaker, text = transcript.segment(place)
+    first = transcript.starts[place - 1]
+    spotted = matching.spots.get((docnum, place), ())
     return {
         "id": segment_id,
         "start_ms": start_ms,
         "end_ms": end_ms,
         "speaker": speaker,
-        "snippet": snippet(text, marks),
+        "snippet": snippet(text, {position - first for position in spotted}),
     }
 
 
-def snippet(text: str, marks: Any = None, size: int = SNIPPET_CHARS) -> str:
-    """HTML-escaped text around the first match, matched words wrapped in <mark>."""
+def snippet(text: str, marked: Collection[int] = (), size: int = SNIPPET_CHARS) -> str:
+    """HTML-escaped text around the first marked word, marked words wrapped in <mark>.
+
+    `marked` holds the numbers of the words to mark (from 0, words as `analysis.words` splits
+    the text).
+    """
+    spans = _spans(text, sorted(marked), size)
     start, end = 0, len(text)
     if len(text) > size:
-        # Only the words shown are looked at: up to the first match, then those around it.
-        first = next((m.start() for m in WORD.finditer(text) if marks is not None and marks(m.group())), 0)
+        first = spans[0][0] if spans else 0
         start = max(0, first - size // 3)
         if start:
             space = text.rfind(" ", 0, start)
@@ -405,13 +409,34 @@ def snippet(text: str, marks: Any = None, size: int = SNIPPET_CHARS) -> str:
             end = space if space > start else end
     out = ["…" if start else ""]
     cursor = start
-    spans = [] if marks is None else [m.span() for m in WORD.finditer(text, start, end) if marks(m.group())]
     for left, right in spans:
-        out += [html.escape(text[cursor:left]), "<mark>", html.escape(text[left:right]), "</mark>"]
-        cursor = right
+        if left >= start and right <= end:
+            out += [html.escape(text[cursor:left]), "<mark>", html.escape(text[left:right]), "</mark>"]
+            cursor = right
     out.append(html.escape(text[cursor:end]))
     out.append("…" if end < len(text) else "")
     return "".join(out)
+
+
+def _spans(text: str, marked: list[int], size: int) -> list[tuple[int, int]]:
+    """Where the marked words are, read up to the last one that a snippet of size can show."""
+    spans: list[tuple[int, int]] = []
+    if not marked:
+        return spans
+    wanted = iter(marked)
+    next_wanted = next(wanted)
+    limit = len(text)
+    for number, match in enumerate(WORD.finditer(text)):
+        if match.start() > limit:
+            break
+        if number == next_wanted:
+            if not spans:
+                limit = match.start() + size
+            spans.append(match.span())
+            next_wanted = next(wanted, None)
+            if next_wanted is None:
+                break
+    return spans
 
 
 # Did you mean
@@ -499,7 +524,7 @@ def search(
     parsed = parse(q or "")
     ranking = _rewrite(parsed, _with_synonyms(_RANKING, synonyms)) if parsed is not None else None
     with index.reading(audience) as snapshot:
-        matching = Matching(snapshot.testimonies, snapshot.lengths) if snapshot.testimonies else None
+        matching = Matching(snapshot.testimonies, snapshot.cache) if snapshot.testimonies else None
         allowed = _allowed(snapshot, filters)
         if testimony_id is not None:
             only = snapshot.docnums.get(testimony_id)
@@ -522,7 +547,7 @@ def search(
             "page": page,
             "per_page": per_page,
             "hits": [],
-            "facets": _facets(entries[docnum] for docnum, _ in scored),
+            "facets": _facets(snapshot, [docnum for docnum, _ in scored]),
             "suggestion": None,
         }
         if testimony_id is not None:
@@ -531,7 +556,7 @@ def search(
                 count, segments = _within(matching, parsed, scored[0][0], page, per_page, synonyms)
                 result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
         else:
-            shown = _ordered(snapshot, scored, sort)[(page - 1) * per_page : page * per_page]
+            shown = _ordered(snapshot, scored, sort, page * per_page)[(page - 1) * per_page :]
             passages_target = _with_synonyms(_PASSAGES, synonyms)
             passage_query = _rewrite(parsed, passages_target) if parsed is not None else None
             found = _passages(matching, passage_query, shown, passages)
