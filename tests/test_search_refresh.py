@@ -29,3 +29,24 @@ def test_an_index_read_while_empty_finds_what_is_added_later(tmp_path):
     assert search(index, "public", "orchard")["total"] == 0
     index.apply([(1, {"public": _doc(1, "orchard"), "staff": _doc(1, "orchard")})])
     assert search(index, "public", "orchard")["total"] == 1
+
+
+def test_a_worker_that_lets_go_of_its_mapped_pages_still_reads_the_index(tmp_path, monkeypatch):
+    from archive.search import index as module
+
+    # No budget: every search ends by letting go of every mapped index page, so each next search
+    # maps them again from the page cache.
+    monkeypatch.setattr(module, "_MAPPED_BUDGET", -1)
+    monkeypatch.setattr(module, "_mapped_baseline", 0)
+    index = SearchIndex(tmp_path)
+    index.apply([(n, {"public": _doc(n, "lantern" if n % 2 else "orchard")}) for n in range(1, 41)])
+    real = module._let_go_of_pages
+    released = []
+    monkeypatch.setattr(module, "_let_go_of_pages", lambda: released.append(1) or real())
+    for _ in range(3):
+        found = search(index, "public", "lantern")
+        assert found["total"] == 20
+        assert "<mark>lantern</mark>" in found["hits"][0]["segments"][0]["snippet"]
+        assert search(index, "public", "orch*")["total"] == 20
+        assert search(index, "public", '"the orchard"')["total"] == 20
+    assert len(released) == 9

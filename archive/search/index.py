@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import io
 import logging
 import mmap
@@ -11,10 +12,12 @@ import os
 import pickle
 import queue
 import shutil
+import struct
 import threading
 import time
 import unicodedata
 import uuid
+import weakref
 import zlib
 from array import array
 from collections import Counter, defaultdict
@@ -29,11 +32,13 @@ from whoosh.codec.whoosh3 import W3Codec, W3TermInfo
 from whoosh.columns import PickleColumn, VarBytesColumn
 from whoosh.fields import COLUMN, ID, STORED, FieldType, Schema
 from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.filetables import md5_hash
 from whoosh.filedb.structfile import BufferFile, StructFile
 from whoosh.formats import Frequency, Positions
 from whoosh.reading import MultiReader, SegmentReader
 from whoosh.searching import Searcher
 from whoosh.system import pack_uint, pack_ushort
+from whoosh.util.numeric import length_to_byte
 
 from archive.search.analysis import (
     TextTerms,
@@ -373,8 +378,11 @@ class SearchIndex:
         Whoosh searchers share file handles, so one thread at a time uses an audience's searchers.
         """
         _check_audience(audience)
-        with self._locks[audience]:
-            yield self._refresh(audience)
+        try:
+            with self._locks[audience]:
+                yield self._refresh(audience)
+        finally:
+            _release_pages()
 
     def _refresh(self, audience: str) -> Snapshot:
         generation = self._current_generation(audience)
@@ -666,7 +674,41 @@ class _MappableFile(StructFile):
             self._map = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
             # The map holds the file: the handle is not needed, nor kept open for as long as the reader.
             self.file.close()
+            _MAPPED.add(self)
         return _MappedPart(memoryview(self._map)[offset : offset + length], name=name)
+
+
+# The index files this process has mapped, and how many of their pages it may keep in its page
+# tables: beyond that, it lets go of them all (the pages stay in the page cache, shared by every
+# worker, and are mapped again, without reading the disk, when next touched). A long-running worker
+# would otherwise hold in its resident memory every page of the index it ever read.
+_MAPPED: weakref.WeakSet = weakref.WeakSet()
+_MAPPED_BUDGET = 48 * 1024 * 1024
+_mapped_baseline: int | None = None
+
+
+def _release_pages() -> None:
+    """Let go of the mapped index pages once this process holds more of them than the budget."""
+    global _mapped_baseline  # noqa: PLW0603 - one per process
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            # Resident pages backed by files: the index's, and the program's own libraries.
+            shared = int(statm.read().split()[2]) * mmap.PAGESIZE
+    except (OSError, IndexError, ValueError):
+        return
+    if _mapped_baseline is None or shared < _mapped_baseline:
+        _mapped_baseline = shared
+        return
+    if shared - _mapped_baseline > _MAPPED_BUDGET:
+        _let_go_of_pages()
+
+
+def _let_go_of_pages() -> None:
+    """Drop every mapped index page from this process's page tables (not from the page cache)."""
+    for mapped in list(_MAPPED):
+        if mapped._map is not None and not mapped._map.closed:
+            with suppress(OSError, ValueError):
+                mapped._map.madvise(mmap.MADV_DONTNEED)
 
 
 class _MappedPart(BufferFile):
@@ -964,16 +1006,21 @@ class _SegmentWriter:
             lengths = [doc_lengths.get(name, 0) for _, doc_lengths, _ in self._docs]
             terms.start_field(name, schema[name])
             field_id = pack_ushort(terms._fieldid)  # noqa: SLF001
+            # A rare term's few postings go in its entry of the term table, as Whoosh's own writer
+            # means to (it misnames the method and never does); such entries, most of a large
+            # vocabulary, are written together.
+            entries: list[tuple[bytes, bytes]] = []
             for term in sorted(postings):
                 ids, weights, values = postings[term]
                 if len(ids) < _INLINED_BELOW:
-                    # A rare term's few postings go in its entry of the term table, as Whoosh's
-                    # own writer means to (it misnames the method and never does).
-                    terms._tindex.add(field_id + term, _inlined(ids, weights, values, lengths))  # noqa: SLF001
+                    entries.append((field_id + term, _inlined(ids, weights, values, lengths)))
                     continue
+                _add_entries(terms._tindex, entries)  # noqa: SLF001
+                entries.clear()
                 terms.start_term(term)
                 _write_postings(terms._postwriter, ids, weights, values, lengths)  # noqa: SLF001
                 terms.finish_term()
+            _add_entries(terms._tindex, entries)  # noqa: SLF001
             terms.finish_field()
         terms.close()
         segment.set_doc_count(len(self._docs))
@@ -991,18 +1038,52 @@ class _SegmentWriter:
         self.is_closed = True
 
 
+# A term table entry's head, as W3TermInfo packs it: inlined, weight, documents, shortest and
+# longest field length (as bytes), greatest weight, first and last document.
+_TERM_INFO = struct.Struct("!BfIBBfII")
+# A hash file entry's head: the lengths of key and value.
+_ENTRY_HEAD = struct.Struct("!ii")
+
+
 def _inlined(ids: list[int], weights: list[float], values: list[bytes], lengths: list[int]) -> bytes:
-    """A term table entry holding the term's postings themselves."""
-    info = W3TermInfo()
+    """A term table entry holding the term's postings themselves (what W3TermInfo.to_bytes gives)."""
     found = [lengths[docnum] for docnum in ids if lengths[docnum]]
-    info._weight = float(sum(weights))  # noqa: SLF001
-    info._df = len(ids)  # noqa: SLF001
-    info._minlength = min(found) if found else None  # noqa: SLF001
-    info._maxlength = max(found) if found else 0  # noqa: SLF001
-    info._maxweight = max(weights)  # noqa: SLF001
-    info._minid, info._maxid = ids[0], ids[-1]  # noqa: SLF001
-    info.set_inlined(ids, weights, values)
-    return info.to_bytes()
+    head = _TERM_INFO.pack(
+        1,
+        float(sum(weights)),
+        len(ids),
+        length_to_byte(min(found)) if found else 0,
+        length_to_byte(max(found)) if found else 0,
+        max(weights),
+        ids[0],
+        ids[-1],
+    )
+    return head + pickle.dumps((tuple(ids), tuple(weights), tuple(values)), 2)
+
+
+def _add_entries(table: Any, entries: list[tuple[bytes, bytes]]) -> None:
+    """Add entries, in key order, to a term table (Whoosh's OrderedHashWriter) in one write: what
+    its `add` does for each, without a call and a write per entry."""
+    if not entries:
+        return
+    if table.hashfn is not md5_hash or entries[0][0] <= table.lastkey:
+        for key, value in entries:
+            table.add(key, value)
+        return
+    position = table.dbfile.tell()
+    parts: list[bytes] = []
+    starts = table.index
+    buckets = table.buckets
+    head = _ENTRY_HEAD.pack
+    for key, value in entries:
+        starts.append(position)
+        parts += (head(len(key), len(value)), key, value)
+        # md5_hash: the digest's last four bytes, as a number.
+        hashed = int.from_bytes(hashlib.md5(key, usedforsecurity=False).digest()[12:], "big")
+        buckets[hashed & 255].append((hashed, position))
+        position += _ENTRY_HEAD.size + len(key) + len(value)
+    table.dbfile.write(b"".join(parts))
+    table.lastkey = entries[-1][0]
 
 
 def _write_postings(

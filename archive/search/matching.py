@@ -223,8 +223,12 @@ class Matching:
                 terms.update(term for term, _ in self._prefixed(leaf, node))
             elif isinstance(node, wq.Wildcard):
                 terms.update(t.decode("utf-8") for t in node._btexts(leaf))  # noqa: SLF001
-            elif fieldname in leaf.indexed_field_names():
+            elif fieldname == _PHRASED:
                 terms.update(Automata.find_matches(dfa, _Cursor(self._vocabulary(leaf, fieldname))))
+            elif fieldname in leaf.indexed_field_names():
+                # Other fields (the exact forms "did you mean" looks in) are walked on disk: they are
+                # asked of rarely, and a vocabulary in memory costs every worker its size.
+                terms.update(Automata.find_matches(dfa, leaf.cursor(fieldname)))
         return terms
 
     def _phrase_starts(self, leaf: Any, node: wq.Phrase, docnums: list[int]) -> dict[int, list[int]]:
