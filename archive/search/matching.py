@@ -90,7 +90,7 @@ class Matching:
                 found = self._docs(_words_of(node), leaf, deleted)
                 if node.fieldname != _PHRASED or not found:
                     return found
-            starts = self._phrase_starts(leaf, node, sorted(found))
+            starts = self._phrase_matches(leaf, node, sorted(found))
             return {docnum: score for docnum, score in found.items() if starts.get(docnum)}
         if isinstance(node, wq.Prefix) and node.fieldname == _PREFIXED:
             # Words' beginnings, each scored as a word: how often the testimony uses words so begun.
@@ -231,17 +231,19 @@ class Matching:
                 terms.update(Automata.find_matches(dfa, leaf.cursor(fieldname)))
         return terms
 
-    def _phrase_starts(self, leaf: Any, node: wq.Phrase, docnums: list[int]) -> dict[int, list[int]]:
-        """Local docnum to the positions where the phrase starts, of those documents of one segment
-        (their words' positions are read only for them)."""
-        found: dict[int, list[int]] = {}
+    def _phrase_matches(
+        self, leaf: Any, node: wq.Phrase, docnums: list[int]
+    ) -> dict[int, list[tuple[int, ...]]]:
+        """Local docnum to the phrase's matches (its words' positions), of those documents of one
+        segment (their words' positions are read only for them)."""
+        found: dict[int, list[tuple[int, ...]]] = {}
         located = [dict(_positions(leaf, _PHRASED, word, docnums)) for word in node.words]
         for docnum in docnums:
             positions = [at.get(docnum) for at in located]
             if all(positions):
-                starts = _starts(positions, max(1, node.slop))
-                if starts:
-                    found[docnum] = starts
+                matches = _matches(positions, max(1, node.slop))
+                if matches:
+                    found[docnum] = matches
         return found
 
     # Passages
@@ -266,16 +268,16 @@ class Matching:
             found = {}
             size = len(node.words)
             for leaf, offset, local in self._by_leaf(docnums):
-                for docnum, starts in self._phrase_starts(leaf, node, local).items():
+                for docnum, matches in self._phrase_matches(leaf, node, local).items():
                     docnum += offset
-                    places = self._place(docnum, starts)
+                    places = self._place(docnum, [match[0] for match in matches])
                     for place, count in Counter(places).items():
                         if place:
                             found[docnum, place] = node.boost * size * count / (count + _K1)
-                    # A phrase of words within slop of each other: its first word and those after.
-                    for start, place in zip(starts, places, strict=True):
+                    # The phrase's words where they stand (within slop of each other, not all adjacent).
+                    for match, place in zip(matches, places, strict=True):
                         if place:
-                            self.spots.setdefault((docnum, place), set()).update(range(start, start + size))
+                            self.spots.setdefault((docnum, place), set()).update(match)
             return found
         if isinstance(node, wq.Prefix) and node.fieldname == _PREFIXED:
             return _union(
@@ -387,25 +389,27 @@ def _words_of(node: wq.Phrase) -> wq.Query:
     return wq.And([wq.Term(node.fieldname, w, boost=node.boost) for w in node.words])
 
 
-def _starts(positions: list[list[int]], slop: int) -> list[int]:
-    """Where words at these positions follow each other in order, each within slop of the last."""
+def _matches(positions: list[list[int]], slop: int) -> list[tuple[int, ...]]:
+    """Where words at these positions follow each other in order, each within slop of the last: the
+    positions of the words of each such match."""
     if slop == 1:
         # Adjacent words, the usual phrase: a set operation per word, not a step per position.
         adjacent = set(positions[0])
         for offset, following in enumerate(positions[1:], start=1):
             adjacent.intersection_update([position - offset for position in following])
-        return sorted(adjacent)
+        size = len(positions)
+        return [tuple(range(start, start + size)) for start in sorted(adjacent)]
     found = []
     rest = positions[1:]
     for start in positions[0]:
-        at = start
+        match = [start]
         for following in rest:
-            index = bisect_right(following, at)
-            if index == len(following) or following[index] > at + slop:
+            index = bisect_right(following, match[-1])
+            if index == len(following) or following[index] > match[-1] + slop:
                 break
-            at = following[index]
+            match.append(following[index])
         else:
-            found.append(start)
+            found.append(tuple(match))
     return found
 
 

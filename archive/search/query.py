@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import html
+import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -458,7 +459,13 @@ def _did_you_mean(matching: Matching | None, q: str) -> str | None:
         if ("exact", forms.exact) in reader or ("folded", forms.folded) in reader:
             continue
         # As Whoosh's corrector ranks them: the most frequent word within two edits, then the first.
-        found = matching.expand(wq.FuzzyTerm("exact", forms.exact, maxdist=2, prefixlength=1))
+        # Only words of a testimony still in the index: a removed one's words stay in the term
+        # table until its segment is merged, and a withdrawn name must not come back as a hint.
+        found = [
+            term
+            for term in matching.expand(wq.FuzzyTerm("exact", forms.exact, maxdist=2, prefixlength=1))
+            if matching.scores(wq.Term("exact", term))
+        ]
         if not found:
             continue
         replacement = min(found, key=lambda term: (-reader.frequency("exact", term), term))
@@ -521,7 +528,9 @@ def search(
         raise ValueError(f"unknown sort {sort!r}")
     page = max(1, int(page))
     per_page = min(MAX_PER_PAGE, max(1, int(per_page)))
-    parsed = parse(q or "")
+    # As the index has the text: a letter and its accent typed apart are one letter.
+    q = unicodedata.normalize("NFC", q or "")
+    parsed = parse(q)
     ranking = _rewrite(parsed, _with_synonyms(_RANKING, synonyms)) if parsed is not None else None
     with index.reading(audience) as snapshot:
         matching = Matching(snapshot.testimonies, snapshot.cache) if snapshot.testimonies else None
@@ -579,7 +588,7 @@ def suggest(
     the name its testimonies give, when a word of any of them starts with prefix.
     """
     aliases = aliases or {}
-    wanted = _folded(prefix.strip())
+    wanted = _folded(unicodedata.normalize("NFC", prefix).strip())
     if not wanted:
         return []
     with index.reading(audience) as snapshot:
