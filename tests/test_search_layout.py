@@ -63,6 +63,24 @@ def test_a_three_word_phrase_is_not_found_from_its_pairs_apart(index):
     assert found(index, '"grey heron"') == [1, 2, 3]
 
 
+def test_a_phrase_is_found_whether_its_pair_is_a_term_or_in_a_bucket(index, monkeypatch):
+    from archive.search import analysis
+
+    # One bucket for every rare pair: each document of it holds some rare pair, and only the
+    # positions tell which hold this one.
+    monkeypatch.setattr(analysis, "PAIR_BUCKETS", 1)
+    common = [(n, everywhere(fictional(n, "the grey heron waded"))) for n in range(1, 11)]
+    apart = [(11, everywhere(fictional(11, "a heron, old and grey"))), (12, everywhere(fictional(12, "grey stones, one heron")))]
+    index.rebuild(common + apart, procs=1)
+    # In a segment of its own, "grey heron" is rare: in the bucket.
+    index.apply([(13, everywhere(fictional(13, "one grey heron grey heron")))])
+    assert found(index, '"grey heron"') == [*range(1, 11), 13]
+    assert found(index, '"heron grey"') == [13]
+    assert found(index, '"grey heron waded"') == list(range(1, 11))
+    # Twice the phrase in as short a text: first.
+    assert ids(search(index, "public", '"grey heron"'))[0] == 13
+
+
 def test_a_phrase_split_between_two_texts_is_not_found(index):
     segments = fictional(1, "we met the grey", "heron wing at dawn", "and a heron")["segments"]
     segments[2]["keywords"] = ["wing feather"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -182,6 +183,18 @@ def prefix_term(word: str) -> str | None:
     """The term a folded word is found by from its beginning: a prefix of up to PREFIXED letters is
     then one term or the few that begin with it, not the hundreds of words it begins."""
     return word[:PREFIXED] if len(word) >= MIN_PREFIX else None
+
+
+# A word pair in fewer documents of a segment than this is not a term of its own there, but in
+# one of PAIR_BUCKETS buckets, chosen by a checksum of the pair.
+PAIR_KEPT_FROM = 8
+PAIR_BUCKETS = 1 << 18
+
+
+def pair_bucket(pair: str | bytes) -> str:
+    """The bucket term of a word pair ("#" and a number: no word holds "#")."""
+    data = pair.encode("utf-8") if isinstance(pair, str) else pair
+    return f"#{zlib.crc32(data) % PAIR_BUCKETS:05x}"
 
 
 # Whoosh filters and analyzers: the same rules in Whoosh's token-stream form, for schemas and for

@@ -13,6 +13,7 @@ import pickle
 import queue
 import shutil
 import struct
+import sys
 import threading
 import time
 import unicodedata
@@ -24,12 +25,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec, W3TermInfo
-from whoosh.columns import PickleColumn, VarBytesColumn
+from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, ID, STORED, FieldType, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.filetables import md5_hash
@@ -46,7 +48,9 @@ from archive.search.analysis import (
     exact_analyzer,
     fold,
     lowercase_auto,
+    PAIR_KEPT_FROM,
     multilingual_analyzer,
+    pair_bucket,
     prefix_term,
 )
 
@@ -144,7 +148,7 @@ def testimony_schema() -> Schema:
         meta=STORED(),
         # The transcript as hits show it, in a column of its own: read for the testimonies shown only,
         # each segment compressed on its own, so that only those shown are unpacked (`Transcript`).
-        transcript=COLUMN(PickleColumn(VarBytesColumn())),
+        transcript=COLUMN(VarBytesColumn()),
         exact=_frequency(exact_analyzer()),
         folded=_located(),
         # Each two words that follow each other in a text, as one term ("snow fell"): a phrase is
@@ -164,20 +168,47 @@ def testimony_schema() -> Schema:
     )
 
 
-@dataclass(frozen=True, slots=True)
 class Transcript:
     """A testimony's segments as the transcript column keeps them: where each one's words start (a
-    position of the located fields), and each one packed on its own."""
+    position of the located fields), and each one packed on its own, read only when shown.
 
-    starts: tuple[int, ...]
-    packed: tuple[bytes, ...]
+    The column holds, as unsigned 32-bit numbers, the count of segments, their starts and the ends
+    of their packed forms, then the packed forms one after another (a pickled tuple of the same
+    took longer to read than a whole search otherwise takes).
+    """
+
+    __slots__ = ("starts", "_ends", "_data", "_base")
+
+    def __init__(self, data: bytes | memoryview = b"") -> None:
+        count = int.from_bytes(data[:4], "little") if data else 0
+        numbers = array("I")
+        numbers.frombytes(data[4 : 4 + 8 * count])
+        if _BIG_ENDIAN:
+            numbers.byteswap()
+        self.starts = numbers[:count]
+        self._ends = numbers[count:]
+        self._data = data
+        self._base = 4 + 8 * count
+
+    @staticmethod
+    def pack(starts: list[int], packed: list[bytes]) -> bytes:
+        ends = list(accumulate(len(part) for part in packed))
+        numbers = array("I", [*starts, *ends])
+        if _BIG_ENDIAN:
+            numbers.byteswap()
+        return len(starts).to_bytes(4, "little") + numbers.tobytes() + b"".join(packed)
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def segment(self, number: int) -> tuple:
         """Segment `number` (from 1) as (id, start_ms, end_ms, speaker, text)."""
-        return pickle.loads(zlib.decompress(self.packed[number - 1]))  # noqa: S301 - our own index
+        begin = self._base + (self._ends[number - 2] if number > 1 else 0)
+        end = self._base + self._ends[number - 1]
+        return pickle.loads(zlib.decompress(self._data[begin:end]))  # noqa: S301 - our own index
+
+
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1003,6 +1034,8 @@ class _SegmentWriter:
             postings = self._postings[name]
             if not postings:
                 continue
+            if name == "pair":
+                postings = _bucketed(postings)
             lengths = [doc_lengths.get(name, 0) for _, doc_lengths, _ in self._docs]
             terms.start_field(name, schema[name])
             field_id = pack_ushort(terms._fieldid)  # noqa: SLF001
@@ -1036,6 +1069,29 @@ class _SegmentWriter:
     def cancel(self) -> None:
         # Nothing is written before commit; the caller removes the folder.
         self.is_closed = True
+
+
+def _bucketed(postings: dict[bytes, tuple[list, list, list]]) -> dict[bytes, tuple[list, list, list]]:
+    """A segment's word pairs, the rare ones gathered into buckets (see `pair_bucket`).
+
+    Most word pairs occur once in the whole archive; a term each made the term table many times
+    larger than the words' and took most of a rebuild. A bucket's postings are the documents
+    holding any of its pairs, so a phrase checks its words' positions in those few documents only.
+    """
+    kept: dict[bytes, tuple[list, list, list]] = {}
+    buckets: dict[bytes, dict[int, int]] = defaultdict(dict)
+    for term, found in postings.items():
+        if len(found[0]) >= PAIR_KEPT_FROM:
+            kept[term] = found
+            continue
+        bucket = buckets[pair_bucket(term).encode("utf-8")]
+        for docnum, count in zip(found[0], found[1], strict=True):
+            bucket[docnum] = bucket.get(docnum, 0) + count
+    for term, counts in buckets.items():
+        ids = sorted(counts)
+        weights = [counts[docnum] for docnum in ids]
+        kept[term] = (ids, weights, [pack_uint(weight) for weight in weights])
+    return kept
 
 
 # A term table entry's head, as W3TermInfo packs it: inlined, weight, documents, shortest and
@@ -1352,7 +1408,7 @@ def _fields(document: dict, analysed: Any) -> dict[str, Any]:
     return {
         "tid": str(document["testimony_id"]),
         "meta": _entry(document),
-        "transcript": (tuple(starts), tuple(packed)),
+        "transcript": Transcript.pack(starts, packed),
         "exact": exact,
         "folded": folded,
         "stem": stems,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import accumulate
+from itertools import accumulate, chain
 from math import log
 from pickle import loads
 from typing import Any
@@ -23,6 +23,7 @@ from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.system import _INT_SIZE
 
+from archive.search.analysis import pair_bucket
 from archive.search.index import Transcript
 
 # Whoosh's BM25F defaults.
@@ -57,9 +58,9 @@ class Matching:
         self._idf: dict[tuple[str, str], float] = {}
         self._transcripts: dict[int, Transcript] = {}
         self._items: dict[tuple, list[tuple[str, Any]]] = {}
-        # (docnum, segment number) to the word positions the passages' query matched there: the
-        # words a snippet marks.
-        self.spots: dict[tuple[int, int], set[int]] = {}
+        # Docnum to the sorted lists of word positions the passages' query matched in it: the words
+        # a snippet marks (see `spotted`), sorted out for the segments shown only.
+        self._spots: dict[int, list[list[int]]] = {}
 
     # Ranking
 
@@ -82,8 +83,8 @@ class Matching:
             if node.fieldname == _PHRASED and node.slop <= 1:
                 # Testimonies holding each word pair of the phrase, scored by how often they do;
                 # positions are read only to tell a longer phrase from its pairs found apart.
-                pairs = [f"{first} {second}" for first, second in zip(node.words, node.words[1:])]
-                found = _intersection([self._term(leaf, deleted, _PAIRED, pair, node.boost) for pair in pairs])
+                pairs = list(zip(node.words, node.words[1:]))
+                found = _intersection([self._pair(leaf, deleted, *pair, node.boost) for pair in pairs])
                 if len(pairs) == 1 or not found:
                     return found
             else:
@@ -128,6 +129,13 @@ class Matching:
         if isinstance(node, wq.Require):
             required = self._docs(node.b, leaf, deleted)
             return {d: s for d, s in self._docs(node.a, leaf, deleted).items() if d in required}
+        if isinstance(node, wq.AndMaybe):
+            found = self._docs(node.a, leaf, deleted)
+            if found:
+                for docnum, score in self._docs(node.b, leaf, deleted).items():
+                    if docnum in found:
+                        found[docnum] += score
+            return found
         if isinstance(node, wq.Not):
             excluded = self._docs(node.query, leaf, deleted)
             return {d: 0.0 for d in range(leaf.doc_count_all()) if d not in excluded and d not in deleted}
@@ -137,6 +145,19 @@ class Matching:
         ids, weights = _postings(leaf, fieldname, text)
         if not ids:
             return {}
+        return self._scored(leaf, deleted, fieldname, text, boost, ids, weights)
+
+    def _scored(
+        self,
+        leaf: Any,
+        deleted: Any,
+        fieldname: str,
+        text: str,
+        boost: float,
+        ids: Sequence[int],
+        weights: Sequence[float],
+    ) -> dict[int, float]:
+        """BM25F of a term's postings in one segment."""
         lengths = self._field_lengths(leaf, fieldname)
         average = self.reader.field_length(fieldname) / self.count or 1.0
         factor = boost * self.idf(fieldname, text) * (_K1 + 1)
@@ -147,6 +168,25 @@ class Matching:
             for docnum, weight in zip(ids, weights, strict=True)
             if docnum not in deleted
         }
+
+    def _pair(self, leaf: Any, deleted: Any, first: str, second: str, boost: float) -> dict[int, float]:
+        """Documents of one segment where two words follow each other, scored by how often: those the
+        pair's own term lists, and those of its bucket (see `analysis.pair_bucket`) where the words'
+        positions say so."""
+        pair = f"{first} {second}"
+        found = self._term(leaf, deleted, _PAIRED, pair, boost)
+        maybe = [
+            docnum
+            for docnum in _postings(leaf, _PAIRED, pair_bucket(pair))[0]
+            if docnum not in found and docnum not in deleted
+        ]
+        if maybe:
+            matches = self._phrase_matches(leaf, wq.Phrase(_PHRASED, [first, second]), maybe)
+            if matches:
+                ids = sorted(matches)
+                weights = [len(matches[docnum]) for docnum in ids]
+                found.update(self._scored(leaf, deleted, _PAIRED, pair, boost, ids, weights))
+        return found
 
     def idf(self, fieldname: str, text: str) -> float:
         key = (fieldname, text)
@@ -275,9 +315,7 @@ class Matching:
                         if place:
                             found[docnum, place] = node.boost * size * count / (count + _K1)
                     # The phrase's words where they stand (within slop of each other, not all adjacent).
-                    for match, place in zip(matches, places, strict=True):
-                        if place:
-                            self.spots.setdefault((docnum, place), set()).update(match)
+                    self._spots.setdefault(docnum, []).append(sorted(chain.from_iterable(matches)))
             return found
         if isinstance(node, wq.Prefix) and node.fieldname == _PREFIXED:
             return _union(
@@ -292,8 +330,11 @@ class Matching:
                     if info.min_id() > high or info.max_id() < low:
                         continue
                     for docnum, positions in _info_positions(leaf, node.fieldname, info, local):
-                        for key in self._spotted(docnum + offset, positions, node.fieldname in _WORDED):
-                            found[key] = node.boost
+                        docnum += offset
+                        if node.fieldname in _WORDED:
+                            self._spots.setdefault(docnum, []).append(positions)
+                        for place in self._counts(docnum, positions):
+                            found[docnum, place] = node.boost
             return found
         if isinstance(node, wq.FuzzyTerm | wq.Wildcard):
             constant = isinstance(node, wq.Wildcard)
@@ -318,6 +359,12 @@ class Matching:
         if isinstance(node, wq.Require):
             required = self._places(node.b, docnums)
             return {k: s for k, s in self._places(node.a, docnums).items() if k in required}
+        if isinstance(node, wq.AndMaybe):
+            found = self._places(node.a, docnums)
+            for key, score in self._places(node.b, docnums).items():
+                if key in found:
+                    found[key] += score
+            return found
         if isinstance(node, wq.Not):
             return {}
         raise TypeError(f"cannot match {node!r}")
@@ -327,27 +374,48 @@ class Matching:
     ) -> dict:
         found: dict[tuple[int, int], float] = {}
         factor = boost if constant else boost * self.idf(fieldname, text) * (_K1 + 1)
+        marked = fieldname in _WORDED
         for leaf, offset, local in self._by_leaf(docnums):
             for docnum, positions in _positions(leaf, fieldname, text, local):
-                keys = self._spotted(docnum + offset, positions, fieldname in _WORDED)
-                for key, count in Counter(keys).items():
-                    found[key] = factor * count / (count + _K1)
+                docnum += offset
+                if marked:
+                    self._spots.setdefault(docnum, []).append(positions)
+                for place, count in self._counts(docnum, positions).items():
+                    found[docnum, place] = factor * count / (count + _K1)
         return found
 
-    def _spotted(self, docnum: int, positions: list[int], marked: bool = True) -> list[tuple[int, int]]:
-        """(docnum, segment number) of each position in a segment; marked ones are kept in `spots`."""
-        keys = []
-        spots = self.spots
-        for position, place in zip(positions, self._place(docnum, positions), strict=True):
-            if place:
-                key = (docnum, place)
-                keys.append(key)
-                if marked:
-                    found = spots.get(key)
-                    if found is None:
-                        found = spots[key] = set()
-                    found.add(position)
-        return keys
+    def _counts(self, docnum: int, positions: list[int]) -> dict[int, int]:
+        """Segment number to how many of the (sorted) positions are in it."""
+        starts = self.transcript(docnum).starts
+        if len(positions) <= len(starts):
+            counts = Counter(self._place(docnum, positions))
+            counts.pop(0, None)
+            return counts
+        # More positions than segments (a common word): cut the positions at the segments' starts.
+        counts = {}
+        cuts = [bisect_left(positions, start) for start in starts]
+        cuts.append(len(positions))
+        for place in range(1, len(cuts)):
+            if cuts[place] > cuts[place - 1]:
+                counts[place] = cuts[place] - cuts[place - 1]
+        return counts
+
+    def forget_spots(self) -> None:
+        """Forget what the passages' queries so far matched (before another is asked)."""
+        self._spots.clear()
+
+    def spotted(self, docnum: int, place: int) -> list[int]:
+        """The positions in segment `place` of a testimony that the passages' query matched (the
+        words a snippet marks), of the words of the segment's text."""
+        starts = self.transcript(docnum).starts
+        first = starts[place - 1]
+        after = starts[place] if place < len(starts) else None
+        found: set[int] = set()
+        for positions in self._spots.get(docnum, ()):
+            low = bisect_left(positions, first)
+            high = len(positions) if after is None else bisect_left(positions, after, low)
+            found.update(positions[low:high])
+        return sorted(found)
 
     def _by_leaf(self, docnums: list[int]) -> Iterable[tuple[Any, int, list[int]]]:
         for leaf, offset in self.leaves:
@@ -359,9 +427,9 @@ class Matching:
         """A testimony's transcript, read once per query."""
         found = self._transcripts.get(docnum)
         if found is None:
-            found = Transcript((), ())
+            found = Transcript()
             for leaf, offset, _ in self._by_leaf([docnum]):
-                found = Transcript(*self._column(leaf, "transcript")[docnum - offset])
+                found = Transcript(self._column(leaf, "transcript")[docnum - offset])
             self._transcripts[docnum] = found
         return found
 

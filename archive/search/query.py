@@ -47,7 +47,8 @@ _QUERY_FIELDS = ("place", "narrator", "subject", "speaker", "keyword", "title")
 _TESTIMONY_FIELDS = frozenset(_QUERY_FIELDS)
 _SEGMENT_FIELDS = frozenset({"speaker", "keyword"})
 # A word is looked for in several forms; the closer the form to what was typed, the more it counts.
-_TESTIMONY_FORMS = (("exact", "exact", 3.0), ("folded", "folded", 2.0), ("title", "folded", 1.0),
+_EXACT_WEIGHT = 3.0
+_TESTIMONY_FORMS = (("exact", "exact", _EXACT_WEIGHT), ("folded", "folded", 2.0), ("title", "folded", 1.0),
                     ("stem", "stems", 1.0), ("name", "name", 1.0))  # fmt: skip
 _SEGMENT_FORMS = (("folded", "folded", 2.0), ("stem", "stems", 1.0), ("name", "name", 1.0))
 _MAX_FUZZY = 2
@@ -225,9 +226,12 @@ def _phrase(node: wq.Phrase, target: _Target, text_field: str, on_text: bool) ->
     if not on_text:
         # Only the text keeps positions in the testimony index; a field's phrase needs its words.
         return wq.And([wq.Term(text_field, f) for f in folded], boost=node.boost)
-    # The words too, so that the ranking counts their exact, stemmed and name forms.
-    phrase = wq.Phrase(text_field, folded, slop=node.slop)
-    return wq.And([phrase, *(_word(w, target, 1.0) for w in node.words)], boost=node.boost)
+    # Ranked by how often the phrase is said; the words' forms as typed, where the text has them,
+    # add to it, so that the exact spelling ranks above a diacritic-free one. (Stems and names of
+    # the words would add little to a phrase, and reading every posting of its common words a lot.)
+    phrase = wq.Phrase(text_field, folded, slop=node.slop, boost=node.boost)
+    exact = [wq.Term("exact", query_forms(w).exact, boost=_EXACT_WEIGHT * node.boost) for w in node.words]
+    return wq.AndMaybe(phrase, wq.Or(exact))
 
 
 # Filters and facets, read from the snapshot's table of entries rather than from Whoosh.
@@ -362,7 +366,7 @@ def _within(
         for target in (_with_synonyms(_WITHIN, synonyms), _with_synonyms(_PASSAGES, synonyms)):
             chosen = _rewrite(q, target)
             if chosen is not None:
-                matching.spots.clear()
+                matching.forget_spots()
                 places = [place for _, place in matching.places(chosen, [docnum])]
             if places:
                 break
@@ -380,7 +384,7 @@ def _segment(matching: Matching, docnum: int, place: int) -> dict:
     transcript = matching.transcript(docnum)
     segment_id, start_ms, end_ms, speaker, text = transcript.segment(place)
     first = transcript.starts[place - 1]
-    spotted = matching.spots.get((docnum, place), ())
+    spotted = matching.spotted(docnum, place)
     return {
         "id": segment_id,
         "start_ms": start_ms,
