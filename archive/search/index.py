@@ -150,6 +150,12 @@ def testimony_schema() -> Schema:
         # each segment compressed on its own, so that only those shown are unpacked (`Transcript`).
         transcript=COLUMN(VarBytesColumn()),
         exact=_frequency(exact_analyzer()),
+        # The located fields' terms again, counted only: ranking reads every posting of a query's
+        # words, and a located posting carries every position of the word in the testimony, which
+        # ranking never needs (a common word's were most of a search's time).
+        folded_count=_frequency(),
+        stem_count=_frequency(),
+        name_count=_frequency(),
         folded=_located(),
         # Each two words that follow each other in a text, as one term ("snow fell"): a phrase is
         # found from the postings of its word pairs, not by reading positions in every testimony
@@ -1413,6 +1419,9 @@ def _fields(document: dict, analysed: Any) -> dict[str, Any]:
         "folded": folded,
         "stem": stems,
         "name": names,
+        "folded_count": [term for term, _ in folded],
+        "stem_count": [term for term, _ in stems],
+        "name_count": [term for term, _ in names],
         "pair": pairs,
         "prefix": beginnings,
         "title": title,

@@ -37,6 +37,8 @@ _PREFIXED = "prefix"
 # Fields whose positions are those of the words of a segment's text (a speaker's and a keyword's
 # are the segment's start): a match in them marks that word in a snippet.
 _WORDED = frozenset({"folded", "stem", "name", "prefix"})
+# A located field's twin that counts its terms without their positions: what ranking reads.
+_COUNTED = {"folded": "folded_count", "stem": "stem_count", "name": "name_count"}
 
 
 class Matching:
@@ -77,8 +79,9 @@ class Matching:
         return found
 
     def _docs(self, node: wq.Query, leaf: Any, deleted: Any) -> dict[int, float]:
+        counted = _COUNTED.get(getattr(node, "fieldname", None), getattr(node, "fieldname", None))
         if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
-            return self._term(leaf, deleted, node.fieldname, node.text, node.boost)
+            return self._term(leaf, deleted, counted, node.text, node.boost)
         if isinstance(node, wq.Phrase):
             if node.fieldname == _PHRASED and node.slop <= 1:
                 # Testimonies holding each word pair of the phrase, scored by how often they do;
@@ -101,18 +104,18 @@ class Matching:
         if isinstance(node, wq.Prefix):
             # Every word a prefix stands for counts the same, as in Whoosh: no scoring, only documents.
             found: dict[int, float] = {}
-            for _, info in self._prefixed(leaf, node):
-                found.update(dict.fromkeys(_info_ids(leaf, node.fieldname, info), node.boost))
+            for _, info in self._prefixed(leaf, wq.Prefix(counted, node.text)):
+                found.update(dict.fromkeys(_info_ids(leaf, counted, info), node.boost))
             _remove(found, deleted)
             return found
         if isinstance(node, wq.Wildcard):
             found = {}
             for text in self.expand(node):
-                found.update(dict.fromkeys(_postings(leaf, node.fieldname, text)[0], node.boost))
+                found.update(dict.fromkeys(_postings(leaf, counted, text)[0], node.boost))
             _remove(found, deleted)
             return found
         if isinstance(node, wq.FuzzyTerm):
-            return _union(self._term(leaf, deleted, node.fieldname, t, node.boost) for t in self.expand(node))
+            return _union(self._term(leaf, deleted, counted, t, node.boost) for t in self.expand(node))
         if isinstance(node, wq.Or):
             return _union(self._docs(child, leaf, deleted) for child in node.subqueries)
         if isinstance(node, wq.And):

@@ -48,8 +48,9 @@ _TESTIMONY_FIELDS = frozenset(_QUERY_FIELDS)
 _SEGMENT_FIELDS = frozenset({"speaker", "keyword"})
 # A word is looked for in several forms; the closer the form to what was typed, the more it counts.
 _EXACT_WEIGHT = 3.0
-_TESTIMONY_FORMS = (("exact", "exact", _EXACT_WEIGHT), ("folded", "folded", 2.0), ("title", "folded", 1.0),
-                    ("stem", "stems", 1.0), ("name", "name", 1.0))  # fmt: skip
+# Ranking counts words in the fields that only count them; passages find them where they stand.
+_TESTIMONY_FORMS = (("exact", "exact", _EXACT_WEIGHT), ("folded_count", "folded", 2.0), ("title", "folded", 1.0),
+                    ("stem_count", "stems", 1.0), ("name_count", "name", 1.0))  # fmt: skip
 _SEGMENT_FORMS = (("folded", "folded", 2.0), ("stem", "stems", 1.0), ("name", "name", 1.0))
 _MAX_FUZZY = 2
 
