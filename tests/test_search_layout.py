@@ -70,7 +70,10 @@ def test_a_phrase_is_found_whether_its_pair_is_a_term_or_in_a_bucket(index, monk
     # positions tell which hold this one.
     monkeypatch.setattr(analysis, "PAIR_BUCKETS", 1)
     common = [(n, everywhere(fictional(n, "the grey heron waded"))) for n in range(1, 11)]
-    apart = [(11, everywhere(fictional(11, "a heron, old and grey"))), (12, everywhere(fictional(12, "grey stones, one heron")))]
+    apart = [
+        (11, everywhere(fictional(11, "a heron, old and grey"))),
+        (12, everywhere(fictional(12, "grey stones, one heron"))),
+    ]
     index.rebuild(common + apart, procs=1)
     # In a segment of its own, "grey heron" is rare: in the bucket.
     index.apply([(13, everywhere(fictional(13, "one grey heron grey heron")))])

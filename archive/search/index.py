@@ -25,12 +25,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import W3Codec, W3TermInfo
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, ID, STORED, FieldType, Schema
 from whoosh.filedb.filestore import FileStorage
@@ -43,12 +43,12 @@ from whoosh.system import pack_uint, pack_ushort
 from whoosh.util.numeric import length_to_byte
 
 from archive.search.analysis import (
+    PAIR_KEPT_FROM,
     TextTerms,
     analyze,
     exact_analyzer,
     fold,
     lowercase_auto,
-    PAIR_KEPT_FROM,
     multilingual_analyzer,
     pair_bucket,
     prefix_term,
@@ -1380,7 +1380,7 @@ def _fields(document: dict, analysed: Any) -> dict[str, Any]:
             folded.extend((term, at) for at, term in enumerate(part.folded, start=position))
             stems.extend((term, position + at) for term, at in part.stems)
             names.extend((term, position + at) for term, at in part.names)
-            pairs.extend(f"{first} {second}" for first, second in zip(part.folded, part.folded[1:]))
+            pairs.extend(f"{first} {second}" for first, second in pairwise(part.folded))
             for at, word in enumerate(part.folded, start=position):
                 term = prefix_term(word)
                 if term:

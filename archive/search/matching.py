@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import accumulate, chain
+from itertools import accumulate, chain, pairwise
 from math import log
 from pickle import loads
 from typing import Any
@@ -86,7 +86,7 @@ class Matching:
             if node.fieldname == _PHRASED and node.slop <= 1:
                 # Testimonies holding each word pair of the phrase, scored by how often they do;
                 # positions are read only to tell a longer phrase from its pairs found apart.
-                pairs = list(zip(node.words, node.words[1:]))
+                pairs = list(pairwise(node.words))
                 found = _intersection([self._pair(leaf, deleted, *pair, node.boost) for pair in pairs])
                 if len(pairs) == 1 or not found:
                     return found
@@ -99,7 +99,8 @@ class Matching:
         if isinstance(node, wq.Prefix) and node.fieldname == _PREFIXED:
             # Words' beginnings, each scored as a word: how often the testimony uses words so begun.
             return _union(
-                self._term(leaf, deleted, _PREFIXED, text, node.boost) for text, _ in self._prefixed(leaf, node)
+                self._term(leaf, deleted, _PREFIXED, text, node.boost)
+                for text, _ in self._prefixed(leaf, node)
             )
         if isinstance(node, wq.Prefix):
             # Every word a prefix stands for counts the same, as in Whoosh: no scoring, only documents.
@@ -321,9 +322,7 @@ class Matching:
                     self._spots.setdefault(docnum, []).append(sorted(chain.from_iterable(matches)))
             return found
         if isinstance(node, wq.Prefix) and node.fieldname == _PREFIXED:
-            return _union(
-                self._located(_PREFIXED, text, node.boost, docnums) for text in self.expand(node)
-            )
+            return _union(self._located(_PREFIXED, text, node.boost, docnums) for text in self.expand(node))
         if isinstance(node, wq.Prefix):
             found = {}
             for leaf, offset, local in self._by_leaf(docnums):

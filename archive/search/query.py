@@ -49,8 +49,13 @@ _SEGMENT_FIELDS = frozenset({"speaker", "keyword"})
 # A word is looked for in several forms; the closer the form to what was typed, the more it counts.
 _EXACT_WEIGHT = 3.0
 # Ranking counts words in the fields that only count them; passages find them where they stand.
-_TESTIMONY_FORMS = (("exact", "exact", _EXACT_WEIGHT), ("folded_count", "folded", 2.0), ("title", "folded", 1.0),
-                    ("stem_count", "stems", 1.0), ("name_count", "name", 1.0))  # fmt: skip
+_TESTIMONY_FORMS = (
+    ("exact", "exact", _EXACT_WEIGHT),
+    ("folded_count", "folded", 2.0),
+    ("title", "folded", 1.0),
+    ("stem_count", "stems", 1.0),
+    ("name_count", "name", 1.0),
+)
 _SEGMENT_FORMS = (("folded", "folded", 2.0), ("stem", "stems", 1.0), ("name", "name", 1.0))
 _MAX_FUZZY = 2
 
@@ -285,7 +290,9 @@ def _facets(snapshot: Snapshot, docnums: Collection[int]) -> dict[str, list[list
     }
     if len(docnums) < _FACET_BITS_FROM:
         entries = snapshot.entries
-        for (name, value), count in Counter(chain.from_iterable(entries[d].facet_keys for d in docnums)).items():
+        for (name, value), count in Counter(
+            chain.from_iterable(entries[d].facet_keys for d in docnums)
+        ).items():
             counts[name][value] = count
     else:
         found = bits_of(docnums)
@@ -345,7 +352,9 @@ def _passages(
             heapq.heapreplace(heap, (score, -place))
     for docnum, heap in best.items():
         if heap:
-            found[docnum] = [_segment(matching, docnum, -negative) for _, negative in sorted(heap, reverse=True)]
+            found[docnum] = [
+                _segment(matching, docnum, -negative) for _, negative in sorted(heap, reverse=True)
+            ]
     return found
 
 

@@ -222,15 +222,34 @@ def timed(base: str, path: str, queries: list[str]) -> dict:
     return _summary(times, queries)
 
 
+def kind_of(query: str) -> str:
+    """Which kind of query of `make_queries` this is."""
+    if query.startswith('"'):
+        return "phrase"
+    if " OR " in query:
+        return "or"
+    if query.endswith("*"):
+        return "prefix"
+    if query.endswith("~"):
+        return "fuzzy"
+    return "words" if " " in query else "word"
+
+
 def _summary(times: list[float], queries: list[str]) -> dict:
     ordered = sorted(times)
     slowest = max(range(len(times)), key=times.__getitem__)
+    kinds: dict[str, list[float]] = {}
+    for query, spent in zip(queries, times, strict=True):
+        kinds.setdefault(kind_of(query), []).append(spent * 1000)
     return {
         "n": len(times),
         "median_ms": statistics.median(ordered) * 1000,
         "p95_ms": ordered[max(0, int(round(0.95 * len(ordered))) - 1)] * 1000,
         "max_ms": ordered[-1] * 1000,
         "slowest": queries[slowest],
+        "kinds": {
+            kind: [len(found), statistics.median(found), max(found)] for kind, found in sorted(kinds.items())
+        },
     }
 
 
@@ -423,6 +442,14 @@ def report(figures: dict, args: argparse.Namespace) -> None:
         f"{figures['engine_only']['p95_ms']:6.1f}ms {figures['engine_only']['max_ms']:6.1f}ms",
         f"  {'FTS5 only (no HTTP)':34} {figures['fts_only']['median_ms']:6.1f}ms "
         f"{figures['fts_only']['p95_ms']:6.1f}ms {figures['fts_only']['max_ms']:6.1f}ms",
+        "",
+        f"  {'by kind of query, over HTTP':34} {'n':>3} {'median':>8} {'max':>8} "
+        f"{'FTS5 median':>12} {'max':>8}",
+        *(
+            f"  {kind:34} {count:3d} {median:6.1f}ms {most:6.1f}ms "
+            f"{fts['kinds'][kind][1]:10.1f}ms {fts['kinds'][kind][2]:6.1f}ms"
+            for kind, (count, median, most) in engine["kinds"].items()
+        ),
         "",
         f"  publish to searchable ({publish['n']})      median {publish['median_s']:.3f} s  "
         f"p95 {publish['p95_s']:.3f} s  max {publish['max_s']:.3f} s  "
