@@ -518,8 +518,7 @@ def _info_ids(leaf: Any, fieldname: str, info: Any) -> Sequence[int]:
     matcher = terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)  # noqa: SLF001
     ids: list[int] = []
     while matcher.is_active():
-        matcher._read_ids()  # noqa: SLF001
-        ids.extend(matcher._ids)  # noqa: SLF001
+        ids.extend(_block_ids(matcher))
         matcher._next_block()  # noqa: SLF001
     return ids
 
@@ -540,8 +539,7 @@ def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, 
     while wanted < len(docnums) and matcher.is_active():
         last = matcher._maxid  # noqa: SLF001
         if docnums[wanted] <= last:
-            matcher._read_ids()  # noqa: SLF001
-            ids = matcher._ids  # noqa: SLF001
+            ids = _block_ids(matcher)
             values = None
             while wanted < len(docnums) and docnums[wanted] <= last:
                 docnum = docnums[wanted]
@@ -553,6 +551,18 @@ def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, 
                     yield docnum, _decoded(values[at])
                 wanted += 1
         matcher._next_block()  # noqa: SLF001
+
+
+def _block_ids(matcher: W3LeafMatcher) -> list[int]:
+    """The document numbers of the matcher's current block (Whoosh's own reading undoes their
+    deltas a Python step each)."""
+    if matcher._data is None:  # noqa: SLF001
+        matcher._read_data()  # noqa: SLF001
+    ids = matcher._data[0]  # noqa: SLF001
+    if not matcher._byteids:  # noqa: SLF001
+        ids = list(accumulate(ids))
+    matcher._ids = ids  # noqa: SLF001
+    return ids
 
 
 def _decoded(value: bytes) -> list[int]:
@@ -571,10 +581,16 @@ def _postings(leaf: Any, fieldname: str, text: str) -> tuple[list[int], list[flo
     weights: list[float] = []
     if isinstance(matcher, W3LeafMatcher):
         while matcher.is_active():
-            matcher._read_ids()  # noqa: SLF001
-            matcher._read_weights()  # noqa: SLF001
-            ids.extend(matcher._ids)  # noqa: SLF001
-            weights.extend(matcher._weights)  # noqa: SLF001
+            block = _block_ids(matcher)
+            ids.extend(block)
+            # Whoosh keeps one number for a block whose weights are all the same (often all 1).
+            found = matcher._data[1]  # noqa: SLF001
+            if found is None:
+                weights.extend([1.0] * len(block))
+            elif isinstance(found, int | float):
+                weights.extend([found] * len(block))
+            else:
+                weights.extend(found)
             matcher._next_block()  # noqa: SLF001
         return ids, weights
     while matcher.is_active():
