@@ -720,7 +720,7 @@ class _MappableFile(StructFile):
 # worker, and are mapped again, without reading the disk, when next touched). A long-running worker
 # would otherwise hold in its resident memory every page of the index it ever read.
 _MAPPED: weakref.WeakSet = weakref.WeakSet()
-_MAPPED_BUDGET = 48 * 1024 * 1024
+_MAPPED_BUDGET = 64 * 1024 * 1024
 _mapped_baseline: int | None = None
 
 
