@@ -54,6 +54,10 @@ def create_app(config: dict | None = None) -> Flask:
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
 
+    # JSON as UTF-8, keys in the order built: most text here is Azerbaijani or Russian, which
+    # escaping to \uXXXX made twice as long, and sorting every answer's keys cost each search.
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
     app.url_map.converters["int"] = DatabaseInteger
     db.init_app(app)
     _sqlite_pragmas(app)
