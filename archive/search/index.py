@@ -120,8 +120,7 @@ class TermListField(FieldType):
             for term, places in _positions_by_term(value).items():
                 yield term.encode("utf-8"), len(places), float(len(places)), fmt.encode(places)
         else:
-            counts = value if isinstance(value, Counter) else Counter(value)
-            for term, count in counts.items():
+            for term, count in Counter(value).items():
                 yield term.encode("utf-8"), count, float(count), pack_uint(count)
 
 
@@ -260,7 +259,7 @@ class Snapshot:
     # segment's stored documents never change, so each is read once, not once per commit.
     _known: dict[str, dict[int, TestimonyEntry]] = field(default_factory=dict, repr=False)
     # (segment id, what) to what was read of a segment once for every query: a field's length in
-    # each document, the transcript column's reader. Shared likewise.
+    # each document, a column's reader, the folded words' list. Shared likewise.
     cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     # (facet, value) to the docnums counted in it, as the bits of one integer (`facet_bits`).
     _facet_bits: dict[tuple[str, Any], int] | None = field(default=None, repr=False)
