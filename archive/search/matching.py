@@ -79,7 +79,8 @@ class Matching:
         return found
 
     def _docs(self, node: wq.Query, leaf: Any, deleted: Any) -> dict[int, float]:
-        counted = _COUNTED.get(getattr(node, "fieldname", None), getattr(node, "fieldname", None))
+        fieldname = getattr(node, "fieldname", None)
+        counted = _COUNTED.get(fieldname, fieldname)
         if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
             return self._term(leaf, deleted, counted, node.text, node.boost)
         if isinstance(node, wq.Phrase):
@@ -314,10 +315,8 @@ class Matching:
             for leaf, offset, local in self._by_leaf(docnums):
                 for docnum, matches in self._phrase_matches(leaf, node, local).items():
                     docnum += offset
-                    places = self._place(docnum, [match[0] for match in matches])
-                    for place, count in Counter(places).items():
-                        if place:
-                            found[docnum, place] = node.boost * size * count / (count + _K1)
+                    for place, count in self._counts(docnum, [match[0] for match in matches]).items():
+                        found[docnum, place] = node.boost * size * count / (count + _K1)
                     # The phrase's words where they stand (within slop of each other, not all adjacent).
                     self._spots.setdefault(docnum, []).append(sorted(chain.from_iterable(matches)))
             return found

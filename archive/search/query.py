@@ -353,7 +353,8 @@ def _passages(
     for docnum, heap in best.items():
         if heap:
             found[docnum] = [
-                _segment(matching, docnum, -negative) for _, negative in sorted(heap, reverse=True)
+                _segment(matching, docnum, -negative, matching.transcript(docnum).segment(-negative))
+                for _, negative in sorted(heap, reverse=True)
             ]
     return found
 
@@ -383,17 +384,17 @@ def _within(
     # In the order of the recording: by start time, untimed segments last.
     timed = []
     for place in places:
-        segment_id, start_ms = transcript.segment(place)[:2]
-        timed.append((start_ms is None, start_ms or 0, segment_id, place))
-    shown = [place for *_, place in sorted(timed)[(page - 1) * per_page : page * per_page]]
-    return len(timed), [_segment(matching, docnum, place) for place in shown]
+        stored = transcript.segment(place)
+        timed.append((stored[1] is None, stored[1] or 0, stored[0], place, stored))
+    shown = sorted(timed, key=lambda item: item[:4])[(page - 1) * per_page : page * per_page]
+    return len(timed), [_segment(matching, docnum, place, stored) for *_, place, stored in shown]
 
 
-def _segment(matching: Matching, docnum: int, place: int) -> dict:
-    """A passage as a hit shows it, the words the query matched in it marked."""
-    transcript = matching.transcript(docnum)
-    segment_id, start_ms, end_ms, speaker, text = transcript.segment(place)
-    first = transcript.starts[place - 1]
+def _segment(matching: Matching, docnum: int, place: int, stored: tuple) -> dict:
+    """A passage as a hit shows it (`stored`, segment `place` as the transcript keeps it), the words
+    the query matched in it marked."""
+    segment_id, start_ms, end_ms, speaker, text = stored
+    first = matching.transcript(docnum).starts[place - 1]
     spotted = matching.spotted(docnum, place)
     return {
         "id": segment_id,
