@@ -42,4 +42,8 @@ def defaults(instance: Path) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
+        # How passwords are hashed (any method Werkzeug's generate_password_hash takes). Scrypt at
+        # Werkzeug's default strength makes guessing a stolen hash slow; the test suite alone sets a
+        # cheap method, because it creates and checks hundreds of passwords.
+        "PASSWORD_HASH_METHOD": "scrypt",
     }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -16,8 +18,18 @@ from archive.extensions import db
 from archive.timeutil import utcnow
 
 MIN_PASSWORD = 10
-# Checked against on unknown emails too, so a failed sign-in takes as long either way.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    """A password's hash, as strong as the configuration's `PASSWORD_HASH_METHOD` asks."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str) -> str:
+    """Checked against on unknown emails too, so a failed sign-in takes as long either way: made
+    with the method real hashes are made with."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 def normalise_email(email: str) -> str:
@@ -59,7 +71,7 @@ def create_user(actor, email: str, role: str, password: str, name: str = "") -> 
         email=email,
         role=role.value,
         name=(name or "").strip()[:200],
-        password_hash=generate_password_hash(password),
+        password_hash=hash_password(password),
     )
     db.session.add(user)
     db.session.flush()
@@ -73,7 +85,8 @@ def authenticate(email: str, password: str) -> User | None:
     from archive.review.service import record_event
 
     user = user_by_email(email or "")
-    valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
+    stored = user.password_hash if user else _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"])
+    valid = check_password_hash(stored, password or "")
     if user is None or not valid or not user.active:
         record_event(None, "login.failed", None, email=(email or "")[:254])
         db.session.commit()
@@ -90,7 +103,7 @@ def change_password(user: User, current: str, new: str) -> None:
     if not check_password_hash(user.password_hash, current or ""):
         raise Invalid("The current password is not right.", {"current": "Not your password."})
     check_password(new, "new")
-    user.password_hash = generate_password_hash(new)
+    user.password_hash = hash_password(new)
     record_event(user, "user.password_change", user)
     db.session.commit()
 
@@ -101,7 +114,7 @@ def set_password(actor, user: User, new: str) -> None:
     if actor is not None:
         access.require(actor, Permission.USERS_MANAGE)
     check_password(new)
-    user.password_hash = generate_password_hash(new)
+    user.password_hash = hash_password(new)
     record_event(actor, "user.password_reset", user)
     db.session.commit()
 
