@@ -1,23 +1,31 @@
-"""Fixtures: a real app on a fresh instance folder per test, a real SQLite file (or a real
-PostgreSQL database, truncated between tests), a real Whoosh index on disk, users of every role and
-a small factory for testimonies."""
+"""Fixtures: one real app per database (a real SQLite file, or a real PostgreSQL database) built
+once per test session, with users of every role made once; each test runs inside a transaction
+rolled back at its end, on a fresh instance folder with its own real Whoosh index on disk. Tests
+whose data another connection, thread or process must see (a served app, a subprocess) commit for
+real instead and the tables are emptied after them. A small factory makes testimonies."""
 
 from __future__ import annotations
 
 import copy
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
-from flask import g
+from flask import Flask, g
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, select, text
 
 from archive import create_app
 from archive.extensions import db
 
 PASSWORD = "correct horse battery staple"
 ROLES = ("admin", "moderator", "moderator2", "archivist", "archivist2", "researcher")
+# Hundreds of passwords are made and checked per run: at production strength (scrypt) they were
+# most of the suite's time. tests/test_accounts.py checks that the default stays the strong one.
+TEST_PASSWORD_HASH = "pbkdf2:sha256:1"
 
 
 def postgres_url() -> str | None:
@@ -25,6 +33,14 @@ def postgres_url() -> str | None:
     if not url and os.environ.get("CI"):
         raise RuntimeError("CI must run the PostgreSQL tests: set ARCHIVE_TEST_POSTGRES_URL")
     return url
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "committed: its data must be seen by another connection, thread or process, so it commits "
+        "for real and the tables are emptied after it (tests using live_server are so already)",
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,12 +68,14 @@ def _database_url(backend: str, tmp_path) -> str:
 
 
 def make_app(tmp_path, backend: str = "sqlite", **config):
+    """An app of its own on a fresh instance folder, for a test that needs other settings."""
     settings = {
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "TESTING": True,
         "SECRET_KEY": "test-only-key",
         "WTF_CSRF_ENABLED": False,
         "OUTBOX_THREAD": False,
+        "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH,
         "SQLALCHEMY_DATABASE_URI": _database_url(backend, tmp_path),
     }
     settings.update(config)
@@ -66,25 +84,162 @@ def make_app(tmp_path, backend: str = "sqlite", **config):
     return create_app(settings)
 
 
-def _reset(backend: str) -> None:
-    if backend == "sqlite":
+def _sqlite_savepoints(engine) -> None:
+    """pysqlite begins transactions on its own and so breaks SAVEPOINT: let SQLAlchemy say BEGIN
+    (SQLAlchemy's documented workaround), so a test's session can nest in the test's transaction."""
+
+    @event.listens_for(engine, "connect")
+    def no_implicit_begin(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+@dataclass
+class SessionArchive:
+    """The app of one database for the whole session, its users, and where its ids stood after
+    they were made (so every test's new rows get the ids a fresh database would give them)."""
+
+    app: Flask
+    backend: str
+    user_ids: dict[str, int] = field(default_factory=dict)
+    restart_ids: str = ""
+
+    def seed(self) -> None:
+        """The users of every role, committed; the tables must be empty."""
+        from archive.accounts.service import create_user
+
+        self.user_ids = {
+            key: create_user(None, f"{key}@example.org", key.rstrip("2"), PASSWORD, name=key.title()).id
+            for key in ROLES
+        }
+        if self.backend == "postgres":
+            # ALTER SEQUENCE … RESTART is transactional in PostgreSQL: each test's rollback undoes it.
+            rows = db.session.execute(
+                text("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = current_schema()")
+            )
+            self.restart_ids = "; ".join(
+                f'ALTER SEQUENCE "{name}" RESTART WITH {(last or 0) + 1}' for name, last in rows
+            )
+        db.session.commit()
+        db.session.remove()
+
+    def empty(self) -> None:
+        """Remove everything a committing test left, then seed again."""
+        db.session.remove()
+        tables = db.metadata.sorted_tables
+        with db.engine.begin() as connection:
+            if self.backend == "postgres":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                # Some tables point at each other: the keys are checked once all rows are gone.
+                connection.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+                for table in reversed(tables):
+                    connection.execute(table.delete())
+        self.seed()
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[None]:
+        """SQLAlchemy's "joining a Session into an external transaction": every session of the app,
+        db.session and the ones the search outbox opens on db.engine alike, runs on one connection
+        inside one transaction that is rolled back at the end; their commits release savepoints."""
+        engines = db._app_engines[self.app]  # noqa: SLF001 - the outbox opens Session(db.engine)
+        engine = engines[None]
+        connection = engine.connect()
+        transaction = connection.begin()
+        if self.restart_ids:
+            connection.exec_driver_sql(self.restart_ids)
+        engines[None] = connection
+        try:
+            yield
+        finally:
+            db.session.remove()
+            engines[None] = engine
+            transaction.rollback()
+            connection.close()
+
+
+def _build_archive(backend: str, folder: Path) -> SessionArchive:
+    app = make_app(folder, backend)
+    app.test_client_class = FreshRequestClient
+    with app.app_context():
+        if backend == "sqlite":
+            _sqlite_savepoints(db.engine)
+        db.drop_all()
         db.create_all()
-        return
-    db.create_all()
-    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-    db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    db.session.commit()
+        archive = SessionArchive(app, backend)
+        archive.seed()
+    return archive
+
+
+@pytest.fixture(scope="session")
+def archives(tmp_path_factory) -> Iterator:
+    """`archives(backend)`: the session's app on that database, built the first time it is asked."""
+    built: dict[str, SessionArchive] = {}
+    # A test's session joins the test's transaction by a savepoint (no effect on an engine).
+    db.session.session_factory.configure(join_transaction_mode="create_savepoint")
+
+    def of(backend: str) -> SessionArchive:
+        if backend not in built:
+            built[backend] = _build_archive(backend, tmp_path_factory.mktemp(f"archive-{backend}"))
+        return built[backend]
+
+    yield of
+    for archive in built.values():
+        with archive.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@contextmanager
+def _own_folders(app: Flask, tmp_path: Path) -> Iterator[None]:
+    """This test's instance folder, index and media; settings and per-app caches as they were."""
+    config = dict(app.config)
+    extensions = set(app.extensions)
+    instance_path = app.instance_path
+    instance = tmp_path / "instance"
+    instance.mkdir(exist_ok=True)
+    app.instance_path = str(instance)
+    app.config.update(
+        INSTANCE_PATH=str(instance), INDEX_PATH=str(instance / "index"), MEDIA_PATH=str(instance / "media")
+    )
+    try:
+        yield
+    finally:
+        index = app.extensions.get("archive_search_index")
+        if index is not None and "archive_search_index" not in extensions:
+            index.close()
+        for key in set(app.extensions) - extensions:
+            del app.extensions[key]
+        app.config.clear()
+        app.config.update(config)
+        app.instance_path = instance_path
+
+
+def _commits(request) -> bool:
+    return "live_server" in request.fixturenames or request.node.get_closest_marker("committed") is not None
 
 
 @pytest.fixture
-def app(tmp_path, backend) -> Iterator:
-    app = make_app(tmp_path, backend)
-    app.test_client_class = FreshRequestClient
-    with app.app_context():
-        _reset(backend)
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+def session_archive(request, backend, archives) -> SessionArchive:
+    return archives(backend)
+
+
+@pytest.fixture
+def app(request, tmp_path, session_archive) -> Iterator[Flask]:
+    app = session_archive.app
+    with _own_folders(app, tmp_path), app.app_context():
+        if _commits(request):
+            try:
+                yield app
+            finally:
+                session_archive.empty()
+        else:
+            with session_archive.rolled_back():
+                yield app
 
 
 class FreshRequestClient(FlaskClient):
@@ -106,15 +261,13 @@ def client(app):
 
 
 @pytest.fixture
-def users(app) -> dict:
+def users(app, session_archive) -> dict:
     """One account of each role, plus a second moderator and archivist for four-eyes tests."""
-    from archive.accounts.service import create_user
+    from archive.accounts.models import User
 
-    out = {}
-    for key in ROLES:
-        role = key.rstrip("2")
-        out[key] = create_user(None, f"{key}@example.org", role, PASSWORD, name=key.title())
-    return out
+    ids = session_archive.user_ids
+    found = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids.values())))}
+    return {key: found[ids[key]] for key in ROLES}
 
 
 @pytest.fixture

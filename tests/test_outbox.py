@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 
+import pytest
 from sqlalchemy import insert
 
 from archive.extensions import db
@@ -15,6 +16,9 @@ from archive.search.models import OutboxEntry
 from archive.search.outbox import check, drain, search_index, start_background_writer
 from archive.search.query import search
 from tests.conftest import sample_body
+
+# Other processes and a background thread work on the same database: what the test writes commits.
+pytestmark = pytest.mark.committed
 
 
 def _script(app, body: str) -> list[str]:
