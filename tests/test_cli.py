@@ -1,5 +1,7 @@
-"""The `archive` command as an administrator runs it: the real console script in a subprocess, on an
-instance folder of its own (SQLite), checked through the database and the JSON API."""
+"""The `archive` command as an administrator runs it, on an instance folder of its own (SQLite),
+checked through the database and the JSON API. The commands run in-process through Click's runner,
+each on a fresh app as a new process would make; a few run the installed console script in a real
+subprocess, so the script itself, its standard input and its exit codes stay checked."""
 
 from __future__ import annotations
 
@@ -16,11 +18,42 @@ import pytest
 
 from archive import create_app
 from archive.accounts.service import authenticate
+from archive.cli import main
 from archive.extensions import db
-from tests.conftest import sample_body
+from tests.conftest import TEST_PASSWORD_HASH, sample_body
 
 ARCHIVE = str(Path(sys.executable).with_name("archive"))
 PASSWORD = "fictional password for tests"
+
+
+def _environment(monkeypatch: pytest.MonkeyPatch, instance: Path) -> None:
+    """What the command sees: this instance folder, none of the caller's database or key."""
+    for name in ("ARCHIVE_DATABASE_URL", "ARCHIVE_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ARCHIVE_INSTANCE_PATH", str(instance))
+    monkeypatch.setenv("ARCHIVE_PASSWORD_HASH_METHOD", TEST_PASSWORD_HASH)
+
+
+def _invoke(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`archive ARGS…` in this process, on a fresh app made from the environment as the console
+    script makes it; an exception the command did not turn into an exit code fails the test."""
+    app = create_app()
+    try:
+        result = app.test_cli_runner().invoke(main, list(args), input=stdin)
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(["archive", *args], result.exit_code, result.stdout, result.stderr)
+
+
+def _upgrade_with_accounts() -> None:
+    assert _invoke("db", "upgrade").returncode == 0
+    for email, role in (("archivist@example.org", "archivist"), ("admin@example.org", "admin")):
+        created = _invoke("users", "create", email, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
+        assert created.returncode == 0, created.stderr
 
 
 @pytest.fixture
@@ -29,10 +62,19 @@ def instance(tmp_path) -> Path:
 
 
 @pytest.fixture
-def run(instance, tmp_path):
-    """Run `archive ARGS…` on the test's instance folder; returns the finished process."""
+def run(instance, tmp_path, monkeypatch):
+    """Run `archive ARGS…` on the test's instance folder; returns the finished command."""
+    _environment(monkeypatch, instance)
+    monkeypatch.chdir(tmp_path)
+    return _invoke
+
+
+@pytest.fixture
+def run_installed(instance, tmp_path):
+    """Run the installed `archive ARGS…` console script in a subprocess on the test's instance."""
     env = {k: v for k, v in os.environ.items() if k not in ("ARCHIVE_DATABASE_URL", "ARCHIVE_SECRET_KEY")}
     env["ARCHIVE_INSTANCE_PATH"] = str(instance)
+    env["ARCHIVE_PASSWORD_HASH_METHOD"] = TEST_PASSWORD_HASH
 
     def archive(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -48,13 +90,21 @@ def run(instance, tmp_path):
     return archive
 
 
+@pytest.fixture(scope="session")
+def upgraded(tmp_path_factory) -> Path:
+    """An instance folder upgraded by `archive db upgrade`, with an archivist and an admin made by
+    `archive users create`: made once, copied for each test that needs it."""
+    instance = tmp_path_factory.mktemp("cli-upgraded") / "instance"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _environment(monkeypatch, instance)
+        _upgrade_with_accounts()
+    return instance
+
+
 @pytest.fixture
-def database(run, instance) -> Path:
+def database(upgraded, instance) -> Path:
     """An upgraded database with an archivist and an admin."""
-    assert run("db", "upgrade").returncode == 0
-    for email, role in (("archivist@example.org", "archivist"), ("admin@example.org", "admin")):
-        created = run("users", "create", email, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
-        assert created.returncode == 0, created.stderr
+    shutil.copytree(upgraded, instance)
     return instance / "archive.sqlite3"
 
 
@@ -100,8 +150,8 @@ def test_db_upgrade_creates_the_database(run, instance):
     assert run("db", "upgrade").returncode == 0
 
 
-def test_users_create_takes_the_password_from_stdin(run, database, served):
-    result = run(
+def test_users_create_takes_the_password_from_stdin(run_installed, database, served):
+    result = run_installed(
         "users", "create", "Reader@Example.org", "--role", "researcher", "--password-stdin", stdin=PASSWORD
     )
 
@@ -308,18 +358,18 @@ def test_index_check_fails_when_the_index_folder_is_gone(run, database, instance
     assert "missing from the index" in checked.stdout
 
 
-def test_fixity_and_a_bag_of_an_absent_testimony_through_the_installed_command(run, database):
-    checked = run("fixity")
+def test_fixity_and_a_bag_of_an_absent_testimony_through_the_installed_command(run_installed, database):
+    checked = run_installed("fixity")
     assert checked.returncode == 0, checked.stderr
     assert "0 files" in checked.stdout
 
-    missing = run("export", "bag", "4242", "bag-out")
+    missing = run_installed("export", "bag", "4242", "bag-out")
     assert missing.returncode == 1
     assert "no testimony 4242" in missing.stderr
 
 
-def test_every_command_of_the_contract_is_listed_in_help(run):
-    result = run("--help")
+def test_every_command_of_the_contract_is_listed_in_help(run_installed):
+    result = run_installed("--help")
 
     assert result.returncode == 0
     for command in ("db", "users", "tokens", "demo", "serve", "import", "index", "fixity", "export"):
