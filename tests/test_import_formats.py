@@ -19,8 +19,9 @@ from archive.consent.models import ConsentVersion
 from archive.extensions import db
 from tests import test_cli
 
-# The installed `archive` command on an instance folder of its own, as tests/test_cli.py runs it.
+# The `archive` command on an instance folder of its own, as tests/test_cli.py runs it.
 instance, run, database, count = test_cli.instance, test_cli.run, test_cli.database, test_cli.count
+upgraded = test_cli.upgraded
 
 VTT = """WEBVTT
 
