@@ -227,3 +227,22 @@ def test_forms_refuse_a_request_without_its_csrf_token(tmp_path):
         assert "Sign out" in text_of(client.get("/"))
         db.session.remove()
         db.engine.dispose()
+
+
+def test_outside_the_test_suite_passwords_are_hashed_with_scrypt_at_full_strength(tmp_path):
+    """The suite sets a cheap hash (tests/conftest.py); an archive as installed must not."""
+    from archive import config
+    from archive.accounts.service import authenticate, create_user
+    from archive.extensions import db
+
+    method = config.defaults(tmp_path)["PASSWORD_HASH_METHOD"]
+    app = make_app(tmp_path / "installed", PASSWORD_HASH_METHOD=method)
+    with app.app_context():
+        db.create_all()
+        user = create_user(None, "admin@example.org", "admin", PASSWORD)
+        assert user.password_hash.startswith("scrypt:32768:8:1$")
+        assert authenticate("admin@example.org", PASSWORD) == user
+        assert authenticate("admin@example.org", PASSWORD + "!") is None
+        assert authenticate("nobody@example.org", PASSWORD) is None
+        db.session.remove()
+        db.engine.dispose()
