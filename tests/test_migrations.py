@@ -4,11 +4,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
 
 from archive.extensions import db
-from tests.conftest import make_app
+from tests.conftest import make_app, postgres_url
+
+# On PostgreSQL these tests drop and create the schema over and over: they do it in a schema of their
+# own, so the suite's app, which keeps its tables and users in the database's default schema for the
+# whole session, never loses them.
+SCHEMA = "migrations_test"
 
 
 def _empty_database() -> None:
@@ -19,9 +24,20 @@ def _empty_database() -> None:
             conn.execute(text("DROP FUNCTION IF EXISTS audit_events_refuse_change()"))
 
 
+def _own_schema(url: str) -> str:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
+    engine.dispose()
+    return make_url(url).update_query_dict({"options": f"-csearch_path={SCHEMA}"}).render_as_string(False)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def fresh_app(request, tmp_path):
-    app = make_app(tmp_path, request.param)
+    config = {}
+    if request.param == "postgres" and (url := postgres_url()):
+        config["SQLALCHEMY_DATABASE_URI"] = _own_schema(url)
+    app = make_app(tmp_path, request.param, **config)
     with app.app_context():
         _empty_database()
         yield app
