@@ -145,7 +145,9 @@ class SessionArchive:
     def rolled_back(self) -> Iterator[None]:
         """SQLAlchemy's "joining a Session into an external transaction": every session of the app,
         db.session and the ones the search outbox opens on db.engine alike, runs on one connection
-        inside one transaction that is rolled back at the end; their commits release savepoints."""
+        inside one transaction that is rolled back at the end; their commits release savepoints.
+        Meanwhile db.engine is that connection: code that needs a connection of its own (another
+        thread, `db.engine.begin()`) belongs in a test marked `committed`."""
         engines = db._app_engines[self.app]  # noqa: SLF001 - the outbox opens Session(db.engine)
         engine = engines[None]
         connection = engine.connect()
