@@ -33,8 +33,11 @@ from archive.search.analysis import (
     word_forms,
     words,
 )
-from archive.search.index import SearchIndex, Snapshot, TestimonyEntry, bits_of
+from archive.search.documents import TestimonyEntry
+from archive.search.fields import EXACT_WEIGHT, OF_SEGMENT, PASSAGE_FORMS, QUERIED, RANKING_FORMS
+from archive.search.index import SearchIndex
 from archive.search.matching import Matching
+from archive.search.searchers import Snapshot, bits_of
 
 SORTS = ("relevance", "date", "title")
 FILTERS = ("lang", "place", "subject", "from", "to", "decade", "access")
@@ -43,20 +46,13 @@ SNIPPET_CHARS = 300
 
 _OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"})
 # Field names a query may use (`place:Ağdam`); the same names exist in the indexes.
-_QUERY_FIELDS = ("place", "narrator", "subject", "speaker", "keyword", "title")
+_QUERY_FIELDS = QUERIED
 _TESTIMONY_FIELDS = frozenset(_QUERY_FIELDS)
-_SEGMENT_FIELDS = frozenset({"speaker", "keyword"})
-# A word is looked for in several forms; the closer the form to what was typed, the more it counts.
-_EXACT_WEIGHT = 3.0
+_SEGMENT_FIELDS = OF_SEGMENT
+_EXACT_WEIGHT = EXACT_WEIGHT
 # Ranking counts words in the fields that only count them; passages find them where they stand.
-_TESTIMONY_FORMS = (
-    ("exact", "exact", _EXACT_WEIGHT),
-    ("folded_count", "folded", 2.0),
-    ("title", "folded", 1.0),
-    ("stem_count", "stems", 1.0),
-    ("name_count", "name", 1.0),
-)
-_SEGMENT_FORMS = (("folded", "folded", 2.0), ("stem", "stems", 1.0), ("name", "name", 1.0))
+_TESTIMONY_FORMS = RANKING_FORMS
+_SEGMENT_FORMS = PASSAGE_FORMS
 _MAX_FUZZY = 2
 
 
