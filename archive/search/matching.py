@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, pairwise
 from math import log
 from typing import Any
@@ -68,6 +68,14 @@ class Matching:
         return found
 
     def _docs(self, node: wq.Query, leaf: Any, deleted: Any) -> dict[int, float]:
+        """Local docnum to score of the live documents of one segment matching the query."""
+
+        def everything_but(excluded: dict[int, float]) -> dict[int, float]:
+            return {d: 0.0 for d in range(leaf.doc_count_all()) if d not in excluded and d not in deleted}
+
+        return _evaluate(node, lambda word: self._word_docs(word, leaf, deleted), everything_but)
+
+    def _word_docs(self, node: wq.Query, leaf: Any, deleted: Any) -> dict[int, float]:
         fieldname = getattr(node, "fieldname", None)
         counted = COUNTED_AS.get(fieldname, fieldname)
         if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
@@ -107,32 +115,6 @@ class Matching:
             return found
         if isinstance(node, wq.FuzzyTerm):
             return _union(self._term(leaf, deleted, counted, t, node.boost) for t in self.expand(node))
-        if isinstance(node, wq.Or):
-            return _union(self._docs(child, leaf, deleted) for child in node.subqueries)
-        if isinstance(node, wq.And):
-            positive = [c for c in node.subqueries if not isinstance(c, wq.Not)]
-            negative = [c.query for c in node.subqueries if isinstance(c, wq.Not)]
-            found = _intersection([self._docs(child, leaf, deleted) for child in positive])
-            for child in negative:
-                _remove(found, self._docs(child, leaf, deleted))
-            return found
-        if isinstance(node, wq.AndNot):
-            found = self._docs(node.a, leaf, deleted)
-            _remove(found, self._docs(node.b, leaf, deleted))
-            return found
-        if isinstance(node, wq.Require):
-            required = self._docs(node.b, leaf, deleted)
-            return {d: s for d, s in self._docs(node.a, leaf, deleted).items() if d in required}
-        if isinstance(node, wq.AndMaybe):
-            found = self._docs(node.a, leaf, deleted)
-            if found:
-                for docnum, score in self._docs(node.b, leaf, deleted).items():
-                    if docnum in found:
-                        found[docnum] += score
-            return found
-        if isinstance(node, wq.Not):
-            excluded = self._docs(node.query, leaf, deleted)
-            return {d: 0.0 for d in range(leaf.doc_count_all()) if d not in excluded and d not in deleted}
         raise TypeError(f"cannot match {node!r}")
 
     def _term(self, leaf: Any, deleted: Any, fieldname: str, text: str, boost: float) -> dict[int, float]:
@@ -292,6 +274,10 @@ class Matching:
         return self._places(query, wanted)
 
     def _places(self, node: wq.Query, docnums: list[int]) -> dict[tuple[int, int], float]:
+        # A segment is a passage for what it holds, never for what it lacks: NOT leaves no segment.
+        return _evaluate(node, lambda word: self._word_places(word, docnums), lambda _excluded: {})
+
+    def _word_places(self, node: wq.Query, docnums: list[int]) -> dict[tuple[int, int], float]:
         if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
             return self._located(node.fieldname, node.text, node.boost, docnums)
         if isinstance(node, wq.Phrase):
@@ -331,30 +317,6 @@ class Matching:
                 for key, score in self._located(node.fieldname, text, node.boost, docnums, constant).items():
                     found[key] = node.boost if constant else found.get(key, 0.0) + score
             return found
-        if isinstance(node, wq.Or):
-            return _union(self._places(child, docnums) for child in node.subqueries)
-        if isinstance(node, wq.And):
-            positive = [c for c in node.subqueries if not isinstance(c, wq.Not)]
-            negative = [c.query for c in node.subqueries if isinstance(c, wq.Not)]
-            found = _intersection([self._places(child, docnums) for child in positive])
-            for child in negative:
-                _remove(found, self._places(child, docnums))
-            return found
-        if isinstance(node, wq.AndNot):
-            found = self._places(node.a, docnums)
-            _remove(found, self._places(node.b, docnums))
-            return found
-        if isinstance(node, wq.Require):
-            required = self._places(node.b, docnums)
-            return {k: s for k, s in self._places(node.a, docnums).items() if k in required}
-        if isinstance(node, wq.AndMaybe):
-            found = self._places(node.a, docnums)
-            for key, score in self._places(node.b, docnums).items():
-                if key in found:
-                    found[key] += score
-            return found
-        if isinstance(node, wq.Not):
-            return {}
         raise TypeError(f"cannot match {node!r}")
 
     def _located(
@@ -467,6 +429,39 @@ def _matches(positions: list[list[int]], slop: int) -> list[tuple[int, ...]]:
         else:
             found.append(tuple(match))
     return found
+
+
+def _evaluate(node: wq.Query, word: Callable[[wq.Query], dict], negated: Callable[[dict], dict]) -> dict:
+    """The one walk of a query's boolean structure, for ranking (docnum to score) and for passages
+    ((docnum, segment) to score) alike: `word` gives what a word, phrase, prefix or fuzzy word
+    matches, `negated` what a NOT of such matches leaves; AND intersects and adds, OR unites and adds,
+    AND NOT takes away, and a "maybe" adds only where its first part matched."""
+    if isinstance(node, wq.Or):
+        return _union(_evaluate(child, word, negated) for child in node.subqueries)
+    if isinstance(node, wq.And):
+        positive = [c for c in node.subqueries if not isinstance(c, wq.Not)]
+        negative = [c.query for c in node.subqueries if isinstance(c, wq.Not)]
+        found = _intersection([_evaluate(child, word, negated) for child in positive])
+        for child in negative:
+            _remove(found, _evaluate(child, word, negated))
+        return found
+    if isinstance(node, wq.AndNot):
+        found = _evaluate(node.a, word, negated)
+        _remove(found, _evaluate(node.b, word, negated))
+        return found
+    if isinstance(node, wq.Require):
+        required = _evaluate(node.b, word, negated)
+        return {key: score for key, score in _evaluate(node.a, word, negated).items() if key in required}
+    if isinstance(node, wq.AndMaybe):
+        found = _evaluate(node.a, word, negated)
+        if found:
+            for key, score in _evaluate(node.b, word, negated).items():
+                if key in found:
+                    found[key] += score
+        return found
+    if isinstance(node, wq.Not):
+        return negated(_evaluate(node.query, word, negated))
+    return word(node)
 
 
 def _union(parts: Iterable[dict]) -> dict:
