@@ -1,5 +1,6 @@
 """Whoosh's on-disk format reached through its private parts: writing a segment's postings and term
-table, reading postings a block at a time, reopening a searcher without rereading its segments.
+table, reading postings a block at a time, index files read from a memory map, reopening a
+searcher without rereading its segments.
 
 These are why whoosh-reloaded is pinned to one exact version (`WHOOSH_VERSION`, checked when an
 index is opened): every name used here below Whoosh's public surface may change in any release,
@@ -13,23 +14,30 @@ here against Whoosh's own writer.
 from __future__ import annotations
 
 import hashlib
+import io
+import mmap
 import pickle
 import struct
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
+from pathlib import Path
 from pickle import loads
 from typing import Any
 
 import whoosh
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import W3Codec, W3LeafMatcher
+from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.filetables import md5_hash
+from whoosh.filedb.structfile import BufferFile, StructFile
 from whoosh.reading import MultiReader, SegmentReader, TermNotFound
 from whoosh.searching import Searcher
 from whoosh.system import _INT_SIZE, pack_ushort
 from whoosh.util.numeric import length_to_byte
+
+from archive.search import memory
 
 # The whoosh-reloaded release this module is written against (pyproject.toml pins the same).
 WHOOSH_VERSION = (2, 7, 5)
@@ -282,6 +290,85 @@ def _block_ids(matcher: W3LeafMatcher) -> list[int]:
 def _decoded(value: bytes) -> list[int]:
     """Positions from their stored form, without a Python step per position."""
     return list(accumulate(loads(value[_INT_SIZE:] + b".")))
+
+
+# Mapped files
+
+
+def open_mapped(path: Path) -> Any:
+    """An index opened for searching, its segments mapped into memory (see `_MappedStorage`)."""
+    return _MappedStorage(str(path)).open_index(INDEX_NAME)
+
+
+class _MappedStorage(FileStorage):
+    """A folder of index files whose segments are read from a memory map, never copied.
+
+    Whoosh maps a segment's file, then copies each of its parts (postings, terms, columns) into a
+    buffer of its own: every open index was resident in full, as private memory, in each worker.
+    Here Whoosh is told not to map (so it asks the file for each part) and the file hands out views
+    of one map: pages are read when touched, and shared by every process reading the index.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, supports_mmap=False)
+
+    def open_file(self, name: str, **kwargs: Any) -> StructFile:
+        # FileStorage._fpath: the path of a file of the folder.
+        return _MappableFile(open(self._fpath(name), "rb"), name=name, **kwargs)  # noqa: SIM115 - Whoosh closes it
+
+
+class _MappableFile(StructFile):
+    """A segment's file; its parts are views of a map of it."""
+
+    _map: mmap.mmap | None = None
+
+    def subset(self, offset: int, length: int, name: str | None = None) -> StructFile:
+        if self._map is None:
+            self._map = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
+            # The map holds the file: the handle is not needed, nor kept open for as long as the reader.
+            self.file.close()
+            memory.track(self._map)
+        return _MappedPart(memoryview(self._map)[offset : offset + length], name=name)
+
+
+class _MappedPart(BufferFile):
+    """A part of a mapped file, read in place: slices for Whoosh's reads at a position, and a
+    buffered stream over the view for its reads in sequence (Whoosh's own copies the part)."""
+
+    def __init__(self, view: memoryview, name: str | None = None) -> None:
+        super().__init__(b"", name=name)
+        # BufferFile reads its parts at a position from _buf: the view, not a copy.
+        self._buf = view
+        self.file = io.BufferedReader(_View(view))
+
+
+class _View(io.RawIOBase):
+    """A read-only stream over a memory view."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = max(0, min(len(buffer), len(self._view) - self._at))
+        buffer[:size] = self._view[self._at : self._at + size]
+        self._at += size
+        return size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: len(self._view)}[whence]
+        self._at = base + offset
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
 
 
 # Searchers

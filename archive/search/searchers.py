@@ -12,9 +12,8 @@ from typing import Any
 from whoosh.reading import SegmentReader
 from whoosh.searching import Searcher
 
-from archive.search.codec import latest_searcher
+from archive.search.codec import latest_searcher, open_mapped
 from archive.search.documents import TestimonyEntry
-from archive.search.memory import open_mapped
 
 
 @dataclass
