@@ -4,7 +4,8 @@ well (BM25F, as Whoosh scores), and in which of their transcript segments.
 Whoosh's matchers walk postings one call at a time; here each term's posting list is read a block at
 a time into plain lists and combined with dictionaries, and passages are read from the postings of
 the few testimonies shown (word positions, which the transcript column turns into segments), never
-from all of them.
+from all of them. Ranking and passages walk a query's AND, OR and NOT through one evaluator
+(`_evaluate`); they differ in what a word matches. Postings are read through `codec`.
 """
 
 from __future__ import annotations
