@@ -307,7 +307,7 @@ def test_small_segments_are_merged_in_the_background_without_losing_a_change(ind
 def test_merged_segments_are_merged_again_so_changes_one_by_one_never_pile_up(index, monkeypatch):
     from collections import Counter
 
-    from archive.search import index as module
+    from archive.search import merging as module
 
     # Tiers of 1, 3, 9 testimonies, three of a tier merged into one of the next: the same policy as
     # ten of ten, seen over three tiers with nine testimonies (each merge is a process of its own).
@@ -338,7 +338,7 @@ def _tid_postings_per_segment(index):
 
 
 def test_a_testimony_withdrawn_while_its_segment_is_being_merged_stays_withdrawn(index, monkeypatch):
-    from archive.search import index as module
+    from archive.search import merging as module
 
     monkeypatch.setattr(module, "_SMALL_SEGMENTS_MERGED", 1_000)
     index.rebuild([(1, everywhere(fictional(1, "lantern")))], procs=1)

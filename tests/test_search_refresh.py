@@ -32,7 +32,7 @@ def test_an_index_read_while_empty_finds_what_is_added_later(tmp_path):
 
 
 def test_a_worker_that_lets_go_of_its_mapped_pages_still_reads_the_index(tmp_path, monkeypatch):
-    from archive.search import index as module
+    from archive.search import memory as module
 
     # No budget: every search ends by letting go of every mapped index page, so each next search
     # maps them again from the page cache.

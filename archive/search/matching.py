@@ -4,41 +4,31 @@ well (BM25F, as Whoosh scores), and in which of their transcript segments.
 Whoosh's matchers walk postings one call at a time; here each term's posting list is read a block at
 a time into plain lists and combined with dictionaries, and passages are read from the postings of
 the few testimonies shown (word positions, which the transcript column turns into segments), never
-from all of them.
+from all of them. Ranking and passages walk a query's AND, OR and NOT through one evaluator
+(`_evaluate`); they differ in what a word matches. Postings are read through `codec`.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from itertools import accumulate, chain, pairwise
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain, pairwise
 from math import log
-from pickle import loads
 from typing import Any
 
 from whoosh import query as wq
 from whoosh.codec.base import Automata
-from whoosh.codec.whoosh3 import W3LeafMatcher
-from whoosh.reading import SegmentReader, TermNotFound
-from whoosh.system import _INT_SIZE
+from whoosh.reading import SegmentReader
 
+from archive.search import codec
 from archive.search.analysis import pair_bucket
-from archive.search.index import Transcript
+from archive.search.documents import Transcript
+from archive.search.fields import COUNTED_AS, MARKS_WORDS, PAIRED, PHRASED, PREFIXED
 
 # Whoosh's BM25F defaults.
 _B = 0.75
 _K1 = 1.2
-# The located field whose positions are word positions, where phrases are looked for.
-_PHRASED = "folded"
-# The field of its word pairs, and the located field of its words' beginnings.
-_PAIRED = "pair"
-_PREFIXED = "prefix"
-# Fields whose positions are those of the words of a segment's text (a speaker's and a keyword's
-# are the segment's start): a match in them marks that word in a snippet.
-_WORDED = frozenset({"folded", "stem", "name", "prefix"})
-# A located field's twin that counts its terms without their positions: what ranking reads.
-_COUNTED = {"folded": "folded_count", "stem": "stem_count", "name": "name_count"}
 
 
 class Matching:
@@ -79,12 +69,20 @@ class Matching:
         return found
 
     def _docs(self, node: wq.Query, leaf: Any, deleted: Any) -> dict[int, float]:
+        """Local docnum to score of the live documents of one segment matching the query."""
+
+        def everything_but(excluded: dict[int, float]) -> dict[int, float]:
+            return {d: 0.0 for d in range(leaf.doc_count_all()) if d not in excluded and d not in deleted}
+
+        return _evaluate(node, lambda word: self._word_docs(word, leaf, deleted), everything_but)
+
+    def _word_docs(self, node: wq.Query, leaf: Any, deleted: Any) -> dict[int, float]:
         fieldname = getattr(node, "fieldname", None)
-        counted = _COUNTED.get(fieldname, fieldname)
+        counted = COUNTED_AS.get(fieldname, fieldname)
         if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
             return self._term(leaf, deleted, counted, node.text, node.boost)
         if isinstance(node, wq.Phrase):
-            if node.fieldname == _PHRASED and node.slop <= 1:
+            if node.fieldname == PHRASED and node.slop <= 1:
                 # Testimonies holding each word pair of the phrase, scored by how often they do;
                 # positions are read only to tell a longer phrase from its pairs found apart.
                 pairs = list(pairwise(node.words))
@@ -93,61 +91,35 @@ class Matching:
                     return found
             else:
                 found = self._docs(_words_of(node), leaf, deleted)
-                if node.fieldname != _PHRASED or not found:
+                if node.fieldname != PHRASED or not found:
                     return found
             starts = self._phrase_matches(leaf, node, sorted(found))
             return {docnum: score for docnum, score in found.items() if starts.get(docnum)}
-        if isinstance(node, wq.Prefix) and node.fieldname == _PREFIXED:
+        if isinstance(node, wq.Prefix) and node.fieldname == PREFIXED:
             # Words' beginnings, each scored as a word: how often the testimony uses words so begun.
             return _union(
-                self._term(leaf, deleted, _PREFIXED, text, node.boost)
+                self._term(leaf, deleted, PREFIXED, text, node.boost)
                 for text, _ in self._prefixed(leaf, node)
             )
         if isinstance(node, wq.Prefix):
             # Every word a prefix stands for counts the same, as in Whoosh: no scoring, only documents.
             found: dict[int, float] = {}
             for _, info in self._prefixed(leaf, wq.Prefix(counted, node.text)):
-                found.update(dict.fromkeys(_info_ids(leaf, counted, info), node.boost))
+                found.update(dict.fromkeys(codec.info_ids(leaf, counted, info), node.boost))
             _remove(found, deleted)
             return found
         if isinstance(node, wq.Wildcard):
             found = {}
             for text in self.expand(node):
-                found.update(dict.fromkeys(_postings(leaf, counted, text)[0], node.boost))
+                found.update(dict.fromkeys(codec.postings(leaf, counted, text)[0], node.boost))
             _remove(found, deleted)
             return found
         if isinstance(node, wq.FuzzyTerm):
             return _union(self._term(leaf, deleted, counted, t, node.boost) for t in self.expand(node))
-        if isinstance(node, wq.Or):
-            return _union(self._docs(child, leaf, deleted) for child in node.subqueries)
-        if isinstance(node, wq.And):
-            positive = [c for c in node.subqueries if not isinstance(c, wq.Not)]
-            negative = [c.query for c in node.subqueries if isinstance(c, wq.Not)]
-            found = _intersection([self._docs(child, leaf, deleted) for child in positive])
-            for child in negative:
-                _remove(found, self._docs(child, leaf, deleted))
-            return found
-        if isinstance(node, wq.AndNot):
-            found = self._docs(node.a, leaf, deleted)
-            _remove(found, self._docs(node.b, leaf, deleted))
-            return found
-        if isinstance(node, wq.Require):
-            required = self._docs(node.b, leaf, deleted)
-            return {d: s for d, s in self._docs(node.a, leaf, deleted).items() if d in required}
-        if isinstance(node, wq.AndMaybe):
-            found = self._docs(node.a, leaf, deleted)
-            if found:
-                for docnum, score in self._docs(node.b, leaf, deleted).items():
-                    if docnum in found:
-                        found[docnum] += score
-            return found
-        if isinstance(node, wq.Not):
-            excluded = self._docs(node.query, leaf, deleted)
-            return {d: 0.0 for d in range(leaf.doc_count_all()) if d not in excluded and d not in deleted}
         raise TypeError(f"cannot match {node!r}")
 
     def _term(self, leaf: Any, deleted: Any, fieldname: str, text: str, boost: float) -> dict[int, float]:
-        ids, weights = _postings(leaf, fieldname, text)
+        ids, weights = codec.postings(leaf, fieldname, text)
         if not ids:
             return {}
         return self._scored(leaf, deleted, fieldname, text, boost, ids, weights)
@@ -179,18 +151,18 @@ class Matching:
         pair's own term lists, and those of its bucket (see `analysis.pair_bucket`) where the words'
         positions say so."""
         pair = f"{first} {second}"
-        found = self._term(leaf, deleted, _PAIRED, pair, boost)
+        found = self._term(leaf, deleted, PAIRED, pair, boost)
         maybe = [
             docnum
-            for docnum in _postings(leaf, _PAIRED, pair_bucket(pair))[0]
+            for docnum in codec.postings(leaf, PAIRED, pair_bucket(pair))[0]
             if docnum not in found and docnum not in deleted
         ]
         if maybe:
-            matches = self._phrase_matches(leaf, wq.Phrase(_PHRASED, [first, second]), maybe)
+            matches = self._phrase_matches(leaf, wq.Phrase(PHRASED, [first, second]), maybe)
             if matches:
                 ids = sorted(matches)
                 weights = [len(matches[docnum]) for docnum in ids]
-                found.update(self._scored(leaf, deleted, _PAIRED, pair, boost, ids, weights))
+                found.update(self._scored(leaf, deleted, PAIRED, pair, boost, ids, weights))
         return found
 
     def idf(self, fieldname: str, text: str) -> float:
@@ -247,11 +219,9 @@ class Matching:
         if found is None:
             found = self._items[key] = []
             prefix = node.text.encode("utf-8")
-            if node.fieldname in leaf.indexed_field_names():
-                for (fieldname, term), info in leaf._terms.items_from(node.fieldname, prefix):  # noqa: SLF001
-                    if fieldname != node.fieldname or not term.startswith(prefix):
-                        break
-                    found.append((term.decode("utf-8"), info))
+            found += [
+                (term.decode("utf-8"), info) for term, info in codec.terms_from(leaf, node.fieldname, prefix)
+            ]
         return found
 
     def _expansion(self, node: wq.Query) -> set[str]:
@@ -267,8 +237,8 @@ class Matching:
             if isinstance(node, wq.Prefix):
                 terms.update(term for term, _ in self._prefixed(leaf, node))
             elif isinstance(node, wq.Wildcard):
-                terms.update(t.decode("utf-8") for t in node._btexts(leaf))  # noqa: SLF001
-            elif fieldname == _PHRASED:
+                terms.update(t.decode("utf-8") for t in codec.wildcard_terms(node, leaf))
+            elif fieldname == PHRASED:
                 terms.update(Automata.find_matches(dfa, _Cursor(self._vocabulary(leaf, fieldname))))
             elif fieldname in leaf.indexed_field_names():
                 # Other fields (the exact forms "did you mean" looks in) are walked on disk: they are
@@ -282,7 +252,7 @@ class Matching:
         """Local docnum to the phrase's matches (its words' positions), of those documents of one
         segment (their words' positions are read only for them)."""
         found: dict[int, list[tuple[int, ...]]] = {}
-        located = [dict(_positions(leaf, _PHRASED, word, docnums)) for word in node.words]
+        located = [dict(codec.positions(leaf, PHRASED, word, docnums)) for word in node.words]
         for docnum in docnums:
             positions = [at.get(docnum) for at in located]
             if all(positions):
@@ -305,10 +275,14 @@ class Matching:
         return self._places(query, wanted)
 
     def _places(self, node: wq.Query, docnums: list[int]) -> dict[tuple[int, int], float]:
+        # A segment is a passage for what it holds, never for what it lacks: NOT leaves no segment.
+        return _evaluate(node, lambda word: self._word_places(word, docnums), lambda _excluded: {})
+
+    def _word_places(self, node: wq.Query, docnums: list[int]) -> dict[tuple[int, int], float]:
         if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
             return self._located(node.fieldname, node.text, node.boost, docnums)
         if isinstance(node, wq.Phrase):
-            if node.fieldname != _PHRASED:
+            if node.fieldname != PHRASED:
                 return self._places(_words_of(node), docnums)
             found = {}
             size = len(node.words)
@@ -320,8 +294,8 @@ class Matching:
                     # The phrase's words where they stand (within slop of each other, not all adjacent).
                     self._spots.setdefault(docnum, []).append(sorted(chain.from_iterable(matches)))
             return found
-        if isinstance(node, wq.Prefix) and node.fieldname == _PREFIXED:
-            return _union(self._located(_PREFIXED, text, node.boost, docnums) for text in self.expand(node))
+        if isinstance(node, wq.Prefix) and node.fieldname == PREFIXED:
+            return _union(self._located(PREFIXED, text, node.boost, docnums) for text in self.expand(node))
         if isinstance(node, wq.Prefix):
             found = {}
             for leaf, offset, local in self._by_leaf(docnums):
@@ -330,9 +304,9 @@ class Matching:
                     # A term's table entry says which documents its postings span.
                     if info.min_id() > high or info.max_id() < low:
                         continue
-                    for docnum, positions in _info_positions(leaf, node.fieldname, info, local):
+                    for docnum, positions in codec.info_positions(leaf, node.fieldname, info, local):
                         docnum += offset
-                        if node.fieldname in _WORDED:
+                        if node.fieldname in MARKS_WORDS:
                             self._spots.setdefault(docnum, []).append(positions)
                         for place in self._counts(docnum, positions):
                             found[docnum, place] = node.boost
@@ -344,30 +318,6 @@ class Matching:
                 for key, score in self._located(node.fieldname, text, node.boost, docnums, constant).items():
                     found[key] = node.boost if constant else found.get(key, 0.0) + score
             return found
-        if isinstance(node, wq.Or):
-            return _union(self._places(child, docnums) for child in node.subqueries)
-        if isinstance(node, wq.And):
-            positive = [c for c in node.subqueries if not isinstance(c, wq.Not)]
-            negative = [c.query for c in node.subqueries if isinstance(c, wq.Not)]
-            found = _intersection([self._places(child, docnums) for child in positive])
-            for child in negative:
-                _remove(found, self._places(child, docnums))
-            return found
-        if isinstance(node, wq.AndNot):
-            found = self._places(node.a, docnums)
-            _remove(found, self._places(node.b, docnums))
-            return found
-        if isinstance(node, wq.Require):
-            required = self._places(node.b, docnums)
-            return {k: s for k, s in self._places(node.a, docnums).items() if k in required}
-        if isinstance(node, wq.AndMaybe):
-            found = self._places(node.a, docnums)
-            for key, score in self._places(node.b, docnums).items():
-                if key in found:
-                    found[key] += score
-            return found
-        if isinstance(node, wq.Not):
-            return {}
         raise TypeError(f"cannot match {node!r}")
 
     def _located(
@@ -375,9 +325,9 @@ class Matching:
     ) -> dict:
         found: dict[tuple[int, int], float] = {}
         factor = boost if constant else boost * self.idf(fieldname, text) * (_K1 + 1)
-        marked = fieldname in _WORDED
+        marked = fieldname in MARKS_WORDS
         for leaf, offset, local in self._by_leaf(docnums):
-            for docnum, positions in _positions(leaf, fieldname, text, local):
+            for docnum, positions in codec.positions(leaf, fieldname, text, local):
                 docnum += offset
                 if marked:
                     self._spots.setdefault(docnum, []).append(positions)
@@ -482,121 +432,37 @@ def _matches(positions: list[list[int]], slop: int) -> list[tuple[int, ...]]:
     return found
 
 
-def _positions(leaf: Any, fieldname: str, text: str, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
-    """(local docnum, positions) of the given documents' postings of a located term in one segment."""
-    try:
-        fmt = leaf.schema[fieldname].format
-        matcher = leaf._terms.matcher(fieldname, text.encode("utf-8"), fmt)  # noqa: SLF001
-    except (TermNotFound, KeyError):
-        return
-    yield from _matched_positions(matcher, docnums)
-
-
-def _info_positions(
-    leaf: Any, fieldname: str, info: Any, docnums: list[int]
-) -> Iterable[tuple[int, list[int]]]:
-    """The same, from a term's table entry already read."""
-    if info.is_inlined():
-        # A rare term's few postings are in its entry: no postings to open.
-        ids, _, values = info.inlined_postings()
-        wanted = set(docnums)
-        for docnum, value in zip(ids, values, strict=True):
-            if docnum in wanted:
-                yield docnum, _decoded(value)
-        return
-    terms = leaf._terms  # noqa: SLF001
-    matcher = terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)  # noqa: SLF001
-    yield from _matched_positions(matcher, docnums)
-
-
-def _info_ids(leaf: Any, fieldname: str, info: Any) -> Sequence[int]:
-    """Every document of a term's postings (deleted ones too), from its table entry already read."""
-    if info.is_inlined():
-        return info.inlined_postings()[0]
-    terms = leaf._terms  # noqa: SLF001
-    matcher = terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)  # noqa: SLF001
-    ids: list[int] = []
-    while matcher.is_active():
-        ids.extend(_block_ids(matcher))
-        matcher._next_block()  # noqa: SLF001
-    return ids
-
-
-def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
-    """(docnum, positions) of those of the sorted docnums the matcher's postings hold."""
-    if not isinstance(matcher, W3LeafMatcher):
-        for docnum in docnums:
-            if not matcher.is_active():
-                return
-            matcher.skip_to(docnum)
-            if matcher.is_active() and matcher.id() == docnum:
-                yield docnum, _decoded(matcher.value())
-        return
-    # A block at a time: blocks ending before the next wanted document are passed by their
-    # header, the others' ids searched, and positions decoded only for the documents found.
-    wanted = 0
-    while wanted < len(docnums) and matcher.is_active():
-        last = matcher._maxid  # noqa: SLF001
-        if docnums[wanted] <= last:
-            ids = _block_ids(matcher)
-            values = None
-            while wanted < len(docnums) and docnums[wanted] <= last:
-                docnum = docnums[wanted]
-                at = bisect_left(ids, docnum)
-                if at < len(ids) and ids[at] == docnum:
-                    if values is None:
-                        matcher._read_values()  # noqa: SLF001
-                        values = matcher._values  # noqa: SLF001
-                    yield docnum, _decoded(values[at])
-                wanted += 1
-        matcher._next_block()  # noqa: SLF001
-
-
-def _block_ids(matcher: W3LeafMatcher) -> list[int]:
-    """The document numbers of the matcher's current block (Whoosh's own reading undoes their
-    deltas a Python step each)."""
-    if matcher._data is None:  # noqa: SLF001
-        matcher._read_data()  # noqa: SLF001
-    ids = matcher._data[0]  # noqa: SLF001
-    if not matcher._byteids:  # noqa: SLF001
-        ids = list(accumulate(ids))
-    matcher._ids = ids  # noqa: SLF001
-    return ids
-
-
-def _decoded(value: bytes) -> list[int]:
-    """Positions from their stored form, without a Python step per position."""
-    return list(accumulate(loads(value[_INT_SIZE:] + b".")))
-
-
-def _postings(leaf: Any, fieldname: str, text: str) -> tuple[list[int], list[float]]:
-    """Every posting of a term in one segment, deleted documents included, a block at a time."""
-    try:
-        fmt = leaf.schema[fieldname].format
-        matcher = leaf._terms.matcher(fieldname, text.encode("utf-8"), fmt)  # noqa: SLF001
-    except (TermNotFound, KeyError):
-        return [], []
-    ids: list[int] = []
-    weights: list[float] = []
-    if isinstance(matcher, W3LeafMatcher):
-        while matcher.is_active():
-            block = _block_ids(matcher)
-            ids.extend(block)
-            # Whoosh keeps one number for a block whose weights are all the same (often all 1).
-            found = matcher._data[1]  # noqa: SLF001
-            if found is None:
-                weights.extend([1.0] * len(block))
-            elif isinstance(found, int | float):
-                weights.extend([found] * len(block))
-            else:
-                weights.extend(found)
-            matcher._next_block()  # noqa: SLF001
-        return ids, weights
-    while matcher.is_active():
-        ids.append(matcher.id())
-        weights.append(matcher.weight())
-        matcher.next()
-    return ids, weights
+def _evaluate(node: wq.Query, word: Callable[[wq.Query], dict], negated: Callable[[dict], dict]) -> dict:
+    """The one walk of a query's boolean structure, for ranking (docnum to score) and for passages
+    ((docnum, segment) to score) alike: `word` gives what a word, phrase, prefix or fuzzy word
+    matches, `negated` what a NOT of such matches leaves; AND intersects and adds, OR unites and adds,
+    AND NOT takes away, and a "maybe" adds only where its first part matched."""
+    if isinstance(node, wq.Or):
+        return _union(_evaluate(child, word, negated) for child in node.subqueries)
+    if isinstance(node, wq.And):
+        positive = [c for c in node.subqueries if not isinstance(c, wq.Not)]
+        negative = [c.query for c in node.subqueries if isinstance(c, wq.Not)]
+        found = _intersection([_evaluate(child, word, negated) for child in positive])
+        for child in negative:
+            _remove(found, _evaluate(child, word, negated))
+        return found
+    if isinstance(node, wq.AndNot):
+        found = _evaluate(node.a, word, negated)
+        _remove(found, _evaluate(node.b, word, negated))
+        return found
+    if isinstance(node, wq.Require):
+        required = _evaluate(node.b, word, negated)
+        return {key: score for key, score in _evaluate(node.a, word, negated).items() if key in required}
+    if isinstance(node, wq.AndMaybe):
+        found = _evaluate(node.a, word, negated)
+        if found:
+            for key, score in _evaluate(node.b, word, negated).items():
+                if key in found:
+                    found[key] += score
+        return found
+    if isinstance(node, wq.Not):
+        return negated(_evaluate(node.query, word, negated))
+    return word(node)
 
 
 def _union(parts: Iterable[dict]) -> dict:

@@ -1,0 +1,432 @@
+"""Whoosh's on-disk format reached through its private parts: writing a segment's postings and term
+table, reading postings a block at a time, index files read from a memory map, reopening a
+searcher without rereading its segments.
+
+These are why whoosh-reloaded is pinned to one exact version (`WHOOSH_VERSION`, checked when an
+index is opened): every name used here below Whoosh's public surface may change in any release,
+and a change would write or read an index wrongly without an error. No other module of the search
+engine touches Whoosh's private names; `tests/test_search_differential.py` checks what is written
+here against Whoosh's own writer.
+"""
+
+# ruff: noqa: SLF001 - this module is the one place that uses Whoosh's private names (see above)
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mmap
+import pickle
+import struct
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from itertools import accumulate
+from pathlib import Path
+from pickle import loads
+from typing import Any
+
+import whoosh
+from whoosh import query as wq
+from whoosh.codec.whoosh3 import W3Codec, W3LeafMatcher
+from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.filetables import md5_hash
+from whoosh.filedb.structfile import BufferFile, StructFile
+from whoosh.reading import MultiReader, SegmentReader, TermNotFound
+from whoosh.searching import Searcher
+from whoosh.system import _INT_SIZE, pack_ushort
+from whoosh.util.numeric import length_to_byte
+
+from archive.search import memory
+
+# The whoosh-reloaded release this module is written against (pyproject.toml pins the same).
+WHOOSH_VERSION = (2, 7, 5)
+
+CODEC = W3Codec()
+# Whoosh's name for the one index in each folder.
+INDEX_NAME = "MAIN"
+# A block of postings is compressed from this many postings on.
+_COMPRESSED_FROM = 16
+
+
+class WhooshVersionError(RuntimeError):
+    """The installed Whoosh is not the release the index format code is written against."""
+
+
+def check_whoosh_version(installed: tuple[int, ...] | None = None) -> None:
+    """Refuse to open an index with another Whoosh than the pinned one: its private format may differ."""
+    installed = tuple(whoosh.__version__) if installed is None else installed
+    if installed != WHOOSH_VERSION:
+        wanted = ".".join(map(str, WHOOSH_VERSION))
+        found = ".".join(map(str, installed))
+        raise WhooshVersionError(
+            f"whoosh-reloaded {found} is installed, but the search engine is written against "
+            f"whoosh-reloaded {wanted}, whose private index format it reads and writes. Install "
+            f"that one (pip install whoosh-reloaded=={wanted}), or, to upgrade, port "
+            f"archive/search/codec.py to the new release, run tests/test_search_differential.py, "
+            f"then change WHOOSH_VERSION and the pin in pyproject.toml, and rebuild the indexes."
+        )
+
+
+# Writing: a field writer's term table and postings, fed whole lists instead of a posting a call.
+
+# A term table entry's head, as W3TermInfo packs it: inlined, weight, documents, shortest and
+# longest field length (as bytes), greatest weight, first and last document.
+_TERM_INFO = struct.Struct("!BfIBBfII")
+# A hash file entry's head: the lengths of key and value.
+_ENTRY_HEAD = struct.Struct("!ii")
+
+
+def field_key(terms: Any) -> bytes:
+    """The prefix of the term table's keys of the field a field writer has started."""
+    return pack_ushort(terms._fieldid)
+
+
+def inlined(ids: list[int], weights: list[float], values: list[bytes], lengths: list[int]) -> bytes:
+    """A term table entry holding the term's postings themselves (what W3TermInfo.to_bytes gives)."""
+    found = [lengths[docnum] for docnum in ids if lengths[docnum]]
+    head = _TERM_INFO.pack(
+        1,
+        float(sum(weights)),
+        len(ids),
+        length_to_byte(min(found)) if found else 0,
+        length_to_byte(max(found)) if found else 0,
+        max(weights),
+        ids[0],
+        ids[-1],
+    )
+    return head + pickle.dumps((tuple(ids), tuple(weights), tuple(values)), 2)
+
+
+def add_entries(terms: Any, entries: list[tuple[bytes, bytes]]) -> None:
+    """Add entries, in key order, to a field writer's term table (Whoosh's OrderedHashWriter) in one
+    write: what its `add` does for each, without a call and a write per entry."""
+    if not entries:
+        return
+    table = terms._tindex
+    if table.hashfn is not md5_hash or entries[0][0] <= table.lastkey:
+        for key, value in entries:
+            table.add(key, value)
+        return
+    position = table.dbfile.tell()
+    parts: list[bytes] = []
+    starts = table.index
+    buckets = table.buckets
+    head = _ENTRY_HEAD.pack
+    for key, value in entries:
+        starts.append(position)
+        parts += (head(len(key), len(value)), key, value)
+        # md5_hash: the digest's last four bytes, as a number.
+        hashed = int.from_bytes(hashlib.md5(key, usedforsecurity=False).digest()[12:], "big")
+        buckets[hashed & 255].append((hashed, position))
+        position += _ENTRY_HEAD.size + len(key) + len(value)
+    table.dbfile.write(b"".join(parts))
+    table.lastkey = entries[-1][0]
+
+
+def write_postings(
+    terms: Any, ids: list[int], weights: list[float], values: list[bytes], lengths: list[int]
+) -> None:
+    """One term's postings (the field writer has started the term), in blocks as Whoosh's postings
+    writer makes them one posting at a time."""
+    writer = terms._postwriter
+    size = CODEC._blocklimit
+    for start in range(0, len(ids), size):
+        block = ids[start : start + size]
+        writer._ids = array("I", block)
+        writer._weights = array("f", weights[start : start + size])
+        writer._values = [v for v in values[start : start + size] if v]
+        writer._maxweight = max(weights[start : start + size])
+        found = [lengths[docnum] for docnum in block if lengths[docnum]]
+        writer._minlength = min(found) if found else None
+        writer._maxlength = max(found) if found else 0
+        # Blocks of a few postings (most terms have no more) are left uncompressed, a flag readers
+        # read per block: compressing them took longer than the rest of writing them.
+        writer._compression = CODEC._compression if len(block) > _COMPRESSED_FROM else 0
+        writer._write_block(last=start + size >= len(ids))
+
+
+# Reading postings a block at a time into plain lists (Whoosh's matchers step a posting a call).
+
+
+def postings(leaf: Any, fieldname: str, text: str) -> tuple[list[int], list[float]]:
+    """Every posting of a term in one segment, deleted documents included, a block at a time."""
+    matcher = _matcher(leaf, fieldname, text)
+    if matcher is None:
+        return [], []
+    ids: list[int] = []
+    weights: list[float] = []
+    if isinstance(matcher, W3LeafMatcher):
+        while matcher.is_active():
+            block = _block_ids(matcher)
+            ids.extend(block)
+            # Whoosh keeps one number for a block whose weights are all the same (often all 1).
+            found = matcher._data[1]
+            if found is None:
+                weights.extend([1.0] * len(block))
+            elif isinstance(found, int | float):
+                weights.extend([found] * len(block))
+            else:
+                weights.extend(found)
+            matcher._next_block()
+        return ids, weights
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        matcher.next()
+    return ids, weights
+
+
+def positions(leaf: Any, fieldname: str, text: str, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
+    """(local docnum, positions) of the given documents' postings of a located term in one segment."""
+    matcher = _matcher(leaf, fieldname, text)
+    if matcher is not None:
+        yield from _matched_positions(matcher, docnums)
+
+
+def info_positions(
+    leaf: Any, fieldname: str, info: Any, docnums: list[int]
+) -> Iterable[tuple[int, list[int]]]:
+    """The same, from a term's table entry already read."""
+    if info.is_inlined():
+        # A rare term's few postings are in its entry: no postings to open.
+        ids, _, values = info.inlined_postings()
+        wanted = set(docnums)
+        for docnum, value in zip(ids, values, strict=True):
+            if docnum in wanted:
+                yield docnum, _decoded(value)
+        return
+    yield from _matched_positions(_info_matcher(leaf, fieldname, info), docnums)
+
+
+def info_ids(leaf: Any, fieldname: str, info: Any) -> Sequence[int]:
+    """Every document of a term's postings (deleted ones too), from its table entry already read."""
+    if info.is_inlined():
+        return info.inlined_postings()[0]
+    matcher = _info_matcher(leaf, fieldname, info)
+    ids: list[int] = []
+    while matcher.is_active():
+        ids.extend(_block_ids(matcher))
+        matcher._next_block()
+    return ids
+
+
+def terms_from(leaf: Any, fieldname: str, prefix: bytes) -> Iterable[tuple[bytes, Any]]:
+    """(term, term info) of a segment's terms of a field that start with prefix, in one pass along
+    its term table (looking each term up again costs more than reading its postings)."""
+    if fieldname not in leaf.indexed_field_names():
+        return
+    for (found, term), info in leaf._terms.items_from(fieldname, prefix):
+        if found != fieldname or not term.startswith(prefix):
+            return
+        yield term, info
+
+
+def wildcard_terms(node: wq.Wildcard, leaf: Any) -> Iterable[bytes]:
+    """The terms of one segment a wildcard stands for, as Whoosh's Wildcard finds them."""
+    return node._btexts(leaf)
+
+
+def all_postings_ids(leaf: Any, fieldname: str, term: bytes) -> list[int]:
+    """Every document number of a term in one segment, deleted or not (the segment's own postings)."""
+    return list(leaf._terms.matcher(fieldname, term, leaf.schema[fieldname].format).all_ids())
+
+
+def _matcher(leaf: Any, fieldname: str, text: str) -> Any:
+    try:
+        fmt = leaf.schema[fieldname].format
+        return leaf._terms.matcher(fieldname, text.encode("utf-8"), fmt)
+    except (TermNotFound, KeyError):
+        return None
+
+
+def _info_matcher(leaf: Any, fieldname: str, info: Any) -> Any:
+    terms = leaf._terms
+    return terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)
+
+
+def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
+    """(docnum, positions) of those of the sorted docnums the matcher's postings hold."""
+    if not isinstance(matcher, W3LeafMatcher):
+        for docnum in docnums:
+            if not matcher.is_active():
+                return
+            matcher.skip_to(docnum)
+            if matcher.is_active() and matcher.id() == docnum:
+                yield docnum, _decoded(matcher.value())
+        return
+    # A block at a time: blocks ending before the next wanted document are passed by their
+    # header, the others' ids searched, and positions decoded only for the documents found.
+    wanted = 0
+    while wanted < len(docnums) and matcher.is_active():
+        last = matcher._maxid
+        if docnums[wanted] <= last:
+            ids = _block_ids(matcher)
+            values = None
+            while wanted < len(docnums) and docnums[wanted] <= last:
+                docnum = docnums[wanted]
+                at = bisect_left(ids, docnum)
+                if at < len(ids) and ids[at] == docnum:
+                    if values is None:
+                        matcher._read_values()
+                        values = matcher._values
+                    yield docnum, _decoded(values[at])
+                wanted += 1
+        matcher._next_block()
+
+
+def _block_ids(matcher: W3LeafMatcher) -> list[int]:
+    """The document numbers of the matcher's current block (Whoosh's own reading undoes their
+    deltas a Python step each)."""
+    if matcher._data is None:
+        matcher._read_data()
+    ids = matcher._data[0]
+    if not matcher._byteids:
+        ids = list(accumulate(ids))
+    matcher._ids = ids
+    return ids
+
+
+def _decoded(value: bytes) -> list[int]:
+    """Positions from their stored form, without a Python step per position."""
+    return list(accumulate(loads(value[_INT_SIZE:] + b".")))
+
+
+# Mapped files
+
+
+def open_mapped(path: Path) -> Any:
+    """An index opened for searching, its segments mapped into memory (see `_MappedStorage`)."""
+    return _MappedStorage(str(path)).open_index(INDEX_NAME)
+
+
+class _MappedStorage(FileStorage):
+    """A folder of index files whose segments are read from a memory map, never copied.
+
+    Whoosh maps a segment's file, then copies each of its parts (postings, terms, columns) into a
+    buffer of its own: every open index was resident in full, as private memory, in each worker.
+    Here Whoosh is told not to map (so it asks the file for each part) and the file hands out views
+    of one map: pages are read when touched, and shared by every process reading the index.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, supports_mmap=False)
+
+    def open_file(self, name: str, **kwargs: Any) -> StructFile:
+        # FileStorage._fpath: the path of a file of the folder.
+        return _MappableFile(open(self._fpath(name), "rb"), name=name, **kwargs)  # noqa: SIM115 - Whoosh closes it
+
+
+class _MappableFile(StructFile):
+    """A segment's file; its parts are views of a map of it."""
+
+    _map: mmap.mmap | None = None
+
+    def subset(self, offset: int, length: int, name: str | None = None) -> StructFile:
+        if self._map is None:
+            self._map = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
+            # The map holds the file: the handle is not needed, nor kept open for as long as the reader.
+            self.file.close()
+            memory.track(self._map)
+        return _MappedPart(memoryview(self._map)[offset : offset + length], name=name)
+
+
+class _MappedPart(BufferFile):
+    """A part of a mapped file, read in place: slices for Whoosh's reads at a position, and a
+    buffered stream over the view for its reads in sequence (Whoosh's own copies the part)."""
+
+    def __init__(self, view: memoryview, name: str | None = None) -> None:
+        super().__init__(b"", name=name)
+        # BufferFile reads its parts at a position from _buf: the view, not a copy.
+        self._buf = view
+        self.file = io.BufferedReader(_View(view))
+
+
+class _View(io.RawIOBase):
+    """A read-only stream over a memory view."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = max(0, min(len(buffer), len(self._view) - self._at))
+        buffer[:size] = self._view[self._at : self._at + size]
+        self._at += size
+        return size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: len(self._view)}[whence]
+        self._at = base + offset
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+
+# Searchers
+
+
+def latest_searcher(searcher: Searcher) -> Searcher:
+    """A searcher at the index's latest commit.
+
+    whoosh-reloaded's Searcher.refresh() keeps the old reader's segments beside the new ones (so a
+    removed document stays findable) and fails on an empty reader: open a new searcher instead.
+    """
+    if searcher.up_to_date():
+        return searcher
+    fresh = _reopened(searcher)
+    if fresh is None:
+        fresh = searcher._ix.searcher()
+        searcher.close()
+    return fresh
+
+
+def _reopened(searcher: Searcher) -> Searcher | None:
+    """A searcher at the index's latest commit that keeps the old one's readers of the segments
+    still there (None where it cannot): opening a segment reads much of it, which made every
+    commit cost each searcher a reading of the whole index.
+
+    A segment's files never change; its deletions are in the TOC, so a kept reader is given the
+    segment as the new TOC has it. The old searcher is not used again (its audience's lock is held
+    while it is replaced), and only the readers of segments gone are closed.
+    """
+    index = searcher._ix
+    try:
+        toc = index._read_toc()
+    except OSError:
+        return None
+    leaves = [reader for reader, _ in searcher.reader().leaf_readers()]
+    if not toc.segments or not all(isinstance(reader, SegmentReader) for reader in leaves):
+        return None
+    kept = {reader.segment().segment_id(): reader for reader in leaves}
+    readers: list[SegmentReader] = []
+    try:
+        for segment in toc.segments:
+            reader = kept.pop(segment.segment_id(), None)
+            if reader is None:
+                reader = SegmentReader(index.storage, toc.schema, segment, generation=toc.generation)
+            else:
+                reader._segment = segment
+                reader._perdoc._segment = segment
+                reader._gen = toc.generation
+                # Whoosh caches the deleted documents on the reader: read them from the new segment.
+                reader.__dict__.pop("deleted_docs_set", None)
+            readers.append(reader)
+    except OSError:
+        # A commit removed a segment just now: open afresh (closing what was opened here).
+        for reader in readers:
+            if reader not in leaves:
+                reader.close()
+        return None
+    for reader in kept.values():
+        reader.close()
+    combined = readers[0] if len(readers) == 1 else MultiReader(readers, generation=toc.generation)
+    return Searcher(combined, fromindex=index)

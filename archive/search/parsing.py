@@ -1,0 +1,205 @@
+"""The query language: parsing what a reader types into a word tree, and rewriting that tree into
+a query on the testimony index's fields, for ranking, for search within a testimony and for passages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from whoosh import query as wq
+from whoosh.analysis import RegexTokenizer
+from whoosh.fields import TEXT, Schema
+from whoosh.qparser import (
+    EveryPlugin,
+    FuzzyTermPlugin,
+    PlusMinusPlugin,
+    QueryParser,
+    RangePlugin,
+    SingleQuotePlugin,
+)
+
+from archive.search.analysis import MIN_PREFIX, PREFIXED, WORD, fold, lowercase_auto, query_forms, words
+from archive.search.fields import EXACT_WEIGHT, OF_SEGMENT, PASSAGE_FORMS, QUERIED, RANKING_FORMS
+
+OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"})
+_MAX_FUZZY = 2
+
+
+def _parser() -> QueryParser:
+    # Only split into words: each word is analysed into its forms when the query is rewritten.
+    analyzer = RegexTokenizer(WORD)
+    schema = Schema(text=TEXT(analyzer=analyzer), **{f: TEXT(analyzer=analyzer) for f in QUERIED})
+    parser = QueryParser("text", schema)
+    # Apostrophes are letters' neighbours in these languages, ranges and "*:*" mean nothing here.
+    for plugin in (SingleQuotePlugin, RangePlugin, EveryPlugin):
+        parser.remove_plugin_class(plugin)
+    parser.add_plugin(FuzzyTermPlugin())
+    # "-word" leaves a word out, but only at the start of a word, so that hyphenated words
+    # (Ağdam-da) stay whole. Every word is required already, so "+" means nothing ("(?!)").
+    parser.add_plugin(PlusMinusPlugin(plusexpr=r"(?!)", minusexpr=r"(?:(?<=\s)|^)-(?=\w)"))
+    return parser
+
+
+_PARSER = _parser()
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Which index a parsed query is rewritten for, and whether AND and NOT still bind."""
+
+    forms: tuple[tuple[str, str, float], ...]
+    fields: frozenset[str]
+    segments: bool
+    strict: bool
+    # Name keys of the name authority: a word's name key also finds the other keys of its entry.
+    synonyms: Mapping[str, tuple[str, ...]] | None = None
+
+
+RANKING = _Target(RANKING_FORMS, frozenset(QUERIED), segments=False, strict=True)
+WITHIN = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=True)
+# Passages: any segment holding any of the words is a candidate, best scored first.
+PASSAGES = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=False)
+
+
+def with_synonyms(target: _Target, synonyms: Mapping[str, tuple[str, ...]] | None) -> _Target:
+    return replace(target, synonyms=synonyms) if synonyms else target
+
+
+def parse(q: str) -> wq.Query | None:
+    """Parse the query language into a word tree; None for an empty query.
+
+    Whoosh's parser is forgiving, but leaves operators it could not apply as words; such a query
+    (and one the parser rejects) is read again as plain words.
+    """
+    if not words(q):
+        return None
+    tokens = q.split()
+    if all(token.startswith("-") for token in tokens):
+        # Only words to leave out: read as NOT, which the parser does not turn into their opposite.
+        q = " ".join(f"NOT {token[1:]}" for token in tokens)
+    try:
+        parsed = _PARSER.parse(q)
+    except Exception:  # noqa: BLE001 - any parser failure means: read the words
+        parsed = None
+    if parsed is None or _stray_operator(parsed) or rewrite(parsed, RANKING) is None:
+        plain = [w for w in words(q) if w not in OPERATORS] or words(q)
+        return wq.And([wq.Term("text", w) for w in plain])
+    return parsed
+
+
+def _stray_operator(node: wq.Query) -> bool:
+    if isinstance(node, wq.Term) and not isinstance(node, wq.FuzzyTerm):
+        return node.text in OPERATORS
+    return any(_stray_operator(child) for child in node.children())
+
+
+def _word(text: str, target: _Target, boost: float) -> wq.Query:
+    forms = query_forms(text)
+    seen: set[tuple[str, str]] = set()
+    terms: list[wq.Query] = []
+    for fieldname, form, weight in target.forms:
+        values = forms.stems if form == "stems" else (getattr(forms, form),)
+        if form == "name" and target.synonyms and forms.name in target.synonyms:
+            # Only more terms on the name field: every other form still matches what was typed.
+            values = (forms.name, *target.synonyms[forms.name])
+        for value in values:
+            if value and (fieldname, value) not in seen:
+                seen.add((fieldname, value))
+                terms.append(wq.Term(fieldname, value, boost=weight * boost))
+    return wq.Or(terms)
+
+
+def folded_word(text: str) -> str:
+    return fold(lowercase_auto(text))
+
+
+def rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
+    """Turn the parsed word tree into a query on the target index's fields; None if nothing is left."""
+    boost = node.boost
+    fieldname = getattr(node, "fieldname", None)
+    if fieldname not in (None, "text") and fieldname not in target.fields:
+        return None
+    on_text = fieldname in (None, "text")
+    text_field = "folded" if on_text else fieldname
+    if isinstance(node, wq.FuzzyTerm):
+        return wq.FuzzyTerm(
+            text_field,
+            folded_word(node.text),
+            boost=boost,
+            maxdist=min(node.maxdist, _MAX_FUZZY),
+            prefixlength=1,
+        )
+    if isinstance(node, wq.Term):
+        if on_text:
+            return _word(node.text, target, boost)
+        return wq.Term(fieldname, folded_word(node.text), boost=boost)
+    if isinstance(node, wq.Prefix):
+        prefix = folded_word(node.text)
+        if len(prefix) < MIN_PREFIX:
+            return rewrite(wq.Term(node.fieldname, node.text, boost=boost), target)
+        if on_text and len(prefix) <= PREFIXED:
+            # Among the words' beginnings, where a prefix is one term or few.
+            return wq.Prefix("prefix", prefix, boost=boost)
+        return wq.Prefix(text_field, prefix, boost=boost)
+    if isinstance(node, wq.Wildcard):
+        pattern = "".join(ch if ch in "*?" else folded_word(ch) for ch in node.text)
+        if len(pattern.strip("*?")) < MIN_PREFIX:
+            return None
+        return wq.Wildcard(text_field, pattern, boost=boost)
+    if isinstance(node, wq.Phrase):
+        return _phrase(node, target, text_field, on_text)
+    if isinstance(node, wq.Not):
+        if not target.strict:
+            return None
+        inner = rewrite(node.query, target)
+        return wq.Not(inner) if inner is not None else None
+    if isinstance(node, wq.AndNot):
+        positive = rewrite(node.a, target)
+        negative = rewrite(node.b, target) if target.strict else None
+        if positive is None or negative is None:
+            return positive
+        return wq.AndNot(positive, negative)
+    if isinstance(node, wq.BinaryQuery):
+        return _compound(wq.Or, [node.a, node.b], target, boost)
+    if isinstance(node, wq.And):
+        if target.strict:
+            return _compound(wq.And, node.subqueries, target, boost)
+        # Loosened for passages, but a field of the segment (speaker:) still binds.
+        bound = [c for c in node.subqueries if getattr(c, "fieldname", None) in target.fields]
+        loose = _compound(wq.Or, [c for c in node.subqueries if c not in bound], target, boost)
+        binding = _compound(wq.And, bound, target, boost)
+        if loose is None or binding is None:
+            return loose or binding
+        return wq.Require(loose, binding)
+    if isinstance(node, wq.Or | wq.DisjunctionMax):
+        return _compound(wq.Or, node.subqueries, target, boost)
+    return None
+
+
+def _compound(kind: type, children: Iterable[wq.Query], target: _Target, boost: float) -> wq.Query | None:
+    rewritten = [r for r in (rewrite(c, target) for c in children) if r is not None]
+    if not rewritten:
+        return None
+    if all(isinstance(r, wq.Not) for r in rewritten):
+        # Only exclusions: nothing positive to find, in ranking as in passages.
+        return None
+    return rewritten[0] if len(rewritten) == 1 else kind(rewritten, boost=boost)
+
+
+def _phrase(node: wq.Phrase, target: _Target, text_field: str, on_text: bool) -> wq.Query | None:
+    folded = [f for f in (folded_word(w) for w in node.words) if f]
+    if not folded:
+        return None
+    if len(folded) == 1:
+        return rewrite(wq.Term(node.fieldname, node.words[0], boost=node.boost), target)
+    if target.segments:
+        return wq.Phrase(text_field, folded, slop=node.slop, boost=node.boost)
+    if not on_text:
+        # Only the text keeps positions in the testimony index; a field's phrase needs its words.
+        return wq.And([wq.Term(text_field, f) for f in folded], boost=node.boost)
+    # Ranked by how often the phrase is said; the words' forms as typed, where the text has them,
+    # add to it, so that the exact spelling ranks above a diacritic-free one. (Stems and names of
+    # the words would add little to a phrase, and reading every posting of its common words a lot.)
+    phrase = wq.Phrase(text_field, folded, slop=node.slop, boost=node.boost)
+    exact = [wq.Term("exact", query_forms(w).exact, boost=EXACT_WEIGHT * node.boost) for w in node.words]
+    return wq.AndMaybe(phrase, wq.Or(exact))

@@ -1,0 +1,112 @@
+"""An audience's searcher at one moment (a `Snapshot`) and what is read of it once for every
+search: its testimonies' entries by document number, facet members, per-segment caches."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from whoosh.reading import SegmentReader
+from whoosh.searching import Searcher
+
+from archive.search.codec import latest_searcher, open_mapped
+from archive.search.documents import TestimonyEntry
+
+
+@dataclass
+class Snapshot:
+    """An audience's searcher at one moment, with a table of its testimonies by docnum."""
+
+    testimonies: Searcher | None
+    _entries: dict[int, TestimonyEntry] | None = field(default=None, repr=False)
+    _docnums: dict[int, int] | None = field(default=None, repr=False)
+    # Segment id to {docnum in the segment: entry}, shared with the audience's later snapshots: a
+    # segment's stored documents never change, so each is read once, not once per commit.
+    _known: dict[str, dict[int, TestimonyEntry]] = field(default_factory=dict, repr=False)
+    # (segment id, what) to what was read of a segment once for every query: a field's length in
+    # each document, a column's reader, the folded words' list. Shared likewise.
+    cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    # (facet, value) to the docnums counted in it, as the bits of one integer (`facet_bits`).
+    _facet_bits: dict[tuple[str, Any], int] | None = field(default=None, repr=False)
+
+    @property
+    def entries(self) -> dict[int, TestimonyEntry]:
+        """Docnum to entry, made once per snapshot: facets are counted from it, not from Whoosh."""
+        if self._entries is None:
+            self._entries = {}
+            if self.testimonies is not None:
+                seen = set()
+                for reader, offset in self.testimonies.reader().leaf_readers():
+                    segment = reader.segment() if isinstance(reader, SegmentReader) else None
+                    if segment is None:
+                        for docnum, stored in reader.iter_docs():
+                            self._entries[offset + docnum] = TestimonyEntry(**stored["meta"])
+                        continue
+                    segid = segment.segment_id()
+                    seen.add(segid)
+                    known = self._known.get(segid)
+                    if known is None:
+                        # Deleted documents are left out: a deletion is never undone.
+                        known = self._known[segid] = {
+                            docnum: TestimonyEntry(**stored["meta"]) for docnum, stored in reader.iter_docs()
+                        }
+                    for docnum, entry in known.items():
+                        if not reader.is_deleted(docnum):
+                            self._entries[offset + docnum] = entry
+                for segid in set(self._known) - seen:
+                    del self._known[segid]
+                for key in [key for key in self.cache if key[0] not in seen]:
+                    del self.cache[key]
+        return self._entries
+
+    @property
+    def facet_bits(self) -> dict[tuple[str, Any], int]:
+        """(facet, value) to the set of docnums counted in it, as an integer's bits: a facet's count
+        over a result is one AND and a bit count, not a step per testimony."""
+        if self._facet_bits is None:
+            members: dict[tuple[str, Any], list[int]] = defaultdict(list)
+            for docnum, entry in self.entries.items():
+                for key in entry.facet_keys:
+                    members[key].append(docnum)
+            self._facet_bits = {key: bits_of(docnums) for key, docnums in members.items()}
+        return self._facet_bits
+
+    @property
+    def docnums(self) -> dict[int, int]:
+        """Testimony id to docnum in the testimony index."""
+        if self._docnums is None:
+            self._docnums = {e.testimony_id: d for d, e in self.entries.items()}
+        return self._docnums
+
+
+def bits_of(docnums: Iterable[int]) -> int:
+    """A set of docnums as the bits of one integer."""
+    found = bytearray()
+    for docnum in docnums:
+        byte = docnum >> 3
+        if byte >= len(found):
+            found.extend(bytes(byte + 1 - len(found)))
+        found[byte] |= 1 << (docnum & 7)
+    return int.from_bytes(found, "little")
+
+
+def close(snapshot: Snapshot) -> None:
+    """Close the snapshot's searcher (and the files it holds)."""
+    if snapshot.testimonies is not None:
+        snapshot.testimonies.close()
+
+
+def opened(path: Path) -> Snapshot:
+    """A snapshot of the index at path, its files mapped (see `memory`)."""
+    return Snapshot(open_mapped(path).searcher())
+
+
+def refreshed(snapshot: Snapshot) -> Snapshot:
+    """The snapshot at its index's latest commit; what was read of segments still there is kept."""
+    testimonies = latest_searcher(snapshot.testimonies)
+    if testimonies is snapshot.testimonies:
+        return snapshot
+    return Snapshot(testimonies, _known=snapshot._known, cache=snapshot.cache)
