@@ -19,15 +19,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from archive import access
 from archive.access import Permission
+from archive.accounts.models import User
 from archive.audit.service import record_event
 from archive.catalogue.bodies import published_body, working_body
 from archive.catalogue.models import Narrator, Place, Segment, State, Subject, Testimony
+from archive.consent.models import ConsentVersion
 from archive.consent.service import validate_consent
 from archive.errors import Conflict, Invalid, NotFound, PreconditionRequired, StaleVersion
 from archive.extensions import db, get_row
 from archive.fields import FieldChecker
 from archive.media.service import media_for, relative_media_url
-from archive.review.models import Revision
+from archive.review.models import ReviewDecision, Revision
 from archive.timeutil import utcnow
 from archive.unit_of_work import UnitOfWork
 
@@ -369,8 +371,6 @@ def restore_testimony(user, testimony: Testimony, work: UnitOfWork) -> None:
 def deleted_listing(user, *, limit: int = 200) -> list[tuple[Testimony, Any]]:
     """Soft-deleted testimonies with the account that deleted each, newest deletion first: the
     admins' list to restore from."""
-    from archive.accounts.models import User
-
     access.require(user, Permission.TESTIMONY_RESTORE)
     query = (
         select(Testimony, User)
@@ -409,9 +409,6 @@ def changed_since(user, since: dt.datetime, *, limit: int = 50) -> list[Change]:
     """Testimonies this user may see that others changed after `since`: saved as a new version,
     decided on by a moderator, or given a new consent (asked for or decided). The user's own
     changes are left out: they know about those."""
-    from archive.consent.models import ConsentVersion
-    from archive.review.models import ReviewDecision
-
     access.require(user, Permission.STAFF_AREA)
     changes: dict[int, Change] = {}
 

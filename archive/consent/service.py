@@ -15,6 +15,7 @@ from sqlalchemy import select
 from archive import access
 from archive.access import Access, Permission
 from archive.audit.service import record_event
+from archive.catalogue.models import Testimony
 from archive.consent.models import ConsentVersion
 from archive.errors import Conflict, Forbidden, Invalid
 from archive.extensions import db
@@ -240,8 +241,6 @@ def decide_consent(user, testimony, decision: str, comment: str, work: UnitOfWor
 
 def release_due_seals(work: UnitOfWork, now: dt.date | None = None) -> list[int]:
     """Record in each history that a seal has ended, and re-index those testimonies."""
-    from archive.catalogue.models import Testimony
-
     now = now or today()
     released = []
     candidates = db.session.scalars(

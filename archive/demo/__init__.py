@@ -11,6 +11,12 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
+from archive import operations
+from archive.accounts.service import create_user, user_by_email
+from archive.catalogue.models import Testimony
+from archive.extensions import db
+from archive.search.outbox import drain
+
 DATA = Path(__file__).with_name("testimonies.json")
 ACCOUNTS = {
     "admin": ("admin@demo.example", "admin", "Demo Admin"),
@@ -26,8 +32,6 @@ def _credentials_file() -> Path:
 
 
 def _accounts() -> tuple[dict, dict]:
-    from archive.accounts.service import create_user, user_by_email
-
     path = _credentials_file()
     saved = json.loads(path.read_text()) if path.exists() else {}
     users, credentials = {}, {}
@@ -46,11 +50,6 @@ def _accounts() -> tuple[dict, dict]:
 
 def load_demo(echo: Callable[[str], None] = print) -> dict:
     """Load the sample archive; returns {role: (email, password)} of the demo accounts."""
-    from archive import operations
-    from archive.catalogue.models import Testimony
-    from archive.extensions import db
-    from archive.search.outbox import drain
-
     users, credentials = _accounts()
     records = json.loads(DATA.read_text(encoding="utf-8"))
     added = 0

@@ -28,6 +28,7 @@ from archive import access
 from archive.access import Audience
 from archive.catalogue.bodies import published_body, working_body
 from archive.catalogue.models import Testimony
+from archive.consent.service import release_due_seals
 from archive.extensions import db
 from archive.search.models import OutboxEntry
 from archive.timeutil import utcnow
@@ -234,8 +235,6 @@ def start_background_writer(app) -> threading.Event:
     stop = threading.Event()
 
     def run() -> None:
-        from archive.consent.service import release_due_seals
-
         last_seal_check = 0.0
         while not stop.wait(app.config["OUTBOX_POLL_SECONDS"]):
             try:
