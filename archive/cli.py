@@ -149,7 +149,7 @@ def import_(path: Path, dry_run: bool, publish: bool, as_email: str | None) -> N
     narrator_name or narrator_pseudonym.
     OHMS holds no consent: its testimony is kept to staff until a consent is recorded.
     """
-    from archive.catalogue.importer import import_file
+    from archive.operations import import_file
 
     if as_email is None:
         _fail("say whose entries these are with --as EMAIL", 2)

@@ -40,6 +40,7 @@ def register_web(app: Flask) -> None:
     from archive.accounts.service import user_from_token
     from archive.accounts.views import bp as accounts_bp
     from archive.api.views import bp as api_bp
+    from archive.audit import service as audit
     from archive.authority.views import bp as authority_bp
     from archive.catalogue.editor import bp as editor_bp
     from archive.catalogue.views import bp as catalogue_bp
@@ -73,6 +74,15 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
+
+    @app.before_request
+    def note_client():
+        # The audit room records each event with the client's address; it never reads the request.
+        audit.note_client(request.remote_addr)
+
+    @app.teardown_request
+    def forget_client(_error):
+        audit.forget_client()
 
     @app.before_request
     def refuse_bad_tokens():

@@ -355,9 +355,9 @@ def sample_body(**overrides) -> dict:
 def create_testimony(app, users):
     """Factory: create_testimony(state="published", access="research", title=…) drives the real
     services (archivist enters, archivist submits, another moderator approves)."""
-    from archive.catalogue.service import create_testimony as create
-    from archive.consent.service import change_consent, validate_consent
-    from archive.review.service import review, submit_for_review
+    from archive.consent.service import validate_consent
+    from archive.operations import change_consent, review, submit_for_review
+    from archive.operations import create_testimony as create
     from archive.search.outbox import drain
 
     def factory(state: str = "published", **overrides):

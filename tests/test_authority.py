@@ -9,10 +9,10 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
+from archive.audit.models import AuditEvent
 from archive.authority.models import Person
 from archive.catalogue.models import Place
 from archive.extensions import db
-from archive.review.models import AuditEvent
 from tests.conftest import PASSWORD, login, make_app, sample_body
 
 XOCALI_TITLE = "A fictional testimony about the night on the hill road"
@@ -239,7 +239,8 @@ def test_the_name_of_an_anonymised_narrator_cannot_join_the_authority(app, archi
 
 def test_a_narrator_anonymised_later_is_left_out_of_the_search_names(app, archivist, users, create_testimony):
     from archive.authority.service import search_names
-    from archive.consent.service import change_consent, validate_consent
+    from archive.consent.service import validate_consent
+    from archive.operations import change_consent
 
     told = create_testimony(
         narrator={"name": "Tamila Vydumka", "pseudonym": "T.", "birth_year": 1950, "gender": None}

@@ -87,7 +87,7 @@ def test_a_wrong_password_keeps_the_user_signed_out(page, live_server, users):
 def test_a_listener_opens_a_moment_and_the_recording_plays_from_there(
     page, live_server, client, users, create_testimony
 ):
-    from archive.media.service import upload
+    from archive.operations import add_media as upload
     from tests.test_media import fetch_when_ready, publish_again, wav_bytes
 
     testimony = create_testimony(consent_publish_media=True)

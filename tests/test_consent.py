@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 
 from archive import access
-from archive.consent.service import change_consent, release_due_seals, validate_consent
+from archive.consent.service import validate_consent
 from archive.errors import Forbidden, Invalid
-from archive.review.service import review
+from archive.operations import change_consent, release_due_seals, review
 from tests.conftest import sample_body
 
 BASE = sample_body()["consent"]

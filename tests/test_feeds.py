@@ -47,7 +47,8 @@ def stamp(moment: dt.datetime) -> str:
 
 
 def withdraw(users, testimony) -> None:
-    from archive.consent.service import change_consent, validate_consent
+    from archive.consent.service import validate_consent
+    from archive.operations import change_consent
 
     values = validate_consent({**sample_body()["consent"], "access": "withdrawn"})
     change_consent(users["archivist"], testimony, values)
@@ -93,8 +94,7 @@ def test_the_sitemap_drops_a_withdrawn_testimony_at_once(client, archive, users)
 
 
 def test_the_sitemap_drops_an_unpublished_or_deleted_testimony_at_once(client, archive, users):
-    from archive.catalogue.service import delete_testimony
-    from archive.review.service import unpublish
+    from archive.operations import delete_testimony, unpublish
 
     unpublish(users["moderator"], archive["public"], "Taken offline for checking.")
     delete_testimony(users["archivist"], archive["anonymised"])
@@ -146,7 +146,7 @@ def test_the_feed_drops_a_withdrawn_testimony_at_once(client, archive, users):
 
 
 def test_the_feed_shows_the_published_version_not_an_unapproved_edit(client, create_testimony, users):
-    from archive.catalogue.service import update_testimony
+    from archive.operations import update_testimony
 
     public = create_testimony()
     update_testimony(users["archivist"], public, {"summary": "An edit not yet approved: fennicortex"}, 1)

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from archive.catalogue import models as catalogue
-from archive.catalogue.importer import import_file
 from archive.catalogue.ohms import ohms_source
 from archive.consent.models import ConsentVersion
 from archive.extensions import db
+from archive.operations import import_file
 from tests import test_cli
 
 # The `archive` command on an instance folder of its own, as tests/test_cli.py runs it.

@@ -43,7 +43,7 @@ def _segments(word: str) -> list[dict]:
 @pytest.fixture
 def planted(create_testimony, users, app):
     """A small archive in which every restricted place holds its canary."""
-    from archive.catalogue.service import update_testimony
+    from archive.operations import update_testimony
 
     made = {
         "visible": create_testimony(title="An open testimony about the river crossing"),
@@ -88,9 +88,9 @@ def _recorded(create_testimony, users):
     """A public testimony whose consent publishes media, with a recording whose own tags hold a
     canary (as a recorder's metadata might hold a real name), a redacted stretch, and a scan of
     the signed form holding another."""
-    from archive.consent.service import change_consent, validate_consent
-    from archive.media.service import upload
-    from archive.review.service import review, submit_for_review
+    from archive.consent.service import validate_consent
+    from archive.operations import add_media as upload
+    from archive.operations import change_consent, review, submit_for_review
     from tests.test_media import PDF, wav_bytes
 
     testimony = create_testimony(
@@ -189,7 +189,8 @@ def test_public_totals_and_facets_count_only_what_the_public_may_see(client, pla
 
 
 def test_withdrawal_takes_a_testimony_off_every_public_surface_at_once(client, planted, users):
-    from archive.consent.service import change_consent, validate_consent
+    from archive.consent.service import validate_consent
+    from archive.operations import change_consent
 
     visible = planted["visible"]
     assert client.get(f"/api/v1/testimonies/{visible.id}").status_code == 200

@@ -78,7 +78,7 @@ def upload(client, token, testimony_id, content: bytes, name="interview.wav", ki
 
 
 def publish_again(users, testimony) -> None:
-    from archive.review.service import review, submit_for_review
+    from archive.operations import review, submit_for_review
     from archive.search.outbox import drain
 
     submit_for_review(users["archivist"], testimony)
@@ -291,7 +291,8 @@ def test_without_publish_media_nobody_outside_the_staff_gets_the_recording(
 
 @needs_ffmpeg
 def test_withdrawal_and_removal_stop_the_stream_at_once(client, tokens, users, create_testimony):
-    from archive.consent.service import change_consent, validate_consent
+    from archive.consent.service import validate_consent
+    from archive.operations import change_consent
     from tests.conftest import sample_body
 
     testimony = create_testimony("published", access="public", consent_publish_media=True)
@@ -452,7 +453,7 @@ def test_a_redacted_stretch_of_a_video_is_black_and_silent_for_the_public(
 
 
 def test_the_moderator_sees_the_added_recording_in_the_comparison(client, tokens, users, create_testimony):
-    from archive.review.service import submit_for_review
+    from archive.operations import submit_for_review
 
     testimony = create_testimony("published", consent_publish_media=True)
     upload(client, tokens["archivist"], testimony.id, wav_bytes(1), name="second-session.wav")

@@ -227,7 +227,7 @@ def test_an_anonymised_narrator_is_harvested_by_pseudonym_and_the_real_name_neve
 def test_anonymising_a_public_narrator_changes_the_record_at_once_and_dates_it_for_reharvest(
     client, create_testimony, users
 ):
-    from archive.consent.service import change_consent
+    from archive.operations import change_consent
 
     public = create_testimony()
     age(public, dt.datetime(2020, 1, 1))
@@ -260,7 +260,7 @@ def test_a_redacted_segment_never_reaches_a_harvester(client, create_testimony, 
 
 
 def test_an_unapproved_edit_is_not_harvested(client, create_testimony, users):
-    from archive.catalogue.service import update_testimony
+    from archive.operations import update_testimony
 
     public = create_testimony()
     update_testimony(users["archivist"], public, {"summary": "An edit not yet approved: fennicortex"}, 1)
@@ -292,7 +292,7 @@ def test_a_draft_never_appears(client, create_testimony):
 def test_withdrawing_a_public_testimony_turns_it_into_a_deleted_header_at_once(
     client, create_testimony, users
 ):
-    from archive.consent.service import change_consent
+    from archive.operations import change_consent
 
     public = create_testimony(title="The gondrevalle crossing")
     assert ids(list_all(client), deleted=False) == [public.id]
@@ -309,20 +309,20 @@ def test_withdrawing_a_public_testimony_turns_it_into_a_deleted_header_at_once(
 
 
 def _unpublish(users, testimony):
-    from archive.review.service import unpublish
+    from archive.operations import unpublish
 
     unpublish(users["moderator"], testimony, "Taken offline for checking.")
 
 
 def _delete(users, testimony):
-    from archive.catalogue.service import delete_testimony
+    from archive.operations import delete_testimony
 
     delete_testimony(users["archivist"], testimony)
 
 
 def _narrow(access: str):
     def narrow(users, testimony):
-        from archive.consent.service import change_consent
+        from archive.operations import change_consent
 
         seal = {"sealed_until": "2099-01-01", "release_to": "public"} if access == "sealed" else {}
         change_consent(users["archivist"], testimony, consent(access=access, **seal))
@@ -348,8 +348,8 @@ def test_a_testimony_that_stops_being_public_is_kept_as_a_deleted_record(
 
 
 def test_a_deleted_record_is_dated_when_it_stopped_being_public(client, create_testimony, users):
-    from archive.consent.service import change_consent
     from archive.extensions import db
+    from archive.operations import change_consent
 
     public = create_testimony()
     age(public, dt.datetime(2021, 1, 1))
@@ -376,7 +376,7 @@ def test_a_deleted_record_is_dated_when_it_stopped_being_public(client, create_t
 def test_a_testimony_never_public_never_appears_not_even_once_withdrawn(
     client, create_testimony, users, overrides
 ):
-    from archive.consent.service import change_consent
+    from archive.operations import change_consent
 
     never = create_testimony(**overrides)
     change_consent(users["archivist"], never, consent(access="withdrawn"))
@@ -388,7 +388,7 @@ def test_a_testimony_never_public_never_appears_not_even_once_withdrawn(
 def test_a_draft_that_had_public_consent_but_was_never_published_never_appears(
     client, create_testimony, users
 ):
-    from archive.catalogue.service import delete_testimony
+    from archive.operations import delete_testimony
 
     draft = create_testimony(state="draft")
     delete_testimony(users["archivist"], draft)
@@ -588,7 +588,7 @@ def test_a_token_keeps_the_lists_date_window(app, client, create_testimony):
 def test_a_harvest_in_progress_skips_no_record_when_an_earlier_one_is_withdrawn(
     app, client, create_testimony, users
 ):
-    from archive.consent.service import change_consent
+    from archive.operations import change_consent
 
     app.config["OAI_PAGE_SIZE"] = 3
     made = [create_testimony() for _ in range(7)]

@@ -39,7 +39,7 @@ def _script(app, body: str) -> list[str]:
 def _create_in_process(app, email: str, count: int, tag: str) -> subprocess.Popen:
     body = f"""
         from archive.accounts.service import user_by_email
-        from archive.catalogue.service import create_testimony
+        from archive.operations import create_testimony
         from archive.search.outbox import drain
         from tests.conftest import sample_body
         user = user_by_email({email!r})
@@ -60,7 +60,7 @@ def test_two_processes_writing_and_draining_at_once_lose_no_change(app, users):
 
 
 def test_a_writer_killed_mid_drain_leaves_its_rows_to_the_next(app, users):
-    from archive.catalogue.service import create_testimony
+    from archive.operations import create_testimony
 
     for n in range(3):
         create_testimony(users["admin"], sample_body(title=f"Entry {n}"), publish=True)
@@ -88,7 +88,7 @@ def test_a_writer_killed_mid_drain_leaves_its_rows_to_the_next(app, users):
 
 
 def test_a_change_that_commits_after_a_later_one_is_still_applied(app, users):
-    from archive.catalogue.service import create_testimony
+    from archive.operations import create_testimony
 
     first = create_testimony(users["admin"], sample_body(title="Early"), publish=True)
     late = create_testimony(users["admin"], sample_body(title="Late"), publish=True)
@@ -110,7 +110,7 @@ def test_the_background_writer_applies_another_process_change_within_a_second(ap
     # Another process publishes without draining: only the background writer can apply it.
     body = """
         from archive.accounts.service import user_by_email
-        from archive.catalogue.service import create_testimony
+        from archive.operations import create_testimony
         from tests.conftest import sample_body
         create_testimony(user_by_email("admin@example.org"), sample_body(title="From elsewhere"),
                          publish=True)

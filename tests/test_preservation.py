@@ -24,9 +24,9 @@ needs_ffmpeg = pytest.mark.skipif(
 @pytest.fixture
 def recorded(create_testimony, users):
     """A published, anonymised testimony with a recording, a signed-form scan and two consent versions."""
-    from archive.consent.service import change_consent, validate_consent
-    from archive.media.service import upload
-    from archive.review.service import review, submit_for_review
+    from archive.consent.service import validate_consent
+    from archive.operations import add_media as upload
+    from archive.operations import change_consent, review, submit_for_review
 
     testimony = create_testimony(
         narrator={

@@ -13,11 +13,11 @@ import re
 import pytest
 from sqlalchemy import select
 
-from archive.catalogue.service import delete_testimony, update_testimony
-from archive.consent.service import change_consent, validate_consent
+from archive.audit.models import AuditEvent
+from archive.audit.service import record_event
+from archive.consent.service import validate_consent
 from archive.extensions import db
-from archive.review.models import AuditEvent
-from archive.review.service import record_event, review, submit_for_review
+from archive.operations import change_consent, delete_testimony, review, submit_for_review, update_testimony
 from archive.timeutil import utcnow
 from tests.conftest import sample_body
 from tests.test_staff_pages import as_user, csrf_token_of, visitor
@@ -477,7 +477,7 @@ def test_every_new_staff_form_carries_a_csrf_token_and_a_restore_without_one_is_
 
 
 def test_an_exported_audit_cell_never_runs_as_a_spreadsheet_formula(app, users):
-    from archive.review.service import audit_csv, record_event
+    from archive.audit.service import audit_csv, record_event
 
     record_event(users["admin"], '=HYPERLINK("http://example.invalid")', None)
     db.session.commit()

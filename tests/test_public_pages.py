@@ -172,7 +172,7 @@ def test_staff_see_the_state_and_consent_of_a_draft(client, users, create_testim
 
 
 def test_staff_see_that_a_published_testimony_has_unpublished_edits(client, users, create_testimony):
-    from archive.catalogue.service import update_testimony
+    from archive.operations import update_testimony
 
     testimony = create_testimony()
     update_testimony(users["archivist"], testimony, {"title": "A new working title"}, testimony.version)

@@ -63,7 +63,7 @@ def world(create_testimony, users):
     import io
 
     from archive.authority.service import create_person
-    from archive.media.service import upload
+    from archive.operations import add_media as upload
     from tests.test_media import wav_bytes
 
     draft = create_testimony(state="draft")

@@ -89,7 +89,7 @@ def test_an_edit_of_a_published_testimony_stays_private_until_approved(api, crea
 
 def test_unpublishing_takes_a_testimony_offline_and_needs_a_reason(app, users, create_testimony, api):
     from archive.errors import Forbidden, Invalid
-    from archive.review.service import unpublish
+    from archive.operations import unpublish
 
     t = create_testimony()
     with pytest.raises(Forbidden):

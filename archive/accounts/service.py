@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from archive import access
 from archive.access import Permission, Role
 from archive.accounts.models import ApiToken, User
+from archive.audit.service import record_event
 from archive.errors import Conflict, Invalid, NotFound
 from archive.extensions import db
 from archive.timeutil import utcnow
@@ -58,8 +59,6 @@ def user_by_email(email: str) -> User | None:
 
 def create_user(actor, email: str, role: str, password: str, name: str = "") -> User:
     """A new account. `actor` None is the command line, run by whoever administers the machine."""
-    from archive.review.service import record_event
-
     if actor is not None:
         access.require(actor, Permission.USERS_MANAGE)
     email = normalise_email(email)
@@ -82,8 +81,6 @@ def create_user(actor, email: str, role: str, password: str, name: str = "") -> 
 
 def authenticate(email: str, password: str) -> User | None:
     """The user, or None; the caller says only that the email or password was wrong."""
-    from archive.review.service import record_event
-
     user = user_by_email(email or "")
     stored = user.password_hash if user else _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"])
     valid = check_password_hash(stored, password or "")
@@ -98,8 +95,6 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def change_password(user: User, current: str, new: str) -> None:
-    from archive.review.service import record_event
-
     if not check_password_hash(user.password_hash, current or ""):
         raise Invalid("The current password is not right.", {"current": "Not your password."})
     check_password(new, "new")
@@ -109,8 +104,6 @@ def change_password(user: User, current: str, new: str) -> None:
 
 
 def set_password(actor, user: User, new: str) -> None:
-    from archive.review.service import record_event
-
     if actor is not None:
         access.require(actor, Permission.USERS_MANAGE)
     check_password(new)
@@ -120,8 +113,6 @@ def set_password(actor, user: User, new: str) -> None:
 
 
 def set_role(actor, user: User, role: str) -> None:
-    from archive.review.service import record_event
-
     access.require(actor, Permission.USERS_MANAGE)
     new = parse_role(role)
     if user.id == actor.id and new is not Role.ADMIN:
@@ -133,8 +124,6 @@ def set_role(actor, user: User, role: str) -> None:
 
 
 def set_active(actor, user: User, active: bool) -> None:
-    from archive.review.service import record_event
-
     access.require(actor, Permission.USERS_MANAGE)
     if user.id == actor.id and not active:
         raise Conflict("You cannot deactivate your own account.")
@@ -158,8 +147,6 @@ def get_user(actor, user_id: int) -> User:
 
 def create_token(user: User) -> str:
     """A new API token for this user: shown once, stored as a hash."""
-    from archive.review.service import record_event
-
     token = "ta_" + secrets.token_urlsafe(32)
     db.session.add(ApiToken(user_id=user.id, token_hash=ApiToken.hash(token)))
     record_event(user, "token.create", user)

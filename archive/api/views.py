@@ -12,13 +12,14 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from archive import access
+from archive import access, operations
 from archive.access import Permission
 from archive.accounts.models import User
 from archive.catalogue import service as catalogue
 from archive.catalogue.models import State, Testimony
 from archive.errors import ArchiveError, Invalid, Unauthorized
 from archive.media.transcripts import vtt_text
+from archive.media.views import stream_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -205,8 +206,8 @@ def create_testimony() -> ResponseReturnValue:
     """A new draft; 201 with the testimony as the caller sees it and its Location."""
     user = _signed_in()
     access.require(user, Permission.TESTIMONY_CREATE)
-    testimony = catalogue.create_testimony(user, _json_object())
-    response = jsonify(catalogue.view_for(user, testimony))
+    testimony = operations.create_testimony(user, _json_object())
+    response = jsonify(catalogue.view_for(user, testimony, media_url=stream_url))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_testimony", testimony_id=testimony.id)
     return _with_etag(response, testimony.version)
@@ -215,7 +216,7 @@ def create_testimony() -> ResponseReturnValue:
 @bp.get("/testimonies/<int:testimony_id>")
 def get_testimony(testimony_id: int) -> ResponseReturnValue:
     testimony = _testimony(testimony_id)
-    view = catalogue.view_for(_user(), testimony)
+    view = catalogue.view_for(_user(), testimony, media_url=stream_url)
     return _with_etag(jsonify(view), view["version"])
 
 
@@ -228,15 +229,15 @@ def update_testimony(testimony_id: int) -> ResponseReturnValue:
     if_match = request.headers.get("If-Match")
     # A missing or stale version is told before the body is read: the edit must be redone anyway.
     catalogue.check_version(testimony, if_match)
-    testimony = catalogue.update_testimony(user, testimony, _json_object(), if_match)
-    return _with_etag(jsonify(catalogue.view_for(user, testimony)), testimony.version)
+    testimony = operations.update_testimony(user, testimony, _json_object(), if_match)
+    return _with_etag(jsonify(catalogue.view_for(user, testimony, media_url=stream_url)), testimony.version)
 
 
 @bp.delete("/testimonies/<int:testimony_id>")
 def delete_testimony(testimony_id: int) -> ResponseReturnValue:
     """Soft delete: the record and its history stay for an admin to restore."""
     user = _user()
-    catalogue.delete_testimony(user, _testimony(testimony_id))
+    operations.delete_testimony(user, _testimony(testimony_id))
     return "", 204
 
 
@@ -244,19 +245,19 @@ def delete_testimony(testimony_id: int) -> ResponseReturnValue:
 def restore_testimony(testimony_id: int) -> ResponseReturnValue:
     """Undo a soft delete (admins): the testimony comes back in the state it was deleted in."""
     user = _user()
-    catalogue.restore_testimony(user, _testimony(testimony_id))
+    operations.restore_testimony(user, _testimony(testimony_id))
     return "", 204
 
 
 @bp.put("/testimonies/<int:testimony_id>/consent")
 def put_consent(testimony_id: int) -> ResponseReturnValue:
     """A new consent version: 201 when in force at once, 202 when a widening waits for review."""
-    from archive.consent.service import change_consent, validate_consent
+    from archive.consent.service import validate_consent
 
     user = _user()
     testimony = _testimony(testimony_id)
     access.require_on(user, testimony, Permission.CONSENT_EDIT)
-    applied, version = change_consent(user, testimony, validate_consent(_json_object()))
+    applied, version = operations.change_consent(user, testimony, validate_consent(_json_object()))
     body = {
         "id": testimony.id,
         "applied": applied,
@@ -268,18 +269,14 @@ def put_consent(testimony_id: int) -> ResponseReturnValue:
 
 @bp.post("/testimonies/<int:testimony_id>/submit")
 def submit(testimony_id: int) -> ResponseReturnValue:
-    from archive.review.service import submit_for_review
-
     user = _user()
-    testimony = submit_for_review(user, _testimony(testimony_id))
-    return _with_etag(jsonify(catalogue.view_for(user, testimony)), testimony.version)
+    testimony = operations.submit_for_review(user, _testimony(testimony_id))
+    return _with_etag(jsonify(catalogue.view_for(user, testimony, media_url=stream_url)), testimony.version)
 
 
 @bp.post("/testimonies/<int:testimony_id>/review")
 def review(testimony_id: int) -> ResponseReturnValue:
     """A moderator's decision on a submission, or with target "consent" on a pending widening."""
-    from archive.review.service import review as decide
-
     user = _user()
     testimony = _testimony(testimony_id)
     access.require_on(user, testimony, Permission.REVIEW_DECIDE)
@@ -287,8 +284,10 @@ def review(testimony_id: int) -> ResponseReturnValue:
     unknown = {key: "Unknown field." for key in data if key not in REVIEW_FIELDS}
     if unknown:
         raise Invalid("The decision is not valid.", unknown)
-    testimony = decide(user, testimony, data.get("decision"), data.get("comment", ""), data.get("target"))
-    return _with_etag(jsonify(catalogue.view_for(user, testimony)), testimony.version)
+    testimony = operations.review(
+        user, testimony, data.get("decision"), data.get("comment", ""), data.get("target")
+    )
+    return _with_etag(jsonify(catalogue.view_for(user, testimony, media_url=stream_url)), testimony.version)
 
 
 @bp.post("/testimonies/<int:testimony_id>/media")
@@ -313,8 +312,8 @@ def upload_media(testimony_id: int) -> ResponseReturnValue:
         raise Invalid(
             "The upload is not valid.", {**unknown, **({} if upload else {"file": "This field is required."})}
         )
-    stored = media.upload(user, testimony, upload.stream, upload.filename, request.form.get("kind"))
-    url = url_for("media.stream", media_id=stored.id, _external=True)
+    stored = operations.add_media(user, testimony, upload.stream, upload.filename, request.form.get("kind"))
+    url = stream_url(stored.id)
     response = jsonify({**stored.as_entry(), "url": url})
     response.status_code = 201
     response.headers["Location"] = url

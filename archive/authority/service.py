@@ -2,7 +2,8 @@
 in other scripts, kept by archivists, and the synonyms search reads from them.
 
 Every write checks the policy, validates everything before changing anything, records an audit
-event and commits once; a refused change leaves the database as it was.
+event and commits once, with the outbox rows of the testimonies it changes; a refused change
+leaves the database as it was.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +22,15 @@ from sqlalchemy.exc import IntegrityError
 
 from archive import access
 from archive.access import Permission
+from archive.audit.service import record_event
 from archive.authority.models import Person
 from archive.catalogue.models import Narrator, Place, Testimony, testimony_places
 from archive.consent.models import ConsentVersion
 from archive.errors import Invalid, NotFound
 from archive.extensions import db
-from archive.review.service import record_event
 from archive.search.analysis import fold, lowercase_auto, query_forms, words
-from archive.search.outbox import enqueue
 from archive.timeutil import utcnow
+from archive.unit_of_work import UnitOfWork
 
 MAX_NAME = 300
 MAX_NOTE = 2000
@@ -211,9 +213,13 @@ def _stamp() -> dt.datetime:
     return now if latest is None or now > latest else latest + dt.timedelta(microseconds=1)
 
 
-def _commit(field: str) -> None:
+def _commit(field: str, reindexed: Iterable[int] = ()) -> None:
+    """Commit the change as one unit, with outbox rows for the testimonies it touches."""
+    work = UnitOfWork()
+    for testimony_id in reindexed:
+        work.reindex(testimony_id)
     try:
-        db.session.commit()
+        work.commit()
     except IntegrityError:
         # Another archivist saved the same name a moment before: nothing of this change is kept.
         db.session.rollback()
@@ -279,14 +285,16 @@ def rename(user, entry: Entry, name: str) -> Entry:
     if old.casefold() != name.casefold():
         variants.append(old)
     entry.name, entry.variants, entry.updated_at = name, variants, _stamp()
+    reindexed: list[int] = []
     if isinstance(entry, Place):
         # The working copies now show the new name: the staff index is brought up to date.
-        for testimony_id in db.session.scalars(
-            select(testimony_places.c.testimony_id).where(testimony_places.c.place_id == entry.id)
-        ):
-            enqueue(testimony_id)
+        reindexed = list(
+            db.session.scalars(
+                select(testimony_places.c.testimony_id).where(testimony_places.c.place_id == entry.id)
+            )
+        )
     record_event(user, f"authority.{kind_of(entry)}.rename", entry, old=old, new=name)
-    _commit("name")
+    _commit("name", reindexed)
     return entry
 
 

@@ -1,8 +1,8 @@
 """Staff pages for entering and editing testimonies: the testimony form, sending an entry to
 review, deleting it, and the archivist's own entries.
 
-The views parse the form, call the catalogue and review services, and render; every permission
-and every validation is the services' (and through them `archive.access`).
+The views parse the form, call the operations (the catalogue and review services to read), and
+render; every permission and every validation is the services' (and through them `archive.access`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from archive import access
+from archive import access, operations
 from archive.access import Permission
 from archive.catalogue import service
 from archive.catalogue.forms import (
@@ -76,7 +76,7 @@ def new():
     try:
         if errors:
             _raise_with(errors, body)
-        testimony = service.create_testimony(current_user, body)
+        testimony = operations.create_testimony(current_user, body)
     except Invalid as e:
         form.show_errors(e.fields, body)
         return _invalid(form, None)
@@ -106,7 +106,7 @@ def edit(testimony_id: int):
     try:
         if errors:
             _raise_with(errors, changes, partial=True)
-        service.update_testimony(current_user, testimony, changes, form.version.data)
+        operations.update_testimony(current_user, testimony, changes, form.version.data)
     except StaleVersion:
         return _stale(form, testimony, base, body)
     except Invalid as e:
@@ -180,7 +180,7 @@ def submit(testimony_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        review_service.submit_for_review(current_user, testimony)
+        operations.submit_for_review(current_user, testimony)
     except Conflict as e:
         flash(e.message, "error")
         return redirect(url_for("editor.edit", testimony_id=testimony.id))
@@ -198,7 +198,7 @@ def delete(testimony_id: int):
         form.fill(service.working_body(testimony))
         form.version.data = str(testimony.version)
         return _render_edit(form, testimony, status=422, delete_form=delete_form)
-    service.delete_testimony(current_user, testimony)
+    operations.delete_testimony(current_user, testimony)
     flash(_("“%(title)s” was deleted. An admin can restore it.", title=testimony.title), "success")
     return redirect(url_for("editor.mine"))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml.ElementTree import DefusedXMLParser
 
-from archive.catalogue.importer import Entry, Source
+from archive.catalogue.sources import Entry, Source
 from archive.errors import Invalid
 from archive.media.transcripts import VTT_FIELD, parse_timecode, parse_vtt
 

@@ -1,7 +1,8 @@
 """What the catalogue does: validate testimony bodies, create and edit testimonies, serialise them.
 
-Every write is one transaction: it either saves the testimony, its revision and its outbox row
-together, or raises and leaves the database as it was.
+A write does the catalogue's part of a user action inside a unit of work (`archive.unit_of_work`)
+and names the testimonies to re-index; the operation that opened the unit commits it. The catalogue
+knows no workflow: publishing and review are the review room's, consent the consent room's.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -17,11 +19,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from archive import access
 from archive.access import Permission
+from archive.accounts.models import User
+from archive.audit.service import record_event
+from archive.catalogue.bodies import published_body, working_body
 from archive.catalogue.models import Narrator, Place, Segment, State, Subject, Testimony
+from archive.consent.models import ConsentVersion
+from archive.consent.service import validate_consent
 from archive.errors import Conflict, Invalid, NotFound, PreconditionRequired, StaleVersion
 from archive.extensions import db, get_row
-from archive.media.service import media_for, recordings_entry
+from archive.fields import FieldChecker
+from archive.media.service import media_for, relative_media_url
+from archive.review.models import ReviewDecision, Revision
 from archive.timeutil import utcnow
+from archive.unit_of_work import UnitOfWork
 
 BODY_FIELDS = {
     "title",
@@ -55,85 +65,9 @@ MAX_SEGMENTS = 20_000
 MAX_MS = 100 * 3600 * 1000
 
 
-class _Checker:
-    """Collects every field error of a body, so the user sees all of them at once."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, str] = {}
-
-    def fail(self, field: str, message: str) -> None:
-        self.errors.setdefault(field, message)
-
-    def text(self, value: Any, field: str, *, required=False, max_len=500) -> str | None:
-        if value is None or value == "":
-            if required:
-                self.fail(field, "This field is required.")
-            return "" if value == "" else None
-        if not isinstance(value, str):
-            self.fail(field, "Must be text.")
-            return None
-        value = value.strip()
-        if required and not value:
-            self.fail(field, "This field is required.")
-        if len(value) > max_len:
-            self.fail(field, f"Must be at most {max_len} characters.")
-        return value
-
-    def integer(self, value: Any, field: str, *, low: int, high: int) -> int | None:
-        if value is None or value == "":
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                value = int(value)
-            else:
-                self.fail(field, "Must be a whole number.")
-                return None
-        if not low <= value <= high:
-            self.fail(field, f"Must be between {low} and {high}.")
-            return None
-        return value
-
-    def date(self, value: Any, field: str) -> dt.date | None:
-        if value is None or value == "":
-            return None
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(value) if len(str(value)) == 10 else dt.date.fromisoformat("")
-        except (ValueError, TypeError):
-            self.fail(field, "Must be a date written YYYY-MM-DD.")
-            return None
-
-    def strings(self, value: Any, field: str, *, max_len=300) -> list[str]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.fail(field, "Must be a list of text values.")
-            return []
-        out: list[str] = []
-        for i, item in enumerate(value):
-            item = self.text(item, f"{field}[{i}]", required=True, max_len=max_len)
-            if item and item not in out:
-                out.append(item)
-        return out
-
-    def obj(self, value: Any, field: str, allowed: set[str]) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(field, "Must be an object.")
-            return {}
-        for key in value:
-            if key not in allowed:
-                self.fail(f"{field}.{key}", "Unknown field.")
-        return value
-
-
 def validate_body(data: Any, *, partial: bool = False) -> dict:
     """A clean testimony body, or Invalid naming every bad field. `partial` is for PATCH."""
-    from archive.consent.service import validate_consent
-
-    check = _Checker()
+    check = FieldChecker()
     if not isinstance(data, dict):
         raise Invalid("The body must be a JSON object.")
     for key in data:
@@ -191,7 +125,7 @@ def validate_body(data: Any, *, partial: bool = False) -> dict:
     return body
 
 
-def _validate_segments(check: _Checker, value: Any) -> list[dict]:
+def _validate_segments(check: FieldChecker, value: Any) -> list[dict]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -241,52 +175,16 @@ def get_testimony(testimony_id: int) -> Testimony:
     return testimony
 
 
-def working_body(testimony: Testimony) -> dict:
-    """The working copy as a testimony body (without consent), the shape revisions store."""
-    n = testimony.narrator
-    return {
-        "title": testimony.title,
-        "summary": testimony.summary or "",
-        "narrator": {
-            "name": n.name or "",
-            "pseudonym": n.pseudonym,
-            "birth_year": n.birth_year,
-            "gender": n.gender,
-        },
-        "interview": {
-            "date": testimony.interview_date.isoformat() if testimony.interview_date else None,
-            "place": testimony.interview_place or "",
-            "interviewer": testimony.interviewer or "",
-            "languages": list(testimony.languages or []),
-        },
-        # Sorted as the database reads them back, so a snapshot taken right after a save equals the
-        # working copy read later, and identical audience documents are indexed once.
-        "places": sorted(p.name for p in testimony.places),
-        "subjects": sorted(s.name for s in testimony.subjects),
-        "segments": [
-            {
-                "id": s.position,
-                "start_ms": s.start_ms,
-                "end_ms": s.end_ms,
-                "speaker": s.speaker or "",
-                "text": s.text,
-                "keywords": list(s.keywords or []),
-            }
-            for s in testimony.segments
-        ],
-        # The recordings, as files; adding or removing one is an edit reviewed like any other.
-        "media": recordings_entry(testimony),
-    }
-
-
-def published_body(testimony: Testimony) -> dict | None:
-    revision = testimony.published_revision
-    return dict(revision.snapshot) if revision is not None else None
-
-
-def view_for(user, testimony: Testimony, *, prepare_media: bool = False) -> dict:
+def view_for(
+    user,
+    testimony: Testimony,
+    *,
+    prepare_media: bool = False,
+    media_url: Callable[[int], str] = relative_media_url,
+) -> dict:
     """The testimony as this user may see it, as the API returns it. With `prepare_media`, the
-    renditions of recordings this user would be served and that are not made yet are started."""
+    renditions of recordings this user would be served and that are not made yet are started;
+    `media_url` gives the address that streams a file (the web layer passes its own)."""
     view = access.testimony_view(user, testimony, working_body(testimony), published_body(testimony))
     published = testimony.published_revision
     result = {
@@ -297,7 +195,7 @@ def view_for(user, testimony: Testimony, *, prepare_media: bool = False) -> dict
         "narrator_label": view["narrator_label"],
         "segments": view["segments"],
         "consent": access.consent_view(user, testimony.consent),
-        "media": media_for(user, testimony, prepare=prepare_media),
+        "media": media_for(user, testimony, prepare=prepare_media, media_url=media_url),
         "published": published is not None,
         "published_version": published.version if published else None,
     }
@@ -383,31 +281,30 @@ def _apply(testimony: Testimony, body: dict) -> None:
         ]
 
 
-def create_testimony(user, data: Any, *, publish: bool = False, note: str = "created") -> Testimony:
-    """A new draft (or, for an admin's import, a testimony published at once)."""
-    from archive.consent.service import record_initial_consent
-    from archive.review.service import publish_directly, record_revision
-    from archive.search.outbox import enqueue
-
+def add_testimony(user, body: dict, work: UnitOfWork) -> Testimony:
+    """A new draft from a checked body (its consent is the consent room's to record)."""
     access.require(user, Permission.TESTIMONY_CREATE)
-    if publish:
-        access.require(user, Permission.TESTIMONY_IMPORT_PUBLISHED)
-    body = validate_body(data)
-    try:
-        testimony = Testimony(state=State.DRAFT, version=1, created_by_id=user.id, updated_by_id=user.id)
-        _apply(testimony, body)
-        db.session.add(testimony)
-        db.session.flush()
-        record_initial_consent(user, testimony, body.get("consent"))
-        record_revision(user, testimony, parent_version=None, note=note)
-        if publish:
-            publish_directly(user, testimony, comment=note)
-        enqueue(testimony.id)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    testimony = Testimony(state=State.DRAFT, version=1, created_by_id=user.id, updated_by_id=user.id)
+    _apply(testimony, body)
+    db.session.add(testimony)
+    db.session.flush()
+    work.reindex(testimony.id)
     return testimony
+
+
+def record_revision(user, testimony: Testimony, *, parent_version: int | None, note: str) -> Revision:
+    """The working copy's snapshot as the revision of its current version."""
+    db.session.flush()
+    revision = Revision(
+        testimony_id=testimony.id,
+        version=testimony.version,
+        parent_version=parent_version,
+        snapshot=working_body(testimony),
+        note=note,
+        author_id=getattr(user, "id", None),
+    )
+    db.session.add(revision)
+    return revision
 
 
 def check_version(testimony: Testimony, if_match: Any) -> None:
@@ -421,38 +318,27 @@ def check_version(testimony: Testimony, if_match: Any) -> None:
         raise StaleVersion(current_version=testimony.version)
 
 
-def update_testimony(
-    user, testimony: Testimony, data: Any, if_match: Any, *, note: str = "edited"
-) -> Testimony:
-    """Save an edit of the working copy as a new version; a published version stays public until
-    the edit is approved."""
-    from archive.consent.service import change_consent
-
+def checked_edit(user, testimony: Testimony, data: Any, if_match: Any) -> dict:
+    """The checked partial body of an edit this user may make on this very version; raises
+    before anything changes."""
     access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
     if testimony.deleted_at is not None:
         raise NotFound()
     body = validate_body(data, partial=True)
     check_version(testimony, if_match)
-    consent = body.pop("consent", None)
-    try:
-        if body:
-            _apply(testimony, body)
-            bump_version(user, testimony, note=note)
-        if consent is not None:
-            change_consent(user, testimony, consent, commit=False)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return testimony
+    return body
 
 
-def bump_version(user, testimony: Testimony, *, note: str) -> None:
-    """Record the working copy as a new version. An edit goes back through review; the published
+def edit_testimony(user, testimony: Testimony, body: dict, work: UnitOfWork, *, note: str) -> None:
+    """Save a checked edit (without consent) of the working copy as a new version; a published
+    version stays public until the edit is approved."""
+    _apply(testimony, body)
+    bump_version(user, testimony, work, note=note)
+
+
+def bump_version(user, testimony: Testimony, work: UnitOfWork, *, note: str) -> None:
+    """Record the working copy as a new version. An edit goes back to being a draft; the published
     snapshot stays as it was until a moderator approves the new one."""
-    from archive.review.service import record_revision
-    from archive.search.outbox import enqueue
-
     parent = testimony.version
     testimony.version = parent + 1
     testimony.updated_at = utcnow()
@@ -460,41 +346,31 @@ def bump_version(user, testimony: Testimony, *, note: str) -> None:
     if testimony.state in (State.PUBLISHED, State.IN_REVIEW, State.REJECTED):
         testimony.state = State.DRAFT
     record_revision(user, testimony, parent_version=parent, note=note)
-    enqueue(testimony.id)
+    work.reindex(testimony.id)
 
 
-def delete_testimony(user, testimony: Testimony) -> None:
+def delete_testimony(user, testimony: Testimony, work: UnitOfWork) -> None:
     """Soft delete: the row and its history stay; an admin can restore it."""
-    from archive.review.service import record_event
-    from archive.search.outbox import enqueue
-
     access.require_on(user, testimony, Permission.TESTIMONY_DELETE)
     testimony.deleted_at = utcnow()
     testimony.deleted_by_id = user.id
     record_event(user, "testimony.delete", testimony)
-    enqueue(testimony.id)
-    db.session.commit()
+    work.reindex(testimony.id)
 
 
-def restore_testimony(user, testimony: Testimony) -> None:
-    from archive.review.service import record_event
-    from archive.search.outbox import enqueue
-
+def restore_testimony(user, testimony: Testimony, work: UnitOfWork) -> None:
     access.require_on(user, testimony, Permission.TESTIMONY_RESTORE)
     if testimony.deleted_at is None:
         raise Conflict("This testimony is not deleted.")
     testimony.deleted_at = None
     testimony.deleted_by_id = None
     record_event(user, "testimony.restore_deleted", testimony)
-    enqueue(testimony.id)
-    db.session.commit()
+    work.reindex(testimony.id)
 
 
 def deleted_listing(user, *, limit: int = 200) -> list[tuple[Testimony, Any]]:
     """Soft-deleted testimonies with the account that deleted each, newest deletion first: the
     admins' list to restore from."""
-    from archive.accounts.models import User
-
     access.require(user, Permission.TESTIMONY_RESTORE)
     query = (
         select(Testimony, User)
@@ -533,9 +409,6 @@ def changed_since(user, since: dt.datetime, *, limit: int = 50) -> list[Change]:
     """Testimonies this user may see that others changed after `since`: saved as a new version,
     decided on by a moderator, or given a new consent (asked for or decided). The user's own
     changes are left out: they know about those."""
-    from archive.consent.models import ConsentVersion
-    from archive.review.models import ReviewDecision
-
     access.require(user, Permission.STAFF_AREA)
     changes: dict[int, Change] = {}
 

@@ -11,7 +11,7 @@ import io
 import re
 from pathlib import Path
 
-from archive.catalogue.importer import Entry, Source, read_text
+from archive.catalogue.sources import Entry, Source, read_text
 from archive.errors import Invalid
 from archive.media.transcripts import VTT_FIELD, parse_vtt
 

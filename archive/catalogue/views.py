@@ -19,6 +19,7 @@ from archive import access
 from archive.catalogue.models import State, Testimony
 from archive.catalogue.service import view_for
 from archive.extensions import db
+from archive.media.views import stream_url
 from archive.search.service import search_for
 
 bp = Blueprint("catalogue", __name__)
@@ -80,7 +81,7 @@ def _recently_published(limit: int) -> list[dict]:
     for testimony in db.session.scalars(query):
         # Admins may open withdrawn testimonies, but a withdrawn one is not news for the home page.
         if access.can_view(current_user, testimony) and not access.is_withdrawn(testimony):
-            found.append(view_for(current_user, testimony))
+            found.append(view_for(current_user, testimony, media_url=stream_url))
             if len(found) == limit:
                 break
     return found
@@ -121,7 +122,7 @@ def _state_key(testimony: Testimony) -> str:
 def show(id: int):
     testimony = access.get_visible(current_user, db.session.get(Testimony, id))
     # Opening the page starts making any rendition this reader will be served.
-    view = view_for(current_user, testimony, prepare_media=True)
+    view = view_for(current_user, testimony, prepare_media=True, media_url=stream_url)
     segments = view["segments"]
     at_ms = request.args.get("t", type=int)
     q = (request.args.get("q") or "").strip()[:MAX_QUERY]

@@ -1,7 +1,8 @@
-"""Consent operations: narrowing takes effect at once, widening waits for a second person.
+"""Consent versions: narrowing takes effect at once, widening waits for a second person.
 
 A seal opens by itself: effective_access() reads the date when asked, and release_due_seals()
-records the release in the history and sends the testimony back through the indexes.
+records the release in the history and sends the testimony back through the indexes. Each write
+is done inside a unit of work its caller commits; consent knows no review workflow.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from sqlalchemy import select
 
 from archive import access
 from archive.access import Access, Permission
+from archive.audit.service import record_event
+from archive.catalogue.models import Testimony
 from archive.consent.models import ConsentVersion
 from archive.errors import Conflict, Forbidden, Invalid
 from archive.extensions import db
+from archive.fields import FieldChecker
+from archive.media.service import check_consent_form
 from archive.timeutil import today, utcnow
+from archive.unit_of_work import UnitOfWork
 
 CONSENT_FIELDS = {
     "access",
@@ -52,9 +58,7 @@ DEFAULT_CONSENT = {
 
 def validate_consent(data: Any) -> dict:
     """A clean consent record, or Invalid naming each bad field."""
-    from archive.catalogue.service import _Checker
-
-    check = _Checker()
+    check = FieldChecker()
     if not isinstance(data, dict):
         raise Invalid("Consent must be an object.", {"consent": "Must be an object."})
     for key in data:
@@ -99,7 +103,7 @@ def validate_consent(data: Any) -> dict:
     return out
 
 
-def _validate_redactions(check, value: Any) -> list[dict]:
+def _validate_redactions(check: FieldChecker, value: Any) -> list[dict]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -159,8 +163,6 @@ def _new_version(user, testimony, values: dict, *, status: str, reason: str = ""
 
 def record_initial_consent(user, testimony, values: dict | None) -> ConsentVersion:
     """The consent given with a new entry. It is reviewed with the entry itself before publication."""
-    from archive.media.service import check_consent_form
-
     check_consent_form(testimony, (values or {}).get("form"))
     if values is None:
         return _new_version(
@@ -173,16 +175,12 @@ def record_initial_consent(user, testimony, values: dict | None) -> ConsentVersi
     return _new_version(user, testimony, values, status="approved", reason="Recorded at entry.")
 
 
-def change_consent(user, testimony, values: dict, *, commit: bool = True) -> tuple[bool, ConsentVersion]:
+def change_consent(user, testimony, values: dict, work: UnitOfWork) -> tuple[bool, ConsentVersion]:
     """Record a new consent version. Returns (applied_at_once, version).
 
     What narrows applies at once; what widens waits as a pending version for a moderator other
     than its author. A mixed change applies its narrowing part now and waits for the rest.
     """
-    from archive.media.service import check_consent_form
-    from archive.review.service import record_event
-    from archive.search.outbox import enqueue
-
     access.require_on(user, testimony, Permission.CONSENT_EDIT)
     check_consent_form(testimony, values.get("form"))
     current = _as_grant(testimony.consent)
@@ -216,17 +214,12 @@ def change_consent(user, testimony, values: dict, *, commit: bool = True) -> tup
     )
     if values["access"] == Access.WITHDRAWN and applied:
         record_event(user, "testimony.withdraw", testimony)
-    enqueue(testimony.id)
-    if commit:
-        db.session.commit()
+    work.reindex(testimony.id)
     return applied, version
 
 
-def decide_consent(user, testimony, decision: str, comment: str) -> ConsentVersion:
+def decide_consent(user, testimony, decision: str, comment: str, work: UnitOfWork) -> ConsentVersion:
     """A moderator approves or declines a pending widening; never its own author."""
-    from archive.review.service import record_event
-    from archive.search.outbox import enqueue
-
     pending = testimony.pending_consent
     if pending is None:
         raise Conflict("No consent change is waiting for review.")
@@ -242,17 +235,12 @@ def decide_consent(user, testimony, decision: str, comment: str) -> ConsentVersi
         # Approval makes it the newest approved version: renumber it after everything before it.
         pending.number = max(c.number for c in testimony.consents) + 1
     record_event(user, f"consent.{pending.status}", testimony, version=pending.number)
-    enqueue(testimony.id)
-    db.session.commit()
+    work.reindex(testimony.id)
     return pending
 
 
-def release_due_seals(now: dt.date | None = None) -> list[int]:
+def release_due_seals(work: UnitOfWork, now: dt.date | None = None) -> list[int]:
     """Record in each history that a seal has ended, and re-index those testimonies."""
-    from archive.catalogue.models import Testimony
-    from archive.review.service import record_event
-    from archive.search.outbox import enqueue
-
     now = now or today()
     released = []
     candidates = db.session.scalars(
@@ -277,8 +265,6 @@ def release_due_seals(now: dt.date | None = None) -> list[int]:
             reason=f"The seal ended on {consent.sealed_until.isoformat()}.",
         )
         record_event(None, "consent.seal_released", testimony, until=consent.sealed_until.isoformat())
-        enqueue(testimony.id)
+        work.reindex(testimony.id)
         released.append(testimony.id)
-    if released:
-        db.session.commit()
     return released

@@ -12,13 +12,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from archive import access
+from archive import access, operations
 from archive.access import Permission
 from archive.catalogue.service import get_testimony
 from archive.catalogue.views import access_name
 from archive.consent.forms import ConsentForm
 from archive.consent.models import ConsentVersion
-from archive.consent.service import DEFAULT_CONSENT, change_consent, validate_consent
+from archive.consent.service import DEFAULT_CONSENT, validate_consent
 from archive.errors import Invalid
 from archive.media.models import MediaKind
 from archive.media.service import live_media
@@ -111,7 +111,7 @@ def show(testimony_id: int):
             form.form_errors.extend(form.show_errors({**e.fields, **errors}))
             status = 422
         else:
-            applied, version = change_consent(current_user, testimony, clean)
+            applied, version = operations.change_consent(current_user, testimony, clean)
             if applied:
                 flash(_("Consent version %(n)s is in force from now on.", n=version.number), "success")
             else:

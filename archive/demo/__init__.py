@@ -11,6 +11,12 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
+from archive import operations
+from archive.accounts.service import create_user, user_by_email
+from archive.catalogue.models import Testimony
+from archive.extensions import db
+from archive.search.outbox import drain
+
 DATA = Path(__file__).with_name("testimonies.json")
 ACCOUNTS = {
     "admin": ("admin@demo.example", "admin", "Demo Admin"),
@@ -26,8 +32,6 @@ def _credentials_file() -> Path:
 
 
 def _accounts() -> tuple[dict, dict]:
-    from archive.accounts.service import create_user, user_by_email
-
     path = _credentials_file()
     saved = json.loads(path.read_text()) if path.exists() else {}
     users, credentials = {}, {}
@@ -46,13 +50,6 @@ def _accounts() -> tuple[dict, dict]:
 
 def load_demo(echo: Callable[[str], None] = print) -> dict:
     """Load the sample archive; returns {role: (email, password)} of the demo accounts."""
-    from archive.catalogue.models import Testimony
-    from archive.catalogue.service import create_testimony
-    from archive.consent.service import change_consent, validate_consent
-    from archive.extensions import db
-    from archive.review.service import review, submit_for_review
-    from archive.search.outbox import drain
-
     users, credentials = _accounts()
     records = json.loads(DATA.read_text(encoding="utf-8"))
     added = 0
@@ -66,16 +63,16 @@ def load_demo(echo: Callable[[str], None] = print) -> dict:
         if withdraw:
             # A withdrawn testimony was once public: enter it so, then record the withdrawal.
             record["consent"] = {**consent, "access": "public"}
-        testimony = create_testimony(author, record, note="demo data")
+        testimony = operations.create_testimony(author, record, note="demo data")
         if state in ("in_review", "published", "changes_requested"):
-            submit_for_review(author, testimony)
+            operations.submit_for_review(author, testimony)
         reviewer = users["moderator2"] if author is users["moderator"] else users["moderator"]
         if state == "published":
-            review(reviewer, testimony, "approve", "Checked against the consent form.")
+            operations.approve(reviewer, testimony, "Checked against the consent form.")
         elif state == "changes_requested":
-            review(reviewer, testimony, "request_changes", "Please check the interview date.")
+            operations.request_changes(reviewer, testimony, "Please check the interview date.")
         if withdraw:
-            change_consent(users["archivist"], testimony, validate_consent(consent))
+            operations.withdraw(users["archivist"], testimony)
         added += 1
     drain()
     echo(f"Demo archive: {added} testimonies added, {len(records) - added} were there already.")

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -31,6 +32,7 @@ from sqlalchemy import select
 
 from archive import access
 from archive.access import MediaPlan, Permission
+from archive.audit.service import record_event
 from archive.catalogue.models import Testimony
 from archive.errors import ArchiveError, Conflict, Invalid, NotFound
 from archive.extensions import db, get_row
@@ -235,11 +237,9 @@ def _clean_filename(name: str | None) -> str:
 def upload(
     user, testimony: Testimony, stream: IO[bytes], filename: str | None, kind: str | None
 ) -> MediaFile:
-    """Store an uploaded file for a testimony. A recording joins the working copy as an edit: it
-    becomes public only when a moderator approves that version; a form scan stays with the staff."""
-    from archive.catalogue.service import bump_version
-    from archive.review.service import record_event
-
+    """Store an uploaded file for a testimony, in the caller's unit of work. A recording joins the
+    working copy as an edit (the operation saves that as a new version): it becomes public only
+    when a moderator approves that version; a form scan stays with the staff."""
     access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
     if testimony.deleted_at is not None:
         raise NotFound()
@@ -260,35 +260,26 @@ def upload(
     except BaseException:
         received.path.unlink(missing_ok=True)
         raise
-    try:
-        media = MediaFile(
-            testimony_id=testimony.id,
-            kind=media_kind.value,
-            filename=_clean_filename(filename),
-            mime_type=mime_type,
-            size=received.size,
-            sha256=received.sha256,
-            duration_ms=duration,
-            created_by_id=user.id,
-        )
-        db.session.add(media)
-        db.session.flush()
-        record_event(user, "media.upload", testimony, media=media.id, kind=media.kind, sha256=media.sha256)
-        if media.is_recording:
-            bump_version(user, testimony, note=f"recording added: {media.filename}")
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
+    media = MediaFile(
+        testimony_id=testimony.id,
+        kind=media_kind.value,
+        filename=_clean_filename(filename),
+        mime_type=mime_type,
+        size=received.size,
+        sha256=received.sha256,
+        duration_ms=duration,
+        created_by_id=user.id,
+    )
+    db.session.add(media)
+    db.session.flush()
+    record_event(user, "media.upload", testimony, media=media.id, kind=media.kind, sha256=media.sha256)
     return media
 
 
-def delete(user, media: MediaFile) -> None:
-    """Soft delete: the bytes and the row stay (fixity still checks them); nobody is served the file
-    from now on, published version or not, since withholding needs no review."""
-    from archive.catalogue.service import bump_version
-    from archive.review.service import record_event
-
+def delete(user, media: MediaFile) -> Testimony:
+    """Soft delete, in the caller's unit of work: the bytes and the row stay (fixity still checks
+    them); nobody is served the file from now on, published version or not, since withholding
+    needs no review. Returns the testimony the file belongs to."""
     testimony = db.session.get(Testimony, media.testimony_id)
     access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
     if media.deleted_at is not None:
@@ -298,9 +289,7 @@ def delete(user, media: MediaFile) -> None:
     media.deleted_at = utcnow()
     media.deleted_by_id = user.id
     record_event(user, "media.delete", testimony, media=media.id)
-    if media.is_recording:
-        bump_version(user, testimony, note=f"recording removed: {media.filename}")
-    db.session.commit()
+    return testimony
 
 
 def check_consent_form(testimony: Testimony, media_id: int | None) -> None:
@@ -473,8 +462,6 @@ class FixityReport:
 
 def fixity() -> FixityReport:
     """Re-hash every stored file, deleted ones too, against the SHA-256 recorded at upload."""
-    from archive.review.service import record_event
-
     problems: list[str] = []
     checked = total = 0
     for media in db.session.scalars(select(MediaFile).order_by(MediaFile.id)):
@@ -500,12 +487,22 @@ def fixity() -> FixityReport:
     return FixityReport(checked, total, problems)
 
 
-def media_for(user, testimony: Testimony, *, prepare: bool = False) -> list[dict]:
-    """The testimony's files this caller may fetch, described as far as they may read, with the
-    address that streams each one. Every file is put to the policy's one question, `media_plan`.
-    `ready` says whether the caller's rendition exists; with `prepare` a missing one is started."""
-    from flask import has_request_context, url_for
+def relative_media_url(media_id: int) -> str:
+    """The address that streams a file, relative to the archive's root (outside a request)."""
+    return f"/media/{media_id}"
 
+
+def media_for(
+    user,
+    testimony: Testimony,
+    *,
+    prepare: bool = False,
+    media_url: Callable[[int], str] = relative_media_url,
+) -> list[dict]:
+    """The testimony's files this caller may fetch, described as far as they may read, with the
+    address that streams each one (`media_url`, which the web layer gives as its own). Every file
+    is put to the policy's one question, `media_plan`. `ready` says whether the caller's rendition
+    exists; with `prepare` a missing one is started."""
     published = published_recording_ids(testimony)
     out = []
     for media in live_media(testimony):
@@ -519,9 +516,6 @@ def media_for(user, testimony: Testimony, *, prepare: bool = False) -> list[dict
         if prepare and not entry["ready"]:
             with contextlib.suppress(Preparing, NoEncoder):
                 rendition(media, plan)
-        if has_request_context():
-            entry["url"] = url_for("media.stream", media_id=media.id, _external=True)
-        else:
-            entry["url"] = f"/media/{media.id}"
+        entry["url"] = media_url(media.id)
         out.append(entry)
     return out

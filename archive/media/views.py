@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from archive import access
+from archive import access, operations
 from archive.access import Permission
 from archive.catalogue import service as catalogue
 from archive.catalogue.forms import ActionForm
@@ -18,6 +18,11 @@ from archive.media.forms import UploadForm
 from archive.media.models import MediaKind
 
 bp = Blueprint("media", __name__)
+
+
+def stream_url(media_id: int) -> str:
+    """The full address that streams a file: what pages and the API give the services to list."""
+    return url_for("media.stream", media_id=media_id, _external=True)
 
 
 @bp.get("/media/<int:media_id>")
@@ -49,7 +54,7 @@ def manage(testimony_id: int) -> ResponseReturnValue:
         if form.validate_on_submit():
             upload = form.file.data
             try:
-                media = service.upload(
+                media = operations.add_media(
                     current_user, testimony, upload.stream, upload.filename, form.kind.data
                 )
             except (Invalid, service.TooLarge) as e:
@@ -72,7 +77,7 @@ def manage(testimony_id: int) -> ResponseReturnValue:
             "media/manage.html",
             testimony=testimony,
             form=form,
-            files=service.media_for(current_user, testimony),
+            files=service.media_for(current_user, testimony, media_url=stream_url),
             stored={m.id: m for m in service.live_media(testimony)},
             delete_form=ActionForm(),
             form_in_force=testimony.consent.form_media_id if testimony.consent else None,
@@ -90,7 +95,7 @@ def delete(media_id: int) -> ResponseReturnValue:
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        service.delete(current_user, media)
+        operations.remove_media(current_user, media)
     except Conflict as e:
         flash(e.message, "error")
     else:

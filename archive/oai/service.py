@@ -31,10 +31,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from archive import access
+from archive.audit.models import AuditEvent
 from archive.catalogue.models import Testimony
 from archive.catalogue.service import view_for
 from archive.extensions import db
-from archive.review.models import AuditEvent, ReviewDecision
+from archive.review.models import ReviewDecision
 from archive.timeutil import utcnow
 
 # The open end of a period still running.

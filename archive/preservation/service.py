@@ -22,6 +22,8 @@ import bagit
 from flask import current_app
 from sqlalchemy import select
 
+from archive.audit.models import AuditEvent
+from archive.audit.service import record_event
 from archive.catalogue import service as catalogue
 from archive.catalogue.models import Testimony
 from archive.consent.models import ConsentVersion
@@ -30,7 +32,7 @@ from archive.extensions import db, get_row
 from archive.media import service as media_service
 from archive.media.models import MediaFile
 from archive.media.transcripts import vtt_text
-from archive.review.models import AuditEvent, ReviewDecision, Revision
+from archive.review.models import ReviewDecision, Revision
 
 KINDS = ("preservation", "public")
 
@@ -187,8 +189,6 @@ def _public(testimony: Testimony, root: Path) -> str:
 
 def export_bag(testimony_id: int, directory: Path, *, kind: str = "preservation") -> BagReport:
     """Write the bag into `directory` (new or empty), validate it, and record the export."""
-    from archive.review.service import record_event
-
     if kind not in KINDS:
         raise Invalid("Unknown kind of bag.", {"kind": f"Must be one of: {', '.join(KINDS)}."})
     testimony = get_row(Testimony, testimony_id)

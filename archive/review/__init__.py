@@ -1,1 +1,1 @@
-"""The review workflow, revisions of every saved change, and the audit log."""
+"""The review workflow (four eyes): submissions, decisions, publishing, revisions of each change."""

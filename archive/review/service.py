@@ -1,56 +1,28 @@
-"""The review workflow (four eyes), revisions of every saved change, and the audit log."""
+"""The review workflow (four eyes): submitting, a moderator's decisions, publishing and taking
+offline, and reading the revisions and decisions of a testimony.
+
+Each write does the workflow's part of a user action inside a unit of work its caller commits;
+what else a decision touches (a pending consent, say) is the operation's to coordinate.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from flask import has_request_context
 from sqlalchemy import select
 
 from archive import access
 from archive.access import Permission
+from archive.audit.service import record_event
 from archive.catalogue.models import State, Testimony
 from archive.errors import Conflict, Forbidden, Invalid, NotFound
 from archive.extensions import db
-from archive.review.models import AuditEvent, ReviewDecision, Revision
+from archive.review.models import ReviewDecision, Revision
 from archive.timeutil import utcnow
+from archive.unit_of_work import UnitOfWork
 
 DECISIONS = ("approve", "request_changes", "reject")
 SUBMITTABLE = (State.DRAFT, State.CHANGES_REQUESTED, State.REJECTED, State.UNPUBLISHED)
-
-
-def record_event(actor, action: str, target: Any = None, **details: Any) -> AuditEvent:
-    """Append an audit event; it becomes permanent with the transaction it belongs to."""
-    if has_request_context():
-        from flask import request
-
-        details.setdefault("ip", request.remote_addr)
-    event = AuditEvent(
-        actor_id=getattr(actor, "id", None),
-        action=action,
-        target_type=type(target).__name__.lower() if target is not None else "",
-        target_id=getattr(target, "id", None),
-        details=details,
-    )
-    db.session.add(event)
-    return event
-
-
-def record_revision(user, testimony: Testimony, *, parent_version: int | None, note: str) -> Revision:
-    from archive.catalogue.service import working_body
-
-    db.session.flush()
-    revision = Revision(
-        testimony_id=testimony.id,
-        version=testimony.version,
-        parent_version=parent_version,
-        snapshot=working_body(testimony),
-        note=note,
-        author_id=getattr(user, "id", None),
-    )
-    db.session.add(revision)
-    return revision
 
 
 def revisions(user, testimony: Testimony) -> list[Revision]:
@@ -77,6 +49,14 @@ def get_revision(user, testimony: Testimony, version: int) -> Revision:
     return revision_at(testimony, version)
 
 
+def snapshot_to_restore(user, testimony: Testimony, version: int) -> dict:
+    """An old version's content as a body to save again (its segments without their positions)."""
+    access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
+    snapshot = dict(revision_at(testimony, version).snapshot)
+    snapshot["segments"] = [{k: v for k, v in s.items() if k != "id"} for s in snapshot["segments"]]
+    return snapshot
+
+
 def decisions(user, testimony: Testimony) -> list[ReviewDecision]:
     access.require_on(user, testimony, Permission.STAFF_AREA)
     return list(
@@ -88,9 +68,7 @@ def decisions(user, testimony: Testimony) -> list[ReviewDecision]:
     )
 
 
-def submit_for_review(user, testimony: Testimony) -> Testimony:
-    from archive.search.outbox import enqueue
-
+def submit_for_review(user, testimony: Testimony, work: UnitOfWork) -> Testimony:
     access.require_on(user, testimony, Permission.TESTIMONY_SUBMIT)
     if testimony.deleted_at is not None:
         raise NotFound()
@@ -100,12 +78,11 @@ def submit_for_review(user, testimony: Testimony) -> Testimony:
     testimony.submitted_by_id = user.id
     testimony.submitted_at = utcnow()
     record_event(user, "testimony.submit", testimony, version=testimony.version)
-    enqueue(testimony.id)
-    db.session.commit()
+    work.reindex(testimony.id)
     return testimony
 
 
-def _record_decision(user, testimony: Testimony, version: int, target: str, decision: str, comment: str):
+def record_decision(user, testimony: Testimony, version: int, target: str, decision: str, comment: str):
     db.session.add(
         ReviewDecision(
             testimony_id=testimony.id,
@@ -124,11 +101,11 @@ def _publish(testimony: Testimony) -> None:
     testimony.state = State.PUBLISHED
 
 
-def review(user, testimony: Testimony, decision: str, comment: str, target: str | None = None):
-    """A moderator's decision on a submission (or on a pending consent widening)."""
-    from archive.consent.service import decide_consent
-    from archive.search.outbox import enqueue
-
+def checked_decision(
+    user, testimony: Testimony, decision: str, comment: str, target: str | None
+) -> tuple[str, str, str]:
+    """A moderator's decision as (decision, comment, target), checked before anything changes;
+    without a target, it is the submission if one waits, else the pending consent widening."""
     access.require_on(user, testimony, Permission.REVIEW_DECIDE)
     errors = {}
     if decision not in DECISIONS:
@@ -144,18 +121,18 @@ def review(user, testimony: Testimony, decision: str, comment: str, target: str 
         raise Invalid("The decision is not valid.", errors)
     if target is None:
         target = "content" if testimony.state == State.IN_REVIEW else "consent"
-    if target == "consent":
-        if testimony.pending_consent is None:
-            raise Conflict("Nothing of this testimony is waiting for review.")
-        version = decide_consent(user, testimony, "approve" if decision == "approve" else "decline", comment)
-        _record_decision(user, testimony, version.number, "consent", decision, comment)
-        db.session.commit()
-        return testimony
+    if target == "consent" and testimony.pending_consent is None:
+        raise Conflict("Nothing of this testimony is waiting for review.")
+    return decision, comment, target
+
+
+def decide(user, testimony: Testimony, decision: str, comment: str, work: UnitOfWork) -> Testimony:
+    """A moderator's checked decision on a submission: publish, send back or reject it."""
     if testimony.state != State.IN_REVIEW:
         raise Conflict("This testimony is not waiting for review.")
     if not access.can_review(user, testimony):
         raise Forbidden("Nobody may review their own submission: another moderator must decide.")
-    _record_decision(user, testimony, testimony.version, "content", decision, comment)
+    record_decision(user, testimony, testimony.version, "content", decision, comment)
     if decision == "approve":
         _publish(testimony)
         record_event(user, "testimony.publish", testimony, version=testimony.version)
@@ -164,17 +141,16 @@ def review(user, testimony: Testimony, decision: str, comment: str, target: str 
     else:
         testimony.state = State.REJECTED
         record_event(user, "testimony.reject", testimony, version=testimony.version)
-    enqueue(testimony.id)
-    db.session.commit()
+    work.reindex(testimony.id)
     return testimony
 
 
-def publish_directly(user, testimony: Testimony, comment: str) -> None:
+def publish_directly(user, testimony: Testimony, comment: str, work: UnitOfWork) -> None:
     """An admin's import publishes without review; the audit log says so."""
     access.require(user, Permission.TESTIMONY_IMPORT_PUBLISHED)
     db.session.flush()
     _publish(testimony)
-    _record_decision(
+    record_decision(
         user,
         testimony,
         testimony.version,
@@ -183,11 +159,10 @@ def publish_directly(user, testimony: Testimony, comment: str) -> None:
         f"Published without review by an admin: {comment}",
     )
     record_event(user, "testimony.publish", testimony, version=testimony.version, review=False)
+    work.reindex(testimony.id)
 
 
-def unpublish(user, testimony: Testimony, reason: str) -> Testimony:
-    from archive.search.outbox import enqueue
-
+def unpublish(user, testimony: Testimony, reason: str, work: UnitOfWork) -> Testimony:
     access.require_on(user, testimony, Permission.TESTIMONY_UNPUBLISH)
     if testimony.published_revision_id is None:
         raise Conflict("This testimony is not published.")
@@ -197,8 +172,7 @@ def unpublish(user, testimony: Testimony, reason: str) -> Testimony:
     testimony.published_revision_id = None
     testimony.state = State.UNPUBLISHED
     record_event(user, "testimony.unpublish", testimony, reason=reason.strip())
-    enqueue(testimony.id)
-    db.session.commit()
+    work.reindex(testimony.id)
     return testimony
 
 
@@ -250,74 +224,3 @@ def _waits(
     if language and language not in (testimony.languages or []):
         return False
     return cutoff is None or pending.created_at <= cutoff
-
-
-def restore_revision(user, testimony: Testimony, version: int, if_match) -> Testimony:
-    """Bring back an old version's content as a new version; it goes through review like any edit."""
-    from archive.catalogue.service import update_testimony
-
-    access.require_on(user, testimony, Permission.TESTIMONY_EDIT)
-    snapshot = dict(revision_at(testimony, version).snapshot)
-    snapshot["segments"] = [{k: v for k, v in s.items() if k != "id"} for s in snapshot["segments"]]
-    update_testimony(user, testimony, snapshot, if_match, note=f"restored from version {version}")
-    record_event(user, "testimony.restore_revision", testimony, version=version, new=testimony.version)
-    db.session.commit()
-    return testimony
-
-
-AUDIT_PAGE = 100
-
-
-def audit_log(
-    user,
-    *,
-    action: str | None = None,
-    actor_id: int | None = None,
-    since=None,
-    until=None,
-    limit: int | None = AUDIT_PAGE,
-    offset: int = 0,
-) -> list[AuditEvent]:
-    """Audit events, newest first, filtered; only admins may read them."""
-    access.require(user, Permission.AUDIT_READ)
-    query = select(AuditEvent).order_by(AuditEvent.id.desc())
-    if action:
-        query = query.where(AuditEvent.action.startswith(action))
-    if actor_id:
-        query = query.where(AuditEvent.actor_id == actor_id)
-    if since:
-        query = query.where(AuditEvent.at >= since)
-    if until:
-        query = query.where(AuditEvent.at < until)
-    if limit:
-        query = query.limit(limit).offset(offset)
-    return list(db.session.scalars(query))
-
-
-def _inert(cell: str) -> str:
-    """A cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
-def audit_csv(user, **filters) -> str:
-    """The filtered audit log as CSV; the export itself is an audit event."""
-    import csv
-    import io
-    import json
-
-    events = audit_log(user, limit=None, **filters)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "at_utc", "actor", "action", "target_type", "target_id", "details"])
-    for e in events:
-        actor = e.actor.email if e.actor else ""
-        details = json.dumps(e.details, ensure_ascii=False, sort_keys=True)
-        cells = [actor, e.action, e.target_type, details]
-        writer.writerow(
-            [e.id, e.at.isoformat(), *map(_inert, cells[:3]), e.target_id or "", _inert(cells[3])]
-        )
-    record_event(
-        user, "audit.export", None, rows=len(events), filters={k: str(v) for k, v in filters.items()}
-    )
-    db.session.commit()
-    return out.getvalue()

@@ -20,9 +20,10 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from wtforms import SelectChoice
 
-from archive import access
+from archive import access, operations
 from archive.access import Permission
 from archive.accounts.service import list_users
+from archive.audit import service as audit_service
 from archive.catalogue import service
 from archive.catalogue.editor import signed_in
 from archive.catalogue.forms import ActionForm
@@ -238,7 +239,7 @@ def decide(testimony_id: int):
         target = posted.target.data or None
         try:
             decision, comment = posted.decision.data or "", posted.comment.data or ""
-            review_service.review(current_user, testimony, decision, comment, target)
+            operations.review(current_user, testimony, decision, comment, target)
         except Forbidden as e:
             refusal, status = e.message, 403
         except Conflict as e:
@@ -309,7 +310,7 @@ def unpublish(testimony_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        review_service.unpublish(current_user, testimony, form.reason.data or "")
+        operations.unpublish(current_user, testimony, form.reason.data or "")
     except Invalid as e:
         form.reason.errors = [*form.reason.errors, e.fields.get("reason", e.message)]
         return _render_history(testimony, form, 422)
@@ -443,7 +444,7 @@ def restore_revision(testimony_id: int, version: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        review_service.restore_revision(current_user, testimony, _saved_version(version), form.if_match.data)
+        operations.restore_revision(current_user, testimony, _saved_version(version), form.if_match.data)
     except StaleVersion:
         revision = review_service.get_revision(current_user, testimony, version)
         refusal = _(
@@ -508,7 +509,7 @@ def audit():
             422,
         )
     page = form.page.data or 1
-    events = review_service.audit_log(
+    events = audit_service.audit_log(
         current_user, **filters, limit=AUDIT_PER_PAGE + 1, offset=(page - 1) * AUDIT_PER_PAGE
     )
     return render_template(
@@ -530,7 +531,7 @@ def audit_csv():
     if form.errors:
         fields = {name: " ".join(str(m) for m in messages) for name, messages in form.errors.items()}
         raise Invalid(_("The filters are not valid: nothing was exported."), fields)
-    text = review_service.audit_csv(current_user, **filters)
+    text = audit_service.audit_csv(current_user, **filters)
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     return Response(
         text,
@@ -556,7 +557,7 @@ def restore_deleted(testimony_id: int):
         abort(400)
     testimony = service.get_testimony(testimony_id)
     try:
-        service.restore_testimony(current_user, testimony)
+        operations.restore_testimony(current_user, testimony)
     except Conflict:
         flash(_("“%(title)s” is not deleted.", title=testimony.title), "info")
         return redirect(url_for("review.deleted"))

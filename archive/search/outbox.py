@@ -1,6 +1,7 @@
 """The one way changes reach the search indexes.
 
-A change writes an outbox row in its own transaction (enqueue). One writer at a time (a file lock
+A change writes an outbox row in its own transaction (the unit of work it is made in, see
+`archive.unit_of_work`, writes them). One writer at a time (a file lock
 beside the index) reads rows it has not applied yet, asks the access policy for each audience's
 document and applies them. The position it reached is kept beside the index, so any node with its
 own index catches up from the database, and a writer that dies leaves rows that the next one
@@ -25,9 +26,13 @@ from sqlalchemy.orm import Session
 
 from archive import access
 from archive.access import Audience
+from archive.catalogue.bodies import published_body, working_body
+from archive.catalogue.models import Testimony
+from archive.consent.service import release_due_seals
 from archive.extensions import db
 from archive.search.models import OutboxEntry
 from archive.timeutil import utcnow
+from archive.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +40,6 @@ log = logging.getLogger(__name__)
 # (ids are handed out before commit); such gaps are looked at again for this long.
 GAP_SECONDS = 120
 BATCH = 200
-
-
-def enqueue(testimony_id: int) -> None:
-    """Record, in the caller's transaction, that this testimony's index documents must be redone."""
-    db.session.add(OutboxEntry(testimony_id=testimony_id))
-    db.session.info["outbox_dirty"] = True
 
 
 def index_root() -> Path:
@@ -118,8 +117,6 @@ def stamp(document: dict) -> int:
 
 def documents_for(testimony) -> dict[str, dict]:
     """Each audience's document for this testimony, as the access policy builds it."""
-    from archive.catalogue.service import published_body, working_body
-
     working, published = working_body(testimony), published_body(testimony)
     out = {}
     for audience in Audience:
@@ -132,8 +129,6 @@ def documents_for(testimony) -> dict[str, dict]:
 
 def drain(*, blocking: bool = True) -> int:
     """Apply every outbox row not applied yet. Returns how many testimonies were re-indexed."""
-    from archive.catalogue.models import Testimony
-
     with writer_lock(blocking=blocking) as locked:
         if not locked:
             return 0
@@ -185,8 +180,6 @@ def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
 
 
 def _rebuild_locked(progress: Callable[[int, int], None] | None = None) -> int:
-    from archive.catalogue.models import Testimony
-
     with Session(db.engine) as session:
         position = session.scalar(select(func.max(OutboxEntry.id))) or 0
         ids = list(session.scalars(select(Testimony.id).order_by(Testimony.id)))
@@ -208,8 +201,6 @@ def _rebuild_locked(progress: Callable[[int, int], None] | None = None) -> int:
 
 def check() -> list[str]:
     """Differences between each audience's index and what the database says it should hold."""
-    from archive.catalogue.models import Testimony
-
     expected: dict[str, dict[int, int]] = {a.value: {} for a in Audience}
     with Session(db.engine) as session:
         for t in session.scalars(select(Testimony)):
@@ -244,14 +235,13 @@ def start_background_writer(app) -> threading.Event:
     stop = threading.Event()
 
     def run() -> None:
-        from archive.consent.service import release_due_seals
-
         last_seal_check = 0.0
         while not stop.wait(app.config["OUTBOX_POLL_SECONDS"]):
             try:
                 with app.app_context():
                     if time.monotonic() - last_seal_check > 60:
-                        release_due_seals()
+                        with unit_of_work() as work:
+                            release_due_seals(work)
                         last_seal_check = time.monotonic()
                     drain(blocking=False)
                     db.session.remove()

@@ -88,8 +88,8 @@ def main() -> None:
 def load(instance: Path, args: argparse.Namespace) -> float | None:
     """Publish the corpus through the real services, unless this folder already holds it."""
     from archive.accounts.service import create_user
-    from archive.catalogue.service import create_testimony
     from archive.extensions import db
+    from archive.operations import create_testimony
 
     marker = instance / "bench-corpus.json"
     wanted = {"count": args.count, "words": args.words, "seed": args.seed}
@@ -296,9 +296,9 @@ def publish_latency(base: str, args: argparse.Namespace) -> dict:
     from sqlalchemy import select
 
     from archive.accounts.models import User
-    from archive.catalogue.service import create_testimony
-    from archive.consent.service import change_consent, validate_consent
+    from archive.consent.service import validate_consent
     from archive.extensions import db
+    from archive.operations import change_consent, create_testimony
     from archive.search.outbox import drain
 
     admin = db.session.scalar(select(User).where(User.email == ADMIN))

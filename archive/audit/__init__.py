@@ -1,0 +1,1 @@
+"""The append-only audit log: every room may record an event here; it imports none of them."""

@@ -1,0 +1,226 @@
+"""The named write operations: each user action that touches several rooms, in one place.
+
+An operation takes the acting user first, asks the feature services to do their parts inside one
+unit of work (`archive.unit_of_work`) and commits it once: the change, its audit events and the
+search outbox rows for it reach the database together or not at all. Routes, the command line,
+the demo loader and the importer call these; the feature services below never call each other
+upwards, and none of them commits a user action by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from archive import access
+from archive.access import Access, Permission
+from archive.audit.service import record_event
+from archive.catalogue import importer
+from archive.catalogue import service as catalogue
+from archive.catalogue.models import Testimony
+from archive.consent import service as consent
+from archive.consent.models import ConsentVersion
+from archive.errors import ArchiveError, Forbidden
+from archive.media import service as media
+from archive.media.models import MediaFile
+from archive.review import service as review_service
+from archive.search.outbox import drain
+from archive.unit_of_work import UnitOfWork, unit_of_work
+
+# An import applies its outbox rows to the index after this many records, so a long import
+# becomes searchable as it goes instead of all at the end.
+DRAIN_EVERY = 200
+
+
+# --- entering and editing -------------------------------------------------------------------------
+
+
+def create_testimony(user, data: Any, *, publish: bool = False, note: str = "created") -> Testimony:
+    """A new draft with its consent (or, for an admin's import, a testimony published at once)."""
+    access.require(user, Permission.TESTIMONY_CREATE)
+    if publish:
+        access.require(user, Permission.TESTIMONY_IMPORT_PUBLISHED)
+    body = catalogue.validate_body(data)
+    with unit_of_work() as work:
+        testimony = catalogue.add_testimony(user, body, work)
+        consent.record_initial_consent(user, testimony, body.get("consent"))
+        catalogue.record_revision(user, testimony, parent_version=None, note=note)
+        if publish:
+            review_service.publish_directly(user, testimony, note, work)
+    return testimony
+
+
+def _edit(user, testimony: Testimony, body: dict, work: UnitOfWork, *, note: str) -> None:
+    """A checked edit: its content as a new version, its consent as a new consent version."""
+    values = body.pop("consent", None)
+    if body:
+        catalogue.edit_testimony(user, testimony, body, work, note=note)
+    if values is not None:
+        consent.change_consent(user, testimony, values, work)
+
+
+def update_testimony(
+    user, testimony: Testimony, data: Any, if_match: Any, *, note: str = "edited"
+) -> Testimony:
+    """Save an edit of the working copy (and of its consent, if the body holds one) as a new
+    version; a published version stays public until the edit is approved."""
+    body = catalogue.checked_edit(user, testimony, data, if_match)
+    with unit_of_work() as work:
+        _edit(user, testimony, body, work, note=note)
+    return testimony
+
+
+def restore_revision(user, testimony: Testimony, version: int, if_match: Any) -> Testimony:
+    """Bring back an old version's content as a new version; it goes through review like any edit."""
+    snapshot = review_service.snapshot_to_restore(user, testimony, version)
+    body = catalogue.checked_edit(user, testimony, snapshot, if_match)
+    with unit_of_work() as work:
+        _edit(user, testimony, body, work, note=f"restored from version {version}")
+        record_event(user, "testimony.restore_revision", testimony, version=version, new=testimony.version)
+    return testimony
+
+
+def delete_testimony(user, testimony: Testimony) -> None:
+    """Soft delete: the row and its history stay; an admin can restore it."""
+    with unit_of_work() as work:
+        catalogue.delete_testimony(user, testimony, work)
+
+
+def restore_testimony(user, testimony: Testimony) -> None:
+    with unit_of_work() as work:
+        catalogue.restore_testimony(user, testimony, work)
+
+
+# --- review ---------------------------------------------------------------------------------------
+
+
+def submit_for_review(user, testimony: Testimony) -> Testimony:
+    with unit_of_work() as work:
+        review_service.submit_for_review(user, testimony, work)
+    return testimony
+
+
+def review(user, testimony: Testimony, decision: str, comment: str, target: str | None = None) -> Testimony:
+    """A moderator's decision on a submission, or (target "consent") on a pending consent widening."""
+    decision, comment, target = review_service.checked_decision(user, testimony, decision, comment, target)
+    with unit_of_work() as work:
+        if target == "consent":
+            verdict = "approve" if decision == "approve" else "decline"
+            version = consent.decide_consent(user, testimony, verdict, comment, work)
+            review_service.record_decision(user, testimony, version.number, "consent", decision, comment)
+        else:
+            review_service.decide(user, testimony, decision, comment, work)
+    return testimony
+
+
+def approve(user, testimony: Testimony, comment: str = "") -> Testimony:
+    return review(user, testimony, "approve", comment)
+
+
+def request_changes(user, testimony: Testimony, comment: str) -> Testimony:
+    return review(user, testimony, "request_changes", comment)
+
+
+def reject(user, testimony: Testimony, comment: str) -> Testimony:
+    return review(user, testimony, "reject", comment)
+
+
+def unpublish(user, testimony: Testimony, reason: str) -> Testimony:
+    with unit_of_work() as work:
+        review_service.unpublish(user, testimony, reason, work)
+    return testimony
+
+
+# --- consent --------------------------------------------------------------------------------------
+
+
+def change_consent(user, testimony: Testimony, values: dict) -> tuple[bool, ConsentVersion]:
+    """A new consent version: a narrowing applies at once, a widening waits for a moderator.
+    Returns (applied_at_once, version)."""
+    with unit_of_work() as work:
+        return consent.change_consent(user, testimony, values, work)
+
+
+def withdraw(user, testimony: Testimony) -> ConsentVersion:
+    """The narrator withdraws: the consent in force, with access withdrawn, at once and from every index."""
+    current = testimony.consent.as_dict() if testimony.consent is not None else {}
+    withdrawn = {**current, "access": Access.WITHDRAWN.value, "sealed_until": None, "release_to": None}
+    _, version = change_consent(user, testimony, consent.validate_consent(withdrawn))
+    return version
+
+
+def release_due_seals(now=None) -> list[int]:
+    """Open every seal whose day has come; returns the testimonies released."""
+    with unit_of_work() as work:
+        return consent.release_due_seals(work, now)
+
+
+# --- recordings and forms -------------------------------------------------------------------------
+
+
+def add_media(
+    user, testimony: Testimony, stream: IO[bytes], filename: str | None, kind: str | None
+) -> MediaFile:
+    """Store an upload; a recording is part of the testimony, so it makes a new version for review."""
+    with unit_of_work() as work:
+        stored = media.upload(user, testimony, stream, filename, kind)
+        if stored.is_recording:
+            catalogue.bump_version(user, testimony, work, note=f"recording added: {stored.filename}")
+    return stored
+
+
+def remove_media(user, stored: MediaFile) -> None:
+    """Withhold a file from now on; removing a recording is a new version of its testimony."""
+    with unit_of_work() as work:
+        testimony = media.delete(user, stored)
+        if stored.is_recording:
+            catalogue.bump_version(user, testimony, work, note=f"recording removed: {stored.filename}")
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+
+def import_file(
+    user,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    publish: bool = False,
+    echo: Callable[[str], None] = print,
+) -> importer.ImportReport:
+    """Import the testimonies of a JSON, CSV or OHMS XML file as drafts (or published, for an
+    admin): each one saved whole in a unit of its own, or refused and reported by where it stands."""
+    importer.check_format(path)
+    if not access.has_permission(user, Permission.TESTIMONY_CREATE):
+        raise Forbidden("Only archivists, moderators and admins may import testimonies.")
+    if publish and not access.has_permission(user, Permission.TESTIMONY_IMPORT_PUBLISHED):
+        raise Forbidden("Only an admin may publish on import; drop --publish to import drafts for review.")
+    report = importer.ImportReport()
+    try:
+        source = importer.read_source(path)
+    except (ValueError, OSError) as e:
+        report.problems.append(f"{path.name}: {e}")
+        return report
+    report.notes.extend(source.notes)
+    report.total = len(source.entries)
+    for n, entry in enumerate(source.entries, start=1):
+        if entry.problems:
+            report.problems.append(f"{entry.where}: {importer.said(importer.all_problems(entry))}")
+        else:
+            try:
+                if dry_run:
+                    catalogue.validate_body(entry.body)
+                else:
+                    note = f"imported from {path.name}"
+                    testimony = create_testimony(user, entry.body, publish=publish, note=note)
+                    report.ids.append(testimony.id)
+                report.imported += 1
+            except ArchiveError as e:
+                named = importer.in_file_names(entry, e.fields)
+                report.problems.append(f"{entry.where}: {importer.said(named) or e.message}")
+        if n % DRAIN_EVERY == 0 or n == report.total:
+            if not dry_run:
+                drain()
+            echo(f"  {n}/{report.total} records read, {report.imported} good")
+    return report
