@@ -17,7 +17,7 @@ from archive.review.models import AuditEvent, ReviewDecision, Revision
 from archive.timeutil import utcnow
 
 DECISIONS = ("approve", "request_changes", "reject")
-SUBMITTABLE = (State.DRAFT, State.CHANGES_REQUESTED, State.REJECTED, State.UNPUBLISHED)
+SUBMITTABLE = access.SUBMITTABLE
 
 
 def record_event(actor, action: str, target: Any = None, **details: Any) -> AuditEvent:
