@@ -223,6 +223,7 @@ class Reason(StrEnum):
     NOT_PUBLISHED = "not_published"
     NOTHING_PENDING = "nothing_pending"
     CURRENT_VERSION = "current_version"
+    OWN_ACCOUNT = "own_account"
     OWN_SUBMISSION = "own_submission"
     LAST_EDITOR = "last_editor"
     OWN_CONSENT_REQUEST = "own_consent_request"
@@ -301,6 +302,26 @@ def may_restore_revision(user: User | None, testimony: Testimony, version: int) 
         return Answer(Reason.DELETED)
     if version == testimony.version:
         return Answer(Reason.CURRENT_VERSION)
+    return ALLOWED
+
+
+def may_set_role(actor: User | None, user: User, role: str) -> Answer:
+    """An admin gives anyone any role, but never takes away their own admin role: the archive keeps
+    an admin who could give it back."""
+    new = Role(role)
+    if not has_permission(actor, Permission.USERS_MANAGE):
+        return Answer(Reason.NOT_PERMITTED)
+    if user.id == actor.id and new is not Role.ADMIN:
+        return Answer(Reason.OWN_ACCOUNT)
+    return ALLOWED
+
+
+def may_set_active(actor: User | None, user: User, active: bool) -> Answer:
+    """An admin opens and closes accounts, but never closes their own."""
+    if not has_permission(actor, Permission.USERS_MANAGE):
+        return Answer(Reason.NOT_PERMITTED)
+    if user.id == actor.id and not active:
+        return Answer(Reason.OWN_ACCOUNT)
     return ALLOWED
 
 

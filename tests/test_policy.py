@@ -190,3 +190,16 @@ def test_a_seal_released_to_researchers_never_made_it_public():
     sealed = _consent(1, "sealed", JAN, sealed_until=dt.date(2021, 1, 11), release_to="research")
     testimony = _testimony(sealed, published_at=_days(1))
     assert access.public_periods(testimony, History(approvals=[_days(1)]), now=_days(30)) == []
+
+
+def test_an_admin_neither_demotes_nor_closes_their_own_account():
+    admin, other = _user("admin", 1), _user("archivist", 2)
+    assert access.may_set_role(admin, other, "moderator")
+    assert access.may_set_role(admin, admin, "admin")
+    assert access.may_set_role(admin, admin, "moderator") == Answer(Reason.OWN_ACCOUNT)
+    assert access.may_set_role(_user("moderator", 3), other, "admin") == Answer(Reason.NOT_PERMITTED)
+    assert access.may_set_active(admin, other, False)
+    assert access.may_set_active(admin, admin, True)
+    assert access.may_set_active(admin, admin, False) == Answer(Reason.OWN_ACCOUNT)
+    with pytest.raises(ValueError):
+        access.may_set_role(admin, other, "owner")
