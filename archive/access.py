@@ -256,6 +256,7 @@ def may_decide(user: User | None, testimony: Testimony) -> Answer:
 
 
 def can_review(user: User | None, testimony: Testimony) -> bool:
+    """`may_decide` as a plain yes or no, for the services that refuse without a page to explain."""
     return bool(may_decide(user, testimony))
 
 
@@ -271,6 +272,7 @@ def may_decide_consent(user: User | None, consent: ConsentVersion | None) -> Ans
 
 
 def can_decide_consent(user: User | None, consent: ConsentVersion) -> bool:
+    """`may_decide_consent` as a plain yes or no."""
     return bool(may_decide_consent(user, consent))
 
 
