@@ -317,16 +317,20 @@ def test_every_route_answers_each_role_as_the_table_says(app, client, users, wor
     assert _records_as_stored(world) == before, "the walk changed a record"
 
 
-def test_a_method_no_route_accepts_answers_405(app, client, world):
-    wrong = []
+def test_a_method_no_route_accepts_answers_405(app, client):
+    # Routing answers before any view or record is looked at, so any values do for the address.
+    adapter = app.url_map.bind("localhost")
+    wrong, tried = [], 0
     for rule in app.url_map.iter_rules():
-        url = _url(rule, "public" if "media_id" not in rule.arguments else "public_recording", world)
-        adapter = app.url_map.bind("localhost")
+        values = {arg: {"filename": "style.css", "code": "en"}.get(arg, 1) for arg in rule.arguments}
+        url = rule.build(values)[1]
         for method in METHODS:
             try:
                 adapter.match(url, method=method)
             except MethodNotAllowed:
+                tried += 1
                 status = client.open(url, method=method).status_code
                 if status != 405:
                     wrong.append(f"{method} {url}: {status}")
+    assert tried > 100
     assert not wrong, "\n".join(wrong)
