@@ -7,11 +7,12 @@ access by itself. Unknown roles or consent states raise instead of falling throu
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import Forbidden, NotFound
+from archive.timeutil import utcnow
 
 if TYPE_CHECKING:
     from archive.accounts.models import User
@@ -58,6 +59,7 @@ class Permission(StrEnum):
     USERS_MANAGE = "users:manage"
     AUDIT_READ = "audit:read"
     AUTHORITY_EDIT = "authority:edit"
+    SEARCH_BY_CONSENT = "search:consent-level"
 
 
 # Rank 0 is the public (anonymous). A higher rank includes everything a lower one may do.
@@ -78,7 +80,12 @@ _MIN_ROLE = {
     Permission.USERS_MANAGE: Role.ADMIN,
     Permission.AUDIT_READ: Role.ADMIN,
     Permission.AUTHORITY_EDIT: Role.ARCHIVIST,
+    # A testimony's consent level is itself a staff matter: only staff filter or count by it.
+    Permission.SEARCH_BY_CONSENT: Role.ARCHIVIST,
 }
+
+# The workflow states (`catalogue.models.State` values) from which an entry may go to review.
+SUBMITTABLE = frozenset({"draft", "changes_requested", "rejected", "unpublished"})
 
 # Which consent levels each audience may reach, once the seal date is taken into account.
 _AUDIENCE_REACHES = {
@@ -203,16 +210,126 @@ def require_on(user: User | None, testimony: Testimony, permission: Permission) 
         raise Forbidden()
 
 
-def can_review(user: User | None, testimony: Testimony) -> bool:
-    """Four eyes: a moderator who neither submitted nor last edited the entry."""
+# --- may this person do this to this entry: yes, or no and why --------------------------------
+
+
+class Reason(StrEnum):
+    """Why the policy says no; the pages put each reason in words."""
+
+    NOT_PERMITTED = "not_permitted"
+    DELETED = "deleted"
+    NOT_IN_REVIEW = "not_in_review"
+    NOT_SUBMITTABLE = "not_submittable"
+    NOT_PUBLISHED = "not_published"
+    NOTHING_PENDING = "nothing_pending"
+    CURRENT_VERSION = "current_version"
+    OWN_ACCOUNT = "own_account"
+    OWN_SUBMISSION = "own_submission"
+    LAST_EDITOR = "last_editor"
+    OWN_CONSENT_REQUEST = "own_consent_request"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The policy's answer to "may this person do this?": true, or false with the reason why not."""
+
+    reason: Reason | None = None
+
+    def __bool__(self) -> bool:
+        return self.reason is None
+
+
+ALLOWED = Answer()
+
+
+def may_decide(user: User | None, testimony: Testimony) -> Answer:
+    """Four eyes: a moderator decides a submission they neither submitted nor last edited."""
     if not has_permission(user, Permission.REVIEW_DECIDE):
-        return False
-    return user.id not in {testimony.submitted_by_id, testimony.updated_by_id}
+        return Answer(Reason.NOT_PERMITTED)
+    if testimony.state != "in_review":
+        return Answer(Reason.NOT_IN_REVIEW)
+    if user.id == testimony.submitted_by_id:
+        return Answer(Reason.OWN_SUBMISSION)
+    if user.id == testimony.updated_by_id:
+        return Answer(Reason.LAST_EDITOR)
+    return ALLOWED
+
+
+def can_review(user: User | None, testimony: Testimony) -> bool:
+    """`may_decide` as a plain yes or no, for the services that refuse without a page to explain."""
+    return bool(may_decide(user, testimony))
+
+
+def may_decide_consent(user: User | None, consent: ConsentVersion | None) -> Answer:
+    """Four eyes on widening consent: a moderator, never the person who asked for it."""
+    if not has_permission(user, Permission.CONSENT_WIDEN):
+        return Answer(Reason.NOT_PERMITTED)
+    if consent is None or consent.status != "pending":
+        return Answer(Reason.NOTHING_PENDING)
+    if consent.created_by_id == user.id:
+        return Answer(Reason.OWN_CONSENT_REQUEST)
+    return ALLOWED
 
 
 def can_decide_consent(user: User | None, consent: ConsentVersion) -> bool:
-    """Four eyes on widening consent: never the person who asked for it."""
-    return has_permission(user, Permission.CONSENT_WIDEN) and consent.created_by_id != user.id
+    """`may_decide_consent` as a plain yes or no."""
+    return bool(may_decide_consent(user, consent))
+
+
+def may_submit(user: User | None, testimony: Testimony) -> Answer:
+    """An archivist sends a draft (or an entry sent back, rejected or taken offline) to review."""
+    if not has_permission(user, Permission.TESTIMONY_SUBMIT):
+        return Answer(Reason.NOT_PERMITTED)
+    if testimony.deleted_at is not None:
+        return Answer(Reason.DELETED)
+    if testimony.state not in SUBMITTABLE:
+        return Answer(Reason.NOT_SUBMITTABLE)
+    return ALLOWED
+
+
+def may_unpublish(user: User | None, testimony: Testimony) -> Answer:
+    """A moderator takes a published testimony offline."""
+    if not has_permission(user, Permission.TESTIMONY_UNPUBLISH):
+        return Answer(Reason.NOT_PERMITTED)
+    if testimony.published_revision_id is None:
+        return Answer(Reason.NOT_PUBLISHED)
+    return ALLOWED
+
+
+def may_restore_revision(user: User | None, testimony: Testimony, version: int) -> Answer:
+    """An archivist brings back an older saved version of an entry that is not deleted."""
+    if not has_permission(user, Permission.TESTIMONY_EDIT):
+        return Answer(Reason.NOT_PERMITTED)
+    if testimony.deleted_at is not None:
+        return Answer(Reason.DELETED)
+    if version == testimony.version:
+        return Answer(Reason.CURRENT_VERSION)
+    return ALLOWED
+
+
+def may_set_role(actor: User | None, user: User, role: str) -> Answer:
+    """An admin gives anyone any role, but never takes away their own admin role: the archive keeps
+    an admin who could give it back."""
+    new = Role(role)
+    if not has_permission(actor, Permission.USERS_MANAGE):
+        return Answer(Reason.NOT_PERMITTED)
+    if user.id == actor.id and new is not Role.ADMIN:
+        return Answer(Reason.OWN_ACCOUNT)
+    return ALLOWED
+
+
+def may_set_active(actor: User | None, user: User, active: bool) -> Answer:
+    """An admin opens and closes accounts, but never closes their own."""
+    if not has_permission(actor, Permission.USERS_MANAGE):
+        return Answer(Reason.NOT_PERMITTED)
+    if user.id == actor.id and not active:
+        return Answer(Reason.OWN_ACCOUNT)
+    return ALLOWED
+
+
+def may_search_by_consent(user: User | None) -> bool:
+    """May this user filter a search by consent level and see how many hits each level holds?"""
+    return has_permission(user, Permission.SEARCH_BY_CONSENT)
 
 
 # --- consent comparison ----------------------------------------------------------------------
@@ -434,3 +551,91 @@ def index_document(audience: Audience, testimony: Testimony, working: dict, publ
             for s in view["segments"]
         ],
     }
+
+
+# --- the public's past: when a testimony was open to the public --------------------------------
+
+# The open end of a period still running.
+OPEN_END = dt.datetime.max
+
+Period = tuple[dt.datetime, dt.datetime]
+
+
+@dataclass
+class History:
+    """What the archive recorded of one testimony's life, as naive UTC moments: each approval of its
+    content, each time it was taken offline, deleted and restored. `published_at`, `deleted_at` and
+    the consent versions are read from the testimony itself."""
+
+    approvals: list[dt.datetime] = field(default_factory=list)
+    unpublished: list[dt.datetime] = field(default_factory=list)
+    deleted: list[dt.datetime] = field(default_factory=list)
+    restored: list[dt.datetime] = field(default_factory=list)
+
+
+def public_periods(testimony: Testimony, history: History, now: dt.datetime | None = None) -> list[Period]:
+    """When the public could see this testimony, in order, up to `now`; the last period ends at
+    OPEN_END where nothing recorded ends it.
+
+    The same three conditions as `can_view(None, testimony)`, each as a timeline: published (from each
+    approval, or `published_at`, to the next unpublishing), present (from creation to each deletion,
+    and again from each restoration) and public by consent (each approved consent version from its
+    approval until the next one, as `effective_access` says of it: a seal counts from its end). A
+    period where all three held is a public one.
+    """
+    published = _switched(
+        on=history.approvals + [t for t in [testimony.published_at] if t], off=history.unpublished
+    )
+    deleted = history.deleted + [t for t in [testimony.deleted_at] if t]
+    present = _switched(on=history.restored, off=deleted, since=testimony.created_at)
+    periods = _overlap(_overlap(published, present), _public_by_consent(testimony))
+    # A seal ending in the future opens a period that has not begun: not public yet, nor ever was.
+    now = now or utcnow()
+    return [(start, end) for start, end in periods if start <= now]
+
+
+def _public_by_consent(testimony: Testimony) -> list[Period]:
+    """The periods in which the consent in force granted the public access, one per version."""
+    approved = sorted((c for c in testimony.consents if c.status == "approved"), key=lambda c: c.number)
+    periods = []
+    for consent, following in zip(approved, approved[1:] + [None], strict=True):
+        start = consent.decided_at or consent.created_at
+        end = (following.decided_at or following.created_at) if following else OPEN_END
+        if effective_access(consent, start.date()) is Access.PUBLIC:
+            opened = start
+        elif (
+            consent.sealed_until is not None
+            and effective_access(consent, consent.sealed_until) is Access.PUBLIC
+        ):
+            opened = max(start, dt.datetime.combine(consent.sealed_until, dt.time()))
+        else:
+            continue
+        if opened < end:
+            periods.append((opened, end))
+    return periods
+
+
+def _switched(*, on: list[dt.datetime], off: list[dt.datetime], since: dt.datetime | None = None):
+    """The periods in which something switched on and off at these times was on."""
+    periods: list[Period] = []
+    opened = since
+    for at, switch_on in sorted([(t, True) for t in on] + [(t, False) for t in off]):
+        if switch_on and opened is None:
+            opened = at
+        elif not switch_on and opened is not None:
+            periods.append((opened, at))
+            opened = None
+    if opened is not None:
+        periods.append((opened, OPEN_END))
+    return periods
+
+
+def _overlap(a: list[Period], b: list[Period]) -> list[Period]:
+    """Where two sorted lists of periods overlap, in order."""
+    out = []
+    for start_a, end_a in a:
+        for start_b, end_b in b:
+            start, end = max(start_a, start_b), min(end_a, end_b)
+            if start < end:
+                out.append((start, end))
+    return sorted(out)

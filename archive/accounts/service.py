@@ -115,7 +115,7 @@ def set_password(actor, user: User, new: str) -> None:
 def set_role(actor, user: User, role: str) -> None:
     access.require(actor, Permission.USERS_MANAGE)
     new = parse_role(role)
-    if user.id == actor.id and new is not Role.ADMIN:
+    if not access.may_set_role(actor, user, new):
         raise Conflict("You cannot take away your own admin role; ask another admin.")
     old = user.role
     user.role = new.value
@@ -125,7 +125,7 @@ def set_role(actor, user: User, role: str) -> None:
 
 def set_active(actor, user: User, active: bool) -> None:
     access.require(actor, Permission.USERS_MANAGE)
-    if user.id == actor.id and not active:
+    if not access.may_set_active(actor, user, active):
         raise Conflict("You cannot deactivate your own account.")
     user.active = active
     record_event(actor, "user.activate" if active else "user.deactivate", user)

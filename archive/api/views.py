@@ -20,6 +20,7 @@ from archive.catalogue.models import State, Testimony
 from archive.errors import ArchiveError, Invalid, Unauthorized
 from archive.media.transcripts import vtt_text
 from archive.media.views import stream_url
+from archive.search.filters import read_filters
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -108,40 +109,6 @@ def _whole(name: str, *, low: int, high: int, default: int | None = None) -> int
     return value
 
 
-def _search_filters() -> dict[str, Any]:
-    filters: dict[str, Any] = {}
-    for name in ("place", "subject", "access"):
-        if values := [v.strip() for v in request.args.getlist(name) if v.strip()]:
-            filters[name] = values
-    # Languages are stored as the validator writes them: short primary tags in lower case.
-    languages = [v.strip() for v in request.args.getlist("lang") if v.strip()]
-    if languages:
-        filters["lang"] = [t.lower() if len(t) <= 3 else t for t in languages]
-    decades = []
-    for raw in (v.strip() for v in request.args.getlist("decade")):
-        if not raw:
-            continue
-        try:
-            decades.append(int(raw))
-        except ValueError:
-            raise Invalid(
-                "'decade' must be a year like 1950.", {"decade": "Must be a year like 1950."}
-            ) from None
-    if decades:
-        filters["decade"] = decades
-    start = _whole("from", low=0, high=9999)
-    end = _whole("to", low=0, high=9999)
-    if start is not None and end is not None and start > end:
-        raise Invalid(
-            "'from' is after 'to'.", {"from": "Must not be after 'to'.", "to": "Must not be before 'from'."}
-        )
-    if start is not None:
-        filters["from"] = start
-    if end is not None:
-        filters["to"] = end
-    return filters
-
-
 @bp.get("/search")
 def search() -> ResponseReturnValue:
     """Testimonies matching q, with their best passages: only what the caller may read."""
@@ -162,7 +129,7 @@ def search() -> ResponseReturnValue:
         q,
         page=page,
         per_page=per_page,
-        filters=_search_filters(),
+        filters=read_filters(request.args).or_invalid(),
         sort=sort,
     )
     return jsonify(result)

@@ -168,7 +168,7 @@ def _render_edit(form, testimony: Testimony, *, status: int = 200, stale=None, d
             stale=stale,
             submit_form=ActionForm(),
             delete_form=delete_form or DeleteForm(),
-            submittable=testimony.state in review_service.SUBMITTABLE,
+            submittable=bool(access.may_submit(current_user, testimony)),
         ),
         status,
     )
@@ -231,5 +231,5 @@ def mine():
         previous_visit=previous_visit,
         changes=changes,
         submit_form=ActionForm(),
-        submittable=set(review_service.SUBMITTABLE),
+        submittable={t.id for t in entries if access.may_submit(current_user, t)},
     )

@@ -136,7 +136,7 @@ def show(testimony_id: int):
             history=_history(testimony.consents),
             labels=CONSENT_LABELS,
             consent_value=consent_value,
-            may_decide=pending is not None and access.can_decide_consent(current_user, pending),
+            may_decide=bool(access.may_decide_consent(current_user, pending)),
             scans={m.id: m for m in scans},
         ),
         status,

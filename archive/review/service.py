@@ -22,7 +22,7 @@ from archive.timeutil import utcnow
 from archive.unit_of_work import UnitOfWork
 
 DECISIONS = ("approve", "request_changes", "reject")
-SUBMITTABLE = (State.DRAFT, State.CHANGES_REQUESTED, State.REJECTED, State.UNPUBLISHED)
+SUBMITTABLE = access.SUBMITTABLE
 
 
 def revisions(user, testimony: Testimony) -> list[Revision]:

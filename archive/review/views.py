@@ -165,27 +165,26 @@ def comparison(old: dict | None, new: dict) -> dict:
     return {"fields": field_changes(old, new), "segments": segments, "unchanged": unchanged}
 
 
-def _why_not(testimony: Testimony, kind: str) -> str:
-    """Why this moderator may not decide, in words; the rule itself is the policy's."""
-    if kind == "consent":
-        return _("You asked for this consent change: another moderator decides.")
-    if testimony.submitted_by_id == current_user.id:
-        return _("Your own submission: another moderator decides.")
-    return _("You edited it last: another moderator decides.")
+# Why a moderator may not decide, in words; the rule and its reason are the policy's. The other
+# reasons never reach a page in words: where they hold, the page offers no form to refuse.
+REFUSALS = {
+    access.Reason.OWN_SUBMISSION: _l("Your own submission: another moderator decides."),
+    access.Reason.LAST_EDITOR: _l("You edited it last: another moderator decides."),
+    access.Reason.OWN_CONSENT_REQUEST: _l("You asked for this consent change: another moderator decides."),
+}
+
+
+def _why_not(answer: access.Answer) -> str:
+    return "" if answer else str(REFUSALS.get(answer.reason, ""))
 
 
 def _queue_row(testimony: Testimony) -> dict:
     kind = "content" if testimony.state == State.IN_REVIEW else "consent"
     if kind == "content":
-        may = access.can_review(current_user, testimony)
+        answer = access.may_decide(current_user, testimony)
     else:
-        may = access.can_decide_consent(current_user, testimony.pending_consent)
-    return {
-        "testimony": testimony,
-        "kind": kind,
-        "may_decide": may,
-        "why_not": "" if may else _why_not(testimony, kind),
-    }
+        answer = access.may_decide_consent(current_user, testimony.pending_consent)
+    return {"testimony": testimony, "kind": kind, "may_decide": bool(answer), "why_not": _why_not(answer)}
 
 
 # The ages the queue offers to filter by, in days; any other number in the address works too.
@@ -280,6 +279,8 @@ def _render_decide(testimony: Testimony, posted: DecisionForm | None, refusal: s
         for target in ("content", "consent")
     }
     current, pending = testimony.consent, testimony.pending_consent
+    content_answer = access.may_decide(current_user, testimony)
+    consent_answer = access.may_decide_consent(current_user, pending)
     return (
         render_template(
             "review/decide.html",
@@ -288,12 +289,13 @@ def _render_decide(testimony: Testimony, posted: DecisionForm | None, refusal: s
             published=published,
             comparison=comparison(published, working),
             in_review=testimony.state == State.IN_REVIEW,
-            may_review=access.can_review(current_user, testimony),
-            why_not=_why_not(testimony, "content"),
+            may_review=bool(content_answer),
+            why_not=_why_not(content_answer),
             current=current,
             pending=pending,
             pending_changes=pending_changes(testimony),
-            may_decide_consent=pending is not None and access.can_decide_consent(current_user, pending),
+            may_decide_consent=bool(consent_answer),
+            why_not_consent=_why_not(consent_answer),
             labels=CONSENT_LABELS,
             consent_value=consent_value,
             decision_forms=forms,
@@ -330,14 +332,8 @@ def history(testimony_id: int):
 def _render_history(testimony: Testimony, unpublish_form: UnpublishForm, status: int):
     revisions = review_service.revisions(current_user, testimony)
     decisions = review_service.decisions(current_user, testimony)
-    may_unpublish = testimony.published_revision is not None and access.has_permission(
-        current_user, Permission.TESTIMONY_UNPUBLISH
-    )
-    may_submit = (
-        testimony.deleted_at is None
-        and testimony.state in review_service.SUBMITTABLE
-        and access.has_permission(current_user, Permission.TESTIMONY_SUBMIT)
-    )
+    may_unpublish = access.may_unpublish(current_user, testimony)
+    may_submit = access.may_submit(current_user, testimony)
     return (
         render_template(
             "review/history.html",
@@ -383,11 +379,7 @@ def revision(testimony_id: int, version: int):
 
 def _render_revision(testimony: Testimony, revision: Revision, refusal: str | None, status: int):
     snapshot = revision.snapshot
-    may_restore = (
-        testimony.deleted_at is None
-        and revision.version != testimony.version
-        and access.has_permission(current_user, Permission.TESTIMONY_EDIT)
-    )
+    may_restore = access.may_restore_revision(current_user, testimony, revision.version)
     # The version the user sees as current goes with the form: a restore never overwrites an edit
     # saved after the page was shown.
     restore_form = RestoreForm(formdata=None, if_match=str(testimony.version)) if may_restore else None

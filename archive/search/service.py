@@ -14,13 +14,15 @@ def search_for(user, q: str, **options) -> dict:
     """Hits, totals, facets and suggestions from the one index this user's audience may reach."""
     audience = access.audience_for(user)
     filters = dict(options.pop("filters", None) or {})
-    if "access" in filters and not access.is_staff(user):
-        # Consent level is a staff facet: the public cannot even filter by it.
-        filters.pop("access")
+    # The one place the consent-level facet is hidden: whoever may not filter by it neither
+    # filters by it nor sees its counts.
+    by_consent = access.may_search_by_consent(user)
+    if not by_consent:
+        filters.pop("access", None)
     # The name authority's synonyms: one cheap query per search tells whether the cached ones are current.
     synonyms = search_names().synonyms if words(q or "") else None
     result = search(search_index(), audience.value, q, filters=filters, synonyms=synonyms, **options)
-    if not access.is_staff(user):
+    if not by_consent:
         result["facets"].pop("access", None)
     return result
 

@@ -6,13 +6,11 @@ audience, so nothing here can show a word the caller may not read.
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from archive import access
+from archive.search.filters import read_filters
 from archive.search.query import SORTS
 from archive.search.service import search_for, suggest_for
 
@@ -29,34 +27,10 @@ FACET_PARAMS = {
     "language": "lang",
     "year": "year",
     "decade": "decade",
-    "access": "access",  # the service offers this facet to staff only
+    "access": "access",  # the service offers this facet only to whom the policy lets filter by it
 }
 # Facet values listed before the rest fold away under "more".
 FACET_SHOWN = 8
-
-
-_INTEGER = re.compile(r"-?[0-9]{1,6}")
-
-
-def _integers(values: list[str]) -> list[int]:
-    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-    return [int(v) for v in values if _INTEGER.fullmatch(v.strip())]
-
-
-def read_filters(args: MultiDict) -> dict:
-    """The engine's filters from the query string; values that cannot be read are dropped, so a
-    hand-edited address never becomes an error page."""
-    filters: dict = {
-        "place": args.getlist("place"),
-        "subject": args.getlist("subject"),
-        "lang": args.getlist("lang"),
-        "decade": _integers(args.getlist("decade")),
-        "access": args.getlist("access"),
-    }
-    years = _integers(args.getlist("year"))
-    if years:
-        filters["from"], filters["to"] = min(years), max(years)
-    return {k: v for k, v in filters.items() if v}
 
 
 def link(args: MultiDict, *, toggle: tuple[str, str] | None = None, **changes) -> str:
@@ -85,11 +59,17 @@ def results():
     sort = args.get("sort") if args.get("sort") in SORTS else "relevance"
     page = min(MAX_PAGE, max(1, args.get("page", 1, type=int)))
     per_page = current_app.config["PER_PAGE"]
-    filters = read_filters(args)
+    # A value that cannot be read is dropped rather than shown as an error.
+    filters = read_filters(args).values
     result = search_for(current_user, q, page=page, per_page=per_page, filters=filters, sort=sort)
-    # Only staff may filter by consent level, so only they see that filter in use.
-    shown = FACET_PARAMS if access.is_staff(current_user) else {**FACET_PARAMS, "access": None}
-    active = [(name, value) for name in shown.values() if name for value in args.getlist(name)]
+    # A filter is shown in use where its facet is offered: the service offers only what the caller
+    # may filter by.
+    active = [
+        (param, value)
+        for name, param in FACET_PARAMS.items()
+        if name in result["facets"]
+        for value in args.getlist(param)
+    ]
     return render_template(
         "search/results.html",
         q=q,
