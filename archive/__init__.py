@@ -26,6 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     """The app factory: configuration, extensions, blueprints, error handlers."""
     from archive import config as defaults
     from archive.extensions import babel, csrf, db, login_manager, migrate
+    from archive.search.codec import check_whoosh_version
     from archive.web import locale_selector, register_web
 
     instance = defaults.instance_path()
@@ -65,6 +66,8 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=locale_selector)
+    # A Whoosh other than the pinned one could misread or corrupt every index: refuse to start.
+    check_whoosh_version()
     _import_models()
     register_web(app)
     _register_commands(app)

@@ -85,3 +85,13 @@ def test_an_index_is_not_opened_with_another_whoosh_than_the_pinned_one(tmp_path
     assert "whoosh-reloaded 2.7.5" in message
     assert "pip install whoosh-reloaded==2.7.5" in message
     assert not (tmp_path / "index").exists()
+
+
+def test_the_app_does_not_start_with_another_whoosh_than_the_pinned_one(tmp_path, monkeypatch):
+    import whoosh
+
+    from tests.conftest import make_app
+
+    monkeypatch.setattr(whoosh, "__version__", (2, 8, 0))
+    with pytest.raises(codec.WhooshVersionError, match="whoosh-reloaded 2.8.0 is installed"):
+        make_app(tmp_path)
