@@ -114,6 +114,7 @@ def _serving() -> bool:
 def _import_models() -> None:
     """Every table must be known to SQLAlchemy and Alembic before the first query."""
     from archive.accounts import models as _accounts  # noqa: F401
+    from archive.api import models as _api  # noqa: F401
     from archive.audit import models as _audit  # noqa: F401
     from archive.authority import models as _authority  # noqa: F401
     from archive.catalogue import models as _catalogue  # noqa: F401

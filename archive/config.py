@@ -39,6 +39,8 @@ def defaults(instance: Path) -> dict:
         "LANGUAGES": LANGUAGES,
         "PER_PAGE": 10,
         "MAX_PER_PAGE": 100,
+        # How long the API keeps a create's answer for a retry under the same Idempotency-Key.
+        "IDEMPOTENCY_KEY_HOURS": 24,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,

@@ -36,8 +36,17 @@ DRAIN_EVERY = 200
 # --- entering and editing -------------------------------------------------------------------------
 
 
-def create_testimony(user, data: Any, *, publish: bool = False, note: str = "created") -> Testimony:
-    """A new draft with its consent (or, for an admin's import, a testimony published at once)."""
+def create_testimony(
+    user,
+    data: Any,
+    *,
+    publish: bool = False,
+    note: str = "created",
+    then: Callable[[Testimony], None] | None = None,
+) -> Testimony:
+    """A new draft with its consent (or, for an admin's import, a testimony published at once).
+    `then` is called with the new testimony inside the unit of work, so what it saves (the API's
+    answer kept for a retried request) is committed with the testimony or not at all."""
     access.require(user, Permission.TESTIMONY_CREATE)
     if publish:
         access.require(user, Permission.TESTIMONY_IMPORT_PUBLISHED)
@@ -48,6 +57,8 @@ def create_testimony(user, data: Any, *, publish: bool = False, note: str = "cre
         catalogue.record_revision(user, testimony, parent_version=None, note=note)
         if publish:
             review_service.publish_directly(user, testimony, note, work)
+        if then is not None:
+            then(testimony)
     return testimony
 
 
@@ -160,13 +171,22 @@ def release_due_seals(now=None) -> list[int]:
 
 
 def add_media(
-    user, testimony: Testimony, stream: IO[bytes], filename: str | None, kind: str | None
+    user,
+    testimony: Testimony,
+    stream: IO[bytes],
+    filename: str | None,
+    kind: str | None,
+    *,
+    then: Callable[[MediaFile], None] | None = None,
 ) -> MediaFile:
-    """Store an upload; a recording is part of the testimony, so it makes a new version for review."""
+    """Store an upload; a recording is part of the testimony, so it makes a new version for review.
+    `then`, as for `create_testimony`, runs with the stored file inside the unit of work."""
     with unit_of_work() as work:
         stored = media.upload(user, testimony, stream, filename, kind)
         if stored.is_recording:
             catalogue.bump_version(user, testimony, work, note=f"recording added: {stored.filename}")
+        if then is not None:
+            then(stored)
     return stored
 
 

@@ -3,6 +3,7 @@ service; errors leave through the one handler in archive/web.py as `{"error": {.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
 from pathlib import Path
@@ -15,9 +16,11 @@ from flask_login import current_user
 from archive import access, operations
 from archive.access import Permission
 from archive.accounts.models import User
+from archive.api import idempotency
 from archive.catalogue import service as catalogue
 from archive.catalogue.models import State, Testimony
 from archive.errors import ArchiveError, Invalid, Unauthorized
+from archive.media.models import MediaFile
 from archive.media.transcripts import vtt_text
 from archive.media.views import stream_url
 from archive.search.filters import read_filters
@@ -173,11 +176,21 @@ def create_testimony() -> ResponseReturnValue:
     """A new draft; 201 with the testimony as the caller sees it and its Location."""
     user = _signed_in()
     access.require(user, Permission.TESTIMONY_CREATE)
-    testimony = operations.create_testimony(user, _json_object())
-    response = jsonify(catalogue.view_for(user, testimony, media_url=stream_url))
-    response.status_code = 201
-    response.headers["Location"] = url_for("api.get_testimony", testimony_id=testimony.id)
-    return _with_etag(response, testimony.version)
+    data = _json_object()
+
+    def created(testimony: Testimony) -> Response:
+        response = jsonify(catalogue.view_for(user, testimony, media_url=stream_url))
+        response.status_code = 201
+        response.headers["Location"] = url_for("api.get_testimony", testimony_id=testimony.id)
+        return _with_etag(response, testimony.version)
+
+    return idempotency.once(
+        user,
+        request.path,
+        idempotency.json_fingerprint(data),
+        lambda then: operations.create_testimony(user, data, then=then),
+        created,
+    )
 
 
 @bp.get("/testimonies/<int:testimony_id>")
@@ -279,12 +292,29 @@ def upload_media(testimony_id: int) -> ResponseReturnValue:
         raise Invalid(
             "The upload is not valid.", {**unknown, **({} if upload else {"file": "This field is required."})}
         )
-    stored = operations.add_media(user, testimony, upload.stream, upload.filename, request.form.get("kind"))
-    url = stream_url(stored.id)
-    response = jsonify({**stored.as_entry(), "url": url})
-    response.status_code = 201
-    response.headers["Location"] = url
-    return response
+    kind = request.form.get("kind")
+    # A retry is the same file with the same name and kind; the bytes are read twice only when
+    # the request carries a key.
+    digest = ""
+    if idempotency.HEADER in request.headers:
+        content = hashlib.file_digest(upload.stream, "sha256").digest()
+        digest = idempotency.fingerprint(content, (upload.filename or "").encode(), (kind or "").encode())
+        upload.stream.seek(0)
+
+    def created(stored: MediaFile) -> Response:
+        url = stream_url(stored.id)
+        response = jsonify({**stored.as_entry(), "url": url})
+        response.status_code = 201
+        response.headers["Location"] = url
+        return response
+
+    return idempotency.once(
+        user,
+        request.path,
+        digest,
+        lambda then: operations.add_media(user, testimony, upload.stream, upload.filename, kind, then=then),
+        created,
+    )
 
 
 @bp.get("/testimonies/<int:testimony_id>/transcript.vtt")
