@@ -139,8 +139,10 @@ def import_(path: Path, dry_run: bool, publish: bool, as_email: str | None) -> N
     """Import testimonies as drafts from PATH, chosen by its extension: .json (a list of API bodies),
     .csv (a header row naming the columns, then a row per testimony) or .xml (one OHMS record).
 
-    Each testimony is saved whole or not at all; bad ones are reported by record or row and line.
-    CSV columns: title, summary, narrator_name, narrator_pseudonym, narrator_birth_year,
+    Each testimony is saved whole or not at all; each record is reported by record or row and line
+    as added, updated, unchanged or refused. A record whose external_id a testimony has already
+    updates that testimony (as an edit) instead of adding one, so a file can be imported again.
+    CSV columns: external_id, title, summary, narrator_name, narrator_pseudonym, narrator_birth_year,
     narrator_gender, interview_date, interview_place, interviewer, languages, places, subjects
     (lists separated by ";"), consent_access, consent_sealed_until, consent_release_to,
     consent_anonymize_narrator, consent_publish_media, consent_publish_transcript (yes/no),
@@ -149,6 +151,7 @@ def import_(path: Path, dry_run: bool, publish: bool, as_email: str | None) -> N
     narrator_name or narrator_pseudonym.
     OHMS holds no consent: its testimony is kept to staff until a consent is recorded.
     """
+    from archive.catalogue.importer import REFUSED
     from archive.operations import import_file
 
     if as_email is None:
@@ -160,10 +163,16 @@ def import_(path: Path, dry_run: bool, publish: bool, as_email: str | None) -> N
         _fail(e.message, 2)
     for note in report.notes:
         click.echo(note)
+    for outcome, line in report.records:
+        if outcome != REFUSED:
+            click.echo(line)
     for problem in report.problems:
         click.echo(problem, err=True)
     verb = "would import" if dry_run else "imported"
-    click.echo(f"{verb} {report.imported} of {report.total} records; {len(report.problems)} refused")
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in report.counts.items())
+    click.echo(
+        f"{verb} {report.imported} of {report.total} records; {len(report.problems)} refused ({counts})"
+    )
     if report.problems:
         sys.exit(1)
 

@@ -18,10 +18,10 @@ from archive.access import Access, Permission
 from archive.audit.service import record_event
 from archive.catalogue import importer
 from archive.catalogue import service as catalogue
-from archive.catalogue.models import Testimony
+from archive.catalogue.models import State, Testimony
 from archive.consent import service as consent
 from archive.consent.models import ConsentVersion
-from archive.errors import ArchiveError, Forbidden
+from archive.errors import ArchiveError, Conflict, Forbidden
 from archive.media import service as media
 from archive.media.models import MediaFile
 from archive.review import service as review_service
@@ -75,8 +75,11 @@ def update_testimony(
     user, testimony: Testimony, data: Any, if_match: Any, *, note: str = "edited"
 ) -> Testimony:
     """Save an edit of the working copy (and of its consent, if the body holds one) as a new
-    version; a published version stays public until the edit is approved."""
-    body = catalogue.checked_edit(user, testimony, data, if_match)
+    version; a published version stays public until the edit is approved. An edit that changes
+    nothing saves nothing: no version, no revision, no audit event, nothing to re-index."""
+    body = catalogue.changes(testimony, catalogue.checked_edit(user, testimony, data, if_match))
+    if not body:
+        return testimony
     with unit_of_work() as work:
         _edit(user, testimony, body, work, note=note)
     return testimony
@@ -201,6 +204,43 @@ def remove_media(user, stored: MediaFile) -> None:
 # --- import ---------------------------------------------------------------------------------------
 
 
+def _refusal_to_update(testimony: Testimony) -> str | None:
+    """Why an import may not overwrite this testimony, in the words the report gives."""
+    if testimony.deleted_at is not None:
+        return f"testimony {testimony.id} with this external_id is deleted; an admin may restore it first"
+    if testimony.state == State.IN_REVIEW:
+        return f"testimony {testimony.id} with this external_id is in review; import again after the decision"
+    if testimony.consent is not None and access.effective_access(testimony.consent) is Access.WITHDRAWN:
+        return (
+            f"testimony {testimony.id} with this external_id was withdrawn by its narrator; it is not changed"
+        )
+    return None
+
+
+def _import_entry(
+    user, entry: importer.Entry, *, dry_run: bool, publish: bool, note: str
+) -> tuple[str, int | None]:
+    """Save one checked record: a new testimony, or an edit of the one with its external_id.
+    Returns what happened ("added", "updated", "unchanged") and the testimony's id."""
+    # Checked as an edit first: a record for a testimony that exists changes what it gives (a cell
+    # left blank keeps what is there); a new one is checked whole when it is created.
+    checked = catalogue.validate_body(entry.body, partial=True)
+    existing = catalogue.by_external_id(checked.get("external_id"))
+    if existing is None:
+        if dry_run:
+            catalogue.validate_body(entry.body)
+            return importer.ADDED, None
+        return importer.ADDED, create_testimony(user, entry.body, publish=publish, note=note).id
+    refusal = _refusal_to_update(existing)
+    if refusal is not None:
+        raise Conflict(refusal, {"external_id": refusal})
+    if not catalogue.changes(existing, checked):
+        return importer.UNCHANGED, existing.id
+    if not dry_run:
+        update_testimony(user, existing, entry.body, existing.version, note=note)
+    return importer.UPDATED, existing.id
+
+
 def import_file(
     user,
     path: Path,
@@ -210,7 +250,10 @@ def import_file(
     echo: Callable[[str], None] = print,
 ) -> importer.ImportReport:
     """Import the testimonies of a JSON, CSV or OHMS XML file as drafts (or published, for an
-    admin): each one saved whole in a unit of its own, or refused and reported by where it stands."""
+    admin): each one saved whole in a unit of its own, or refused and reported by where it stands.
+    A record whose external_id a testimony has already updates it (an edit, for review like any
+    other) or, when it says what is there already, is left alone: a file can be imported again
+    after a crash, or after corrections, without making a testimony twice."""
     importer.check_format(path)
     if not access.has_permission(user, Permission.TESTIMONY_CREATE):
         raise Forbidden("Only archivists, moderators and admins may import testimonies.")
@@ -224,21 +267,19 @@ def import_file(
         return report
     report.notes.extend(source.notes)
     report.total = len(source.entries)
+    note = f"imported from {path.name}"
     for n, entry in enumerate(source.entries, start=1):
         if entry.problems:
-            report.problems.append(f"{entry.where}: {importer.said(importer.all_problems(entry))}")
+            report.refuse(entry.where, importer.said(importer.all_problems(entry)))
         else:
             try:
-                if dry_run:
-                    catalogue.validate_body(entry.body)
-                else:
-                    note = f"imported from {path.name}"
-                    testimony = create_testimony(user, entry.body, publish=publish, note=note)
-                    report.ids.append(testimony.id)
-                report.imported += 1
+                outcome, testimony_id = _import_entry(
+                    user, entry, dry_run=dry_run, publish=publish, note=note
+                )
+                report.record(entry.where, outcome, testimony_id)
             except ArchiveError as e:
                 named = importer.in_file_names(entry, e.fields)
-                report.problems.append(f"{entry.where}: {importer.said(named) or e.message}")
+                report.refuse(entry.where, importer.said(named) or e.message)
         if n % DRAIN_EVERY == 0 or n == report.total:
             if not dry_run:
                 drain()

@@ -19,13 +19,42 @@ from archive.errors import Invalid
 FORMATS = (".json", ".csv", ".xml")
 
 
+ADDED = "added"
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+REFUSED = "refused"
+
+
 @dataclass
 class ImportReport:
+    """What became of each record: `records` names every one, by where it stands in the file."""
+
     total: int = 0
     imported: int = 0
+    """Records taken: added, updated, or found unchanged."""
     problems: list[str] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)
+    """The testimonies this import added or updated, in the file's order."""
     notes: list[str] = field(default_factory=list)
+    records: list[tuple[str, str]] = field(default_factory=list)
+    """(outcome, line) for every record, in the file's order; a refused one's line says why."""
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((ADDED, UPDATED, UNCHANGED, REFUSED), 0)
+    )
+
+    def record(self, where: str, outcome: str, testimony_id: int | None) -> None:
+        self.imported += 1
+        self.counts[outcome] += 1
+        if testimony_id is not None and outcome != UNCHANGED:
+            self.ids.append(testimony_id)
+        self.records.append(
+            (outcome, f"{where}: {outcome}" + (f", testimony {testimony_id}" if testimony_id else ""))
+        )
+
+    def refuse(self, where: str, why: str) -> None:
+        self.counts[REFUSED] += 1
+        self.problems.append(f"{where}: {why}")
+        self.records.append((REFUSED, f"{where}: {REFUSED}: {why}"))
 
 
 def check_format(path: Path) -> None:

@@ -76,6 +76,9 @@ class Testimony(db.Model):
     interview_place: Mapped[str] = mapped_column(String(300), default="")
     interviewer: Mapped[str] = mapped_column(String(300), default="")
     languages: Mapped[list] = mapped_column(JSON, default=list)
+    # The key another system (a spreadsheet, an OHMS accession number) knows this testimony by:
+    # importing a record with it again updates this testimony rather than adding a second one.
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True, index=True)
 
     state: Mapped[str] = mapped_column(String(30), default=State.DRAFT, index=True)
     version: Mapped[int] = mapped_column(default=1)

@@ -344,7 +344,10 @@ def ohms_source(path: Path) -> Source:
     languages = [
         _language(name) for name in LANGUAGE_SEPARATOR.split(_text(_child(record, "language"))) if name
     ]
+    # The repository's accession number, else OHMS's own id: the key a second import finds it by.
+    key_element = "accession" if _text(_child(record, "accession")) else "id"
     body = {
+        "external_id": _text(_child(record, key_element)) or None,
         "title": _text(_child(record, "title")),
         "summary": _text(_child(record, "description")),
         "narrator": {"name": "; ".join(_texts(record, "interviewee"))},
@@ -363,6 +366,7 @@ def ohms_source(path: Path) -> Source:
                 if place not in body["places"]:
                     body["places"].append(place)
     for field, name in (
+        ("external_id", key_element),
         ("title", "title"),
         ("summary", "description"),
         ("narrator.name", "interviewee"),

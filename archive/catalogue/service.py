@@ -42,6 +42,7 @@ BODY_FIELDS = {
     "subjects",
     "segments",
     "consent",
+    "external_id",
 }
 # Keys a client may send back from a GET body; they are ignored rather than refused.
 READ_ONLY_FIELDS = {
@@ -63,6 +64,7 @@ SEGMENT_FIELDS = {"start_ms", "end_ms", "speaker", "text", "keywords", "id"}
 BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 MAX_SEGMENTS = 20_000
 MAX_MS = 100 * 3600 * 1000
+MAX_EXTERNAL_ID = 200
 
 
 def validate_body(data: Any, *, partial: bool = False) -> dict:
@@ -111,6 +113,11 @@ def validate_body(data: Any, *, partial: bool = False) -> dict:
             body[key] = check.strings(data.get(key), key)
     if not partial or "segments" in data:
         body["segments"] = _validate_segments(check, data.get("segments"))
+    if not partial or "external_id" in data:
+        # Blank means none: a spreadsheet's empty cell, or a client clearing the key.
+        body["external_id"] = (
+            check.text(data.get("external_id"), "external_id", max_len=MAX_EXTERNAL_ID) or None
+        )
     if "consent" in data or not partial:
         if data.get("consent") is None:
             body["consent"] = None
@@ -175,6 +182,13 @@ def get_testimony(testimony_id: int) -> Testimony:
     return testimony
 
 
+def by_external_id(external_id: str | None) -> Testimony | None:
+    """The testimony another system knows by this key, deleted or not."""
+    if not external_id:
+        return None
+    return db.session.scalars(select(Testimony).where(Testimony.external_id == external_id)).first()
+
+
 def view_for(
     user,
     testimony: Testimony,
@@ -203,6 +217,7 @@ def view_for(
         pending = testimony.pending_consent
         result["pending_consent"] = pending.as_dict() if pending else None
         result["deleted"] = testimony.deleted_at is not None
+        result["external_id"] = testimony.external_id
         result["created_at"] = testimony.created_at.isoformat() + "Z"
         result["updated_at"] = testimony.updated_at.isoformat() + "Z"
     return result
@@ -249,7 +264,19 @@ def _named(model, names: list[str], **defaults) -> list:
     return [rows[name] for name in names]
 
 
+def _claim_external_id(testimony: Testimony | None, body: dict) -> None:
+    """Refuse a key that another testimony has already: it would say two records are one."""
+    holder = by_external_id(body.get("external_id"))
+    if holder is not None and holder is not testimony:
+        raise Invalid(
+            "Another testimony has this external_id.",
+            {"external_id": f"Testimony {holder.id} already has this external_id."},
+        )
+
+
 def _apply(testimony: Testimony, body: dict) -> None:
+    if "external_id" in body:
+        testimony.external_id = body["external_id"]
     if "title" in body:
         testimony.title = body["title"]
     if "summary" in body:
@@ -284,6 +311,7 @@ def _apply(testimony: Testimony, body: dict) -> None:
 def add_testimony(user, body: dict, work: UnitOfWork) -> Testimony:
     """A new draft from a checked body (its consent is the consent room's to record)."""
     access.require(user, Permission.TESTIMONY_CREATE)
+    _claim_external_id(None, body)
     testimony = Testimony(state=State.DRAFT, version=1, created_by_id=user.id, updated_by_id=user.id)
     _apply(testimony, body)
     db.session.add(testimony)
@@ -329,9 +357,38 @@ def checked_edit(user, testimony: Testimony, data: Any, if_match: Any) -> dict:
     return body
 
 
+def _as_stored(body: dict) -> dict:
+    """A checked body's parts in the shape `working_body` reads them back in, to compare the two."""
+    out = dict(body)
+    if "interview" in out:
+        date = out["interview"]["date"]
+        out["interview"] = {**out["interview"], "date": date.isoformat() if date else None}
+    for key in ("places", "subjects"):
+        if key in out:
+            out[key] = sorted(set(out[key]))
+    return out
+
+
+def changes(testimony: Testimony, body: dict) -> dict:
+    """The parts of a checked body that differ from the testimony as it is now: an edit that would
+    change nothing is none, and makes no version. A body without consent keeps the one in force."""
+    current = working_body(testimony)
+    current["segments"] = [{k: v for k, v in s.items() if k != "id"} for s in current["segments"]]
+    current["external_id"] = testimony.external_id
+    stored = _as_stored(body)
+    changed = {key: body[key] for key in body if key != "consent" and stored[key] != current.get(key)}
+    consent = body.get("consent")
+    if consent is not None:
+        in_force = testimony.consent
+        if in_force is None or validate_consent(in_force.as_dict()) != consent:
+            changed["consent"] = consent
+    return changed
+
+
 def edit_testimony(user, testimony: Testimony, body: dict, work: UnitOfWork, *, note: str) -> None:
     """Save a checked edit (without consent) of the working copy as a new version; a published
     version stays public until the edit is approved."""
+    _claim_external_id(testimony, body)
     _apply(testimony, body)
     bump_version(user, testimony, work, note=note)
 

@@ -16,6 +16,7 @@ from archive.errors import Invalid
 from archive.media.transcripts import VTT_FIELD, parse_vtt
 
 TEXT_COLUMNS = {
+    "external_id": ("external_id",),
     "title": ("title",),
     "summary": ("summary",),
     "narrator_name": ("narrator", "name"),
