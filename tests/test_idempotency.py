@@ -1,6 +1,7 @@
-"""Creates that a client can retry, on SQLite and on PostgreSQL: under one `Idempotency-Key` the
-same request makes one testimony (or one stored file) and gets the same answer, however often
-and however concurrently it is sent; a different request under that key is refused."""
+"""Writes that a client can retry, on SQLite and on PostgreSQL: under one `Idempotency-Key` the
+same create makes one testimony (or one stored file) and gets the same answer, however often
+and however concurrently it is sent, and a different request under that key is refused; a
+testimony's `external_id` is its key in other systems; an edit that changes nothing saves nothing."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from archive.api.models import IdempotentRequest
+from archive.audit.models import AuditEvent
 from archive.catalogue import models as catalogue
 from archive.extensions import db
 from archive.media.models import MediaFile
 from archive.review.models import Revision
+from archive.search.models import OutboxEntry
 from tests.conftest import PASSWORD, make_app, sample_body
 
 
@@ -216,3 +219,88 @@ def test_concurrent_requests_under_one_key_make_one_testimony_on_sqlite(tmp_path
         _one_testimony_for_all(answers)
         db.session.remove()
         db.engine.dispose()
+
+
+# --- external_id ------------------------------------------------------------------------------
+
+
+def test_staff_see_and_set_the_external_id_and_the_public_never_see_it(api, create_testimony):
+    made = api("POST", "/testimonies", json=sample_body(external_id="  ACC-2019-044 "))
+    published = create_testimony(external_id="ACC-2019-045")
+
+    assert made.status_code == 201 and made.json["external_id"] == "ACC-2019-044"
+    staff_view = api("GET", f"/testimonies/{published.id}", "archivist").json
+    assert staff_view["external_id"] == "ACC-2019-045"
+    for role in ("researcher", None):
+        seen = api("GET", f"/testimonies/{published.id}", role)
+        assert seen.status_code == 200 and "external_id" not in seen.json
+        assert "ACC-2019-045" not in seen.get_data(as_text=True)
+    changed = api(
+        "PATCH",
+        f"/testimonies/{made.json['id']}",
+        headers={"If-Match": "1"},
+        json={"external_id": "ACC-2019-046"},
+    )
+    assert changed.status_code == 200 and changed.json["external_id"] == "ACC-2019-046"
+    cleared = api(
+        "PATCH", f"/testimonies/{made.json['id']}", headers={"If-Match": "2"}, json={"external_id": ""}
+    )
+    assert cleared.status_code == 200 and cleared.json["external_id"] is None
+
+
+def test_two_testimonies_never_share_an_external_id(api):
+    first = api("POST", "/testimonies", json=sample_body(external_id="ACC-1"))
+    other = api("POST", "/testimonies", json=sample_body(external_id="ACC-2"))
+
+    again = api("POST", "/testimonies", json=sample_body(external_id="ACC-1"))
+    taken = api(
+        "PATCH", f"/testimonies/{other.json['id']}", headers={"If-Match": "1"}, json={"external_id": "ACC-1"}
+    )
+    unkeyed = [api("POST", "/testimonies", json=sample_body()) for _ in range(2)]
+
+    for refused in (again, taken):
+        assert refused.status_code == 422
+        assert (
+            refused.json["error"]["fields"]["external_id"]
+            == f"Testimony {first.json['id']} already has this external_id."
+        )
+    assert [r.status_code for r in unkeyed] == [201, 201]
+    assert count(catalogue.Testimony) == 4
+    assert api("GET", f"/testimonies/{other.json['id']}").json["external_id"] == "ACC-2"
+
+
+# --- an edit that changes nothing -------------------------------------------------------------
+
+
+def test_a_patch_that_changes_nothing_saves_no_version_revision_event_or_outbox_row(api):
+    made = api("POST", "/testimonies", json=sample_body(external_id="ACC-7")).json
+    path = f"/testimonies/{made['id']}"
+    before = [count(m) for m in (Revision, AuditEvent, OutboxEntry)]
+    same = {k: made[k] for k in ("title", "summary", "narrator", "places", "subjects", "external_id")}
+    same["places"] = list(reversed(same["places"]))
+    body = sample_body()
+
+    answers = [
+        api("PATCH", path, headers={"If-Match": "1"}, json=same),
+        api("PATCH", path, headers={"If-Match": "1"}, json={"consent": body["consent"]}),
+        api("PATCH", path, headers={"If-Match": "1"}, json={"segments": body["segments"]}),
+        api("PATCH", path, headers={"If-Match": "1"}, json=api("GET", path).json),
+    ]
+
+    for answer in answers:
+        assert answer.status_code == 200, answer.json
+        assert answer.json["version"] == 1 and answer.headers["ETag"] == '"1"'
+    assert [count(m) for m in (Revision, AuditEvent, OutboxEntry)] == before
+    changed = api("PATCH", path, headers={"If-Match": "1"}, json={**same, "title": "A new fictional title"})
+    assert changed.status_code == 200 and changed.json["version"] == 2
+    assert count(Revision) == before[0] + 1
+
+
+def test_a_patch_that_changes_nothing_still_needs_the_current_version(api):
+    made = api("POST", "/testimonies", json=sample_body()).json
+    path = f"/testimonies/{made['id']}"
+    api("PATCH", path, headers={"If-Match": "1"}, json={"title": "Changed once"})
+
+    stale = api("PATCH", path, headers={"If-Match": "1"}, json={"title": "Changed once"})
+
+    assert stale.status_code == 409

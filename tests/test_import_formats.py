@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from archive.consent.models import ConsentVersion
 from archive.extensions import db
 from archive.operations import import_file
 from tests import test_cli
+from tests.conftest import sample_body
 
 # The `archive` command on an instance folder of its own, as tests/test_cli.py runs it.
 instance, run, database, count = test_cli.instance, test_cli.run, test_cli.database, test_cli.count
@@ -489,3 +491,113 @@ def test_a_file_of_another_kind_is_refused_naming_the_kinds_import_reads(run, da
     assert "import reads .json" in result.stderr and ".csv" in result.stderr and ".xml" in result.stderr
     assert "Traceback" not in result.stderr
     assert count(database) == 0
+
+
+# --- importing again: external_id -----------------------------------------------------------------
+
+
+def versions() -> list[tuple[str | None, int]]:
+    rows = select(catalogue.Testimony.external_id, catalogue.Testimony.version).order_by(
+        catalogue.Testimony.id
+    )
+    return [tuple(r) for r in db.session.execute(rows)]
+
+
+KEYED = ["external_id", *HEADER]
+
+
+def test_a_csv_imported_again_updates_by_external_id_and_leaves_identical_rows_alone(app, users, tmp_path):
+    rows = [row(1, external_id="ORCH-1"), row(2, external_id="ORCH-2"), row(3, external_id="ORCH-3")]
+    first = import_file(users["archivist"], write_csv(tmp_path / "orchard.csv", rows, KEYED), echo=quiet)
+    rows[1]["title"] = "A fictional testimony about the orchard, corrected"
+    path = write_csv(tmp_path / "orchard.csv", rows, KEYED)
+
+    again = import_file(users["archivist"], path, echo=quiet)
+
+    assert first.counts == {"added": 3, "updated": 0, "unchanged": 0, "refused": 0}
+    assert again.counts == {"added": 0, "updated": 1, "unchanged": 2, "refused": 0}
+    assert versions() == [("ORCH-1", 1), ("ORCH-2", 2), ("ORCH-3", 1)]
+    assert rows_of(catalogue.Testimony) == 3 and rows_of(ConsentVersion) == 3
+    corrected = db.session.scalars(
+        select(catalogue.Testimony).where(catalogue.Testimony.external_id == "ORCH-2")
+    ).one()
+    assert corrected.title == "A fictional testimony about the orchard, corrected"
+    assert [(t.position, t.text[:9]) for t in corrected.segments] == [(1, "We carrie"), (2, "In spring")]
+    where = [f"line {lines_before(path, r['title'])} (row {n})" for n, r in enumerate(rows, 1)]
+    assert [line for _, line in again.records] == [
+        f"{where[0]}: unchanged, testimony {first.ids[0]}",
+        f"{where[1]}: updated, testimony {first.ids[1]}",
+        f"{where[2]}: unchanged, testimony {first.ids[2]}",
+    ]
+    assert again.ids == [first.ids[1]]
+
+
+def test_a_json_import_cut_short_by_a_crash_can_be_run_again_without_duplicates(app, users, tmp_path):
+    bodies = [sample_body(title=f"Fictional testimony {n}", external_id=f"J-{n}") for n in range(1, 5)]
+    (tmp_path / "part.json").write_text(json.dumps(bodies[:2]), encoding="utf-8")
+    (tmp_path / "all.json").write_text(json.dumps(bodies), encoding="utf-8")
+    import_file(users["archivist"], tmp_path / "part.json", echo=quiet)
+
+    report = import_file(users["archivist"], tmp_path / "all.json", echo=quiet)
+
+    assert report.counts == {"added": 2, "updated": 0, "unchanged": 2, "refused": 0}
+    assert [key for key, _ in versions()] == ["J-1", "J-2", "J-3", "J-4"]
+    assert rows_of(catalogue.Segment) == 4 * len(sample_body()["segments"])
+
+
+def test_an_import_refuses_to_change_a_deleted_an_in_review_or_a_withdrawn_testimony_naming_why(
+    app, users, tmp_path, create_testimony
+):
+    from archive.operations import delete_testimony
+
+    deleted = create_testimony("draft", external_id="GONE")
+    delete_testimony(users["admin"], deleted)
+    in_review = create_testimony("in_review", external_id="WAIT")
+    create_testimony(access="withdrawn", external_id="NO")
+    bodies = [
+        sample_body(title="Changed by a second import", external_id=key) for key in ("GONE", "WAIT", "NO")
+    ]
+    (tmp_path / "again.json").write_text(json.dumps(bodies, indent=1), encoding="utf-8")
+    before = versions()
+
+    report = import_file(users["archivist"], tmp_path / "again.json", echo=quiet)
+
+    assert report.counts == {"added": 0, "updated": 0, "unchanged": 0, "refused": 3}
+    assert versions() == before and rows_of(catalogue.Testimony) == 3
+    gone, wait, withdrawn = report.problems
+    assert (
+        gone.startswith("record 1 (line 2): external_id: ") and "is deleted; an admin may restore it" in gone
+    )
+    assert f"testimony {in_review.id} with this external_id is in review" in wait
+    assert "was withdrawn by its narrator; it is not changed" in withdrawn
+
+
+def test_an_ohms_record_imported_again_is_found_by_its_accession_number(app, users, tmp_path):
+    keyed = OHMS.replace("<title>", "<accession>OH-2017-09</accession>\n    <title>", 1)
+    path = write_xml(tmp_path, keyed)
+    first = import_file(users["archivist"], path, echo=quiet)
+
+    again = import_file(users["archivist"], path, echo=quiet)
+    unkeyed = ohms_source(write_xml(tmp_path, OHMS, "plain.xml")).entries[0].body
+
+    assert first.counts["added"] == 1 and again.counts == {
+        "added": 0,
+        "updated": 0,
+        "unchanged": 1,
+        "refused": 0,
+    }
+    assert versions() == [("OH-2017-09", 1)]
+    assert unkeyed["external_id"] == "0001"
+
+
+def test_a_csv_imported_twice_through_the_installed_command_reports_each_row(run, database, tmp_path):
+    path = write_csv(tmp_path / "orchard.csv", [row(1, external_id="C-1"), row(2, external_id="C-2")], KEYED)
+    run("import", str(path), "--as", "archivist@example.org")
+
+    result = run("import", str(path), "--as", "archivist@example.org")
+
+    assert result.returncode == 0, result.stderr
+    assert f"line {lines_before(path, row(2)['title'])} (row 2): unchanged" in result.stdout
+    assert "imported 2 of 2 records; 0 refused (0 added, 0 updated, 2 unchanged, 0 refused)" in result.stdout
+    assert count(database) == 2
+    assert count(database, "SELECT count(*) FROM revisions") == 2

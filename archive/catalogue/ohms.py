@@ -344,10 +344,12 @@ def ohms_source(path: Path) -> Source:
     languages = [
         _language(name) for name in LANGUAGE_SEPARATOR.split(_text(_child(record, "language"))) if name
     ]
-    # The repository's accession number, else OHMS's own id: the key a second import finds it by.
+    # The repository's accession number, else OHMS's own id (an element, or the record's
+    # attribute): the key a second import of the record finds its testimony by.
     key_element = "accession" if _text(_child(record, "accession")) else "id"
+    external_id = _text(_child(record, key_element)) or (record.get("id") or "").strip() or None
     body = {
-        "external_id": _text(_child(record, key_element)) or None,
+        "external_id": external_id,
         "title": _text(_child(record, "title")),
         "summary": _text(_child(record, "description")),
         "narrator": {"name": "; ".join(_texts(record, "interviewee"))},
