@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy.exc import IntegrityError
+
 from archive import access
 from archive.access import Access, Permission
 from archive.audit.service import record_event
@@ -51,14 +53,19 @@ def create_testimony(
     if publish:
         access.require(user, Permission.TESTIMONY_IMPORT_PUBLISHED)
     body = catalogue.validate_body(data)
-    with unit_of_work() as work:
-        testimony = catalogue.add_testimony(user, body, work)
-        consent.record_initial_consent(user, testimony, body.get("consent"))
-        catalogue.record_revision(user, testimony, parent_version=None, note=note)
-        if publish:
-            review_service.publish_directly(user, testimony, note, work)
-        if then is not None:
-            then(testimony)
+    try:
+        with unit_of_work() as work:
+            testimony = catalogue.add_testimony(user, body, work)
+            consent.record_initial_consent(user, testimony, body.get("consent"))
+            catalogue.record_revision(user, testimony, parent_version=None, note=note)
+            if publish:
+                review_service.publish_directly(user, testimony, note, work)
+            if then is not None:
+                then(testimony)
+    except IntegrityError:
+        # Another writer gave a testimony this external_id between the check and the commit.
+        catalogue.refuse_taken_external_id(body)
+        raise
     return testimony
 
 

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import threading
+import urllib.error
 import urllib.request
 
 import pytest
@@ -154,10 +155,12 @@ def test_a_retried_media_upload_stores_one_file(api, create_testimony):
     assert db.session.get(catalogue.Testimony, testimony.id).version == version
 
 
-def _send_at_once(url: str, token: str, times: int = 6) -> list[tuple[int, dict]]:
-    """The same keyed create sent by `times` clients at the same instant, as a double click or a
-    client's eager retry would."""
-    body = json.dumps(sample_body()).encode()
+def _send_at_once(
+    url: str, token: str, times: int = 6, key: str | None = "one-click"
+) -> list[tuple[int, dict]]:
+    """The same create sent by `times` clients at the same instant, as a double click or a
+    client's eager retry would; its external_id is one more thing the racers meet on."""
+    body = json.dumps(sample_body(external_id="RACE-1")).encode()
     start = threading.Barrier(times)
     answers: list[tuple[int, dict]] = []
 
@@ -169,12 +172,15 @@ def _send_at_once(url: str, token: str, times: int = 6) -> list[tuple[int, dict]
             headers={
                 "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
-                "Idempotency-Key": "one-click-twice",
+                **({"Idempotency-Key": key} if key else {}),
             },
         )
         start.wait()
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answers.append((response.status, json.loads(response.read())))
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answers.append((response.status, json.loads(response.read())))
+        except urllib.error.HTTPError as e:
+            answers.append((e.code, json.loads(e.read())))
 
     threads = [threading.Thread(target=send) for _ in range(times)]
     for thread in threads:
@@ -195,6 +201,18 @@ def _one_testimony_for_all(answers: list[tuple[int, dict]]) -> None:
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_concurrent_requests_under_one_key_make_one_testimony_on_postgresql(live_server, tokens):
     _one_testimony_for_all(_send_at_once(live_server, tokens["archivist"]))
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_concurrent_creates_of_one_external_id_make_one_testimony_and_refuse_the_rest(live_server, tokens):
+    answers = _send_at_once(live_server, tokens["archivist"], key=None)
+
+    assert sorted(status for status, _ in answers) == [201] + [422] * 5
+    for status, answer in answers:
+        if status == 422:
+            assert "already has this external_id" in answer["error"]["fields"]["external_id"]
+    db.session.remove()
+    assert count(catalogue.Testimony) == 1
 
 
 def test_concurrent_requests_under_one_key_make_one_testimony_on_sqlite(tmp_path):

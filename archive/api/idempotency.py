@@ -145,8 +145,9 @@ def once(
 
     try:
         create(keep)
-    except IntegrityError:
-        # Another request under this key committed first; this one was rolled back whole.
+    except (IntegrityError, ArchiveError):
+        # Another request under this key committed first, and this one, rolled back whole, ran
+        # into the key or into what the other one made (its external_id, say): the first answer.
         stored = _stored(user, key, since)
         if stored is None:
             raise

@@ -264,7 +264,7 @@ def _named(model, names: list[str], **defaults) -> list:
     return [rows[name] for name in names]
 
 
-def _claim_external_id(testimony: Testimony | None, body: dict) -> None:
+def refuse_taken_external_id(body: dict, testimony: Testimony | None = None) -> None:
     """Refuse a key that another testimony has already: it would say two records are one."""
     holder = by_external_id(body.get("external_id"))
     if holder is not None and holder is not testimony:
@@ -311,7 +311,7 @@ def _apply(testimony: Testimony, body: dict) -> None:
 def add_testimony(user, body: dict, work: UnitOfWork) -> Testimony:
     """A new draft from a checked body (its consent is the consent room's to record)."""
     access.require(user, Permission.TESTIMONY_CREATE)
-    _claim_external_id(None, body)
+    refuse_taken_external_id(body)
     testimony = Testimony(state=State.DRAFT, version=1, created_by_id=user.id, updated_by_id=user.id)
     _apply(testimony, body)
     db.session.add(testimony)
@@ -388,7 +388,7 @@ def changes(testimony: Testimony, body: dict) -> dict:
 def edit_testimony(user, testimony: Testimony, body: dict, work: UnitOfWork, *, note: str) -> None:
     """Save a checked edit (without consent) of the working copy as a new version; a published
     version stays public until the edit is approved."""
-    _claim_external_id(testimony, body)
+    refuse_taken_external_id(body, testimony)
     _apply(testimony, body)
     bump_version(user, testimony, work, note=note)
 
