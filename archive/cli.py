@@ -236,8 +236,9 @@ def backup_(directory: Path) -> None:
         report = backup(directory, echo=click.echo)
     except ArchiveError as e:
         _fail(e.message)
+    size = report.bytes / 1024**2
     click.echo(f"Wrote a backup of the {report.database} database and instance to {report.path}: "
-               f"{report.files} files, {report.bytes / 1024**2:.1f} MB, listed in its manifest.json.")  # fmt: skip
+               f"{report.files} files, {size:.1f} MB, listed in its manifest.json.")  # fmt: skip
 
 
 @main.command("restore")
@@ -254,8 +255,8 @@ def restore_(directory: Path) -> None:
         _fail(e.message)
     for note in report.notes:
         click.echo(note)
-    click.echo(f"Restored {report.testimonies} testimonies and {report.media} stored files; "
-               "the search indexes are rebuilt. Check with `archive fixity` and `archive index check`.")  # fmt: skip
+    click.echo(f"Restored {report.testimonies} testimonies and {report.media} stored files; the "
+               "search indexes are rebuilt; check with `archive fixity`, `archive index check`.")  # fmt: skip
 
 
 @main.group()

@@ -197,8 +197,15 @@ def _postgres_backup(url: URL, into: Path) -> list[tuple[str, str, int]]:
                 rows = connection.execute(
                     select(MediaFile.sha256, MediaFile.filename, MediaFile.size).order_by(MediaFile.id)
                 ).all()
-                command = [_pg_tool("pg_dump"), "--format=custom", f"--snapshot={snapshot}",
-                           f"--schema={schema}", "--no-owner", "--no-privileges", f"--file={into}"]  # fmt: skip
+                command = [
+                    _pg_tool("pg_dump"),
+                    "--format=custom",
+                    f"--snapshot={snapshot}",
+                    f"--schema={schema}",
+                    "--no-owner",
+                    "--no-privileges",
+                    f"--file={into}",
+                ]
                 _run(command, url, "pg_dump")
     finally:
         engine.dispose()
@@ -239,7 +246,10 @@ def backup(target: Path, echo: Callable[[str], None] = lambda _: None) -> Backup
                 shutil.copy2(instance / name, scratch / "instance" / name)
         files = {}
         for path in sorted(p for p in scratch.rglob("*") if p.is_file()):
-            files[path.relative_to(scratch).as_posix()] = {"sha256": _sha256(path), "size": path.stat().st_size}
+            files[path.relative_to(scratch).as_posix()] = {
+                "sha256": _sha256(path),
+                "size": path.stat().st_size,
+            }
         manifest = {
             "format": FORMAT,
             "archive_version": _archive_version(),
@@ -348,8 +358,16 @@ def _restore_postgres(url: URL, dump: Path) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".list") as chosen:
         chosen.write("\n".join(entries) + "\n")
         chosen.flush()
-        command = [tool, "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
-                   f"--use-list={chosen.name}", f"--dbname={url.database}", str(dump)]  # fmt: skip
+        command = [
+            tool,
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            "--exit-on-error",
+            f"--use-list={chosen.name}",
+            f"--dbname={url.database}",
+            str(dump),
+        ]
         _run(command, url, "pg_restore")
 
 
