@@ -106,6 +106,13 @@ def _database_url() -> URL:
     return make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
 
 
+def _schema(connection: Connection) -> str | None:
+    """PostgreSQL's schema the archive's tables live in (a dump names it in every statement)."""
+    if connection.dialect.name != "postgresql":
+        return None
+    return connection.scalar(text("SELECT current_schema()"))
+
+
 def _alembic_revision(connection: Connection) -> str | None:
     if not inspect(connection).has_table("alembic_version"):
         return None
@@ -218,6 +225,7 @@ def backup(target: Path, echo: Callable[[str], None] = lambda _: None) -> Backup
     kind = database_kind(url)
     with db.engine.connect() as connection:
         revision = _alembic_revision(connection)
+        schema = _schema(connection)
     taken_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with _folder_beside(target) as scratch:
         dump = scratch / DUMPS[kind]
@@ -255,6 +263,7 @@ def backup(target: Path, echo: Callable[[str], None] = lambda _: None) -> Backup
             "archive_version": _archive_version(),
             "alembic_revision": revision,
             "database": kind,
+            "schema": schema,
             "created_at": taken_at.isoformat().replace("+00:00", "Z"),
             "files": files,
         }
@@ -402,6 +411,13 @@ def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> Resto
         raise BackupError(
             f"This backup is of a {manifest['database']} database and this instance runs on {kind}: "
             "restore it into an instance on the same kind of database."
+        )
+    with db.engine.connect() as connection:
+        schema = _schema(connection)
+    if manifest.get("schema") != schema:
+        raise BackupError(
+            f"This backup is of the PostgreSQL schema {manifest.get('schema')} and this instance uses "
+            f"{schema}: restore it with the same schema first in the database's search_path."
         )
     _known_revision(manifest["alembic_revision"])
     _refuse_unless_empty()
