@@ -34,6 +34,7 @@ from flask import current_app
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 
+from archive.audit.service import record_event
 from archive.errors import ArchiveError
 from archive.extensions import db
 from archive.media.models import MediaFile
@@ -274,7 +275,11 @@ def backup(target: Path, echo: Callable[[str], None] = lambda _: None) -> Backup
             os.fsync(handle.fileno())
         # Only staff with the machine's keys run this; the backup holds real names and signed forms.
         scratch.chmod(0o700)
-    return BackupReport(target, len(files), sum(f["size"] for f in files.values()), kind)
+    size = sum(f["size"] for f in files.values())
+    # In the log of the instance backed up (after the copy, so not in it): who may hold a copy, since when.
+    record_event(None, "instance.backup", None, path=str(target.resolve()), files=len(files), bytes=size)
+    db.session.commit()
+    return BackupReport(target, len(files), size, kind)
 
 
 # --- restore --------------------------------------------------------------------------------------
@@ -295,7 +300,7 @@ def read_manifest(source: Path) -> dict:
         raise BackupError(f"{path} does not describe a backup this version can restore.")
     for name, recorded in files.items():
         file = source / name
-        if ".." in Path(name).parts or not file.is_file():
+        if Path(name).is_absolute() or ".." in Path(name).parts or not file.is_file():
             raise BackupError(f"The backup is damaged: {name} is missing.")
         if file.stat().st_size != recorded["size"] or _sha256(file) != recorded["sha256"]:
             raise BackupError(f"The backup is damaged: {name} does not match its SHA-256 in the manifest.")
@@ -427,8 +432,14 @@ def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> Resto
         _restore_sqlite(url, dump)
     else:
         _restore_postgres(url, dump)
-    # A backup from an older version is brought to this version's schema.
-    upgrade(directory=current_app.extensions["migrate"].directory)
+    notes: list[str] = []
+    if manifest["alembic_revision"] is not None:
+        # A backup from an older version is brought to this version's schema.
+        upgrade(directory=current_app.extensions["migrate"].directory)
+    else:
+        notes.append(
+            "The backup's database records no schema revision: run `archive db upgrade` to check it."
+        )
     media = sorted(n for n in manifest["files"] if n.startswith("media/files/"))
     echo(f"Copying {len(media)} stored media files…")
     for name in media:
@@ -437,10 +448,13 @@ def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> Resto
         scratch = target.with_name(target.name + ".restoring")
         shutil.copyfile(source / name, scratch)
         os.replace(scratch, target)
-    notes: list[str] = []
     _restore_instance_files(source, notes)
     echo("Rebuilding the search indexes…")
     db.session.remove()
     rebuild()
     testimonies = len(db.session.scalars(select(Testimony.id)).all())
+    record_event(
+        None, "instance.restore", None, source=str(source.resolve()), backup_of=manifest["created_at"]
+    )
+    db.session.commit()
     return RestoreReport(testimonies, len(media), notes)
