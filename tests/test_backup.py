@@ -423,7 +423,7 @@ def test_backup_and_restore_through_the_installed_command(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "manifest.json" in done.stdout
 
-    again = source.run_installed("backup", str(tmp_path / "backup"))
+    again = source.run("backup", str(tmp_path / "backup"))
     assert again.returncode == 1 and "already exists" in again.stderr
 
     (tmp_path / "target").mkdir()
@@ -434,17 +434,24 @@ def test_backup_and_restore_through_the_installed_command(tmp_path):
     assert besides_the_restore(every_row(target)) == rows
     # Each copy is in the log of the instance it was taken of, after the copy; the restore in the new one's.
     assert [r for r in every_row(source)["audit_events"] if "instance.backup" in r]
-    assert target.run_installed("fixity").returncode == 0
-    assert target.run_installed("index", "check").returncode == 0
+    assert target.run("fixity").returncode == 0
+    assert target.run("index", "check").returncode == 0
 
 
-def test_a_backup_that_cannot_finish_leaves_nothing_that_looks_like_a_backup(tmp_path):
+@pytest.mark.parametrize("fault", ["missing", "rotten"])
+def test_a_backup_that_cannot_finish_leaves_nothing_that_looks_like_a_backup(tmp_path, fault):
     (tmp_path / "source").mkdir()
     source = Instance(tmp_path / "source", f"sqlite:///{tmp_path / 'source' / 'archive.sqlite3'}")
     filled(source, ["A fictional testimony"])
-    lost = next(p for p in (source.folder / "media" / "files").rglob("*") if p.is_file())
-    shutil.move(lost, tmp_path / "elsewhere")
+    stored = next(p for p in (source.folder / "media" / "files").rglob("*") if p.is_file())
+    if fault == "missing":
+        shutil.move(stored, tmp_path / "elsewhere")
+    else:
+        stored.write_bytes(stored.read_bytes() + b" a bit of rot")
     failed = source.run("backup", str(tmp_path / "backup"))
-    assert failed.returncode == 1 and "missing" in failed.stderr
+    assert failed.returncode == 1
+    assert (
+        "missing" if fault == "missing" else f"does not match its recorded SHA-256 {stored.name}"
+    ) in failed.stderr
     assert not (tmp_path / "backup").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "source"]
+    assert not list(tmp_path.glob(".backup.partial-*"))

@@ -96,6 +96,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _entry(path: Path) -> dict:
+    return {"sha256": _sha256(path), "size": path.stat().st_size}
+
+
+def _copy(source: Path, target: Path) -> dict:
+    """Copy a file, hashing it on the way (a stored recording is read once, not twice)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    with source.open("rb") as reading, target.open("wb") as writing:
+        while chunk := reading.read(CHUNK):
+            digest.update(chunk)
+            writing.write(chunk)
+            size += len(chunk)
+    shutil.copymode(source, target)
+    return {"sha256": digest.hexdigest(), "size": size}
+
+
 def database_kind(url: URL | str) -> str:
     backend = make_url(url).get_backend_name()
     if backend not in DUMPS:
@@ -177,22 +195,27 @@ def _folder_beside(target: Path) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _sqlite_backup(url: URL, into: Path) -> list[tuple[str, str, int]]:
+def _sqlite_backup(url: URL, into: Path) -> tuple[str | None, list[tuple[str, str]]]:
     """SQLite's online backup API: a page-by-page copy that is one consistent state of the file even
-    while other processes write (WAL). Returns the stored files the copy records."""
+    while other processes write (WAL). Returns the copy's schema revision and the stored files it
+    records."""
     source = sqlite3.connect(url.database, timeout=30)
     target = sqlite3.connect(into)
     try:
         with target:
             source.backup(target)
-        rows = target.execute("SELECT sha256, filename, size FROM media_files ORDER BY id").fetchall()
+        rows = target.execute("SELECT sha256, filename FROM media_files ORDER BY id").fetchall()
+        tables = {name for (name,) in target.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        revision = None
+        if "alembic_version" in tables:
+            revision = target.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     finally:
         target.close()
         source.close()
-    return [(sha, name, size) for sha, name, size in rows]
+    return revision, [(sha, name) for sha, name in rows]
 
 
-def _postgres_backup(url: URL, into: Path) -> list[tuple[str, str, int]]:
+def _postgres_backup(url: URL, into: Path) -> tuple[str | None, list[tuple[str, str]]]:
     """pg_dump of the archive's schema, reading the snapshot that the list of stored files is read
     in: the dump and the files agree, whatever is written meanwhile."""
     engine = create_engine(url)
@@ -202,8 +225,9 @@ def _postgres_backup(url: URL, into: Path) -> list[tuple[str, str, int]]:
             with connection.begin():
                 snapshot = connection.scalar(text("SELECT pg_export_snapshot()"))
                 schema = connection.scalar(text("SELECT current_schema()"))
+                revision = _alembic_revision(connection)
                 rows = connection.execute(
-                    select(MediaFile.sha256, MediaFile.filename, MediaFile.size).order_by(MediaFile.id)
+                    select(MediaFile.sha256, MediaFile.filename).order_by(MediaFile.id)
                 ).all()
                 command = [
                     _pg_tool("pg_dump"),
@@ -217,7 +241,7 @@ def _postgres_backup(url: URL, into: Path) -> list[tuple[str, str, int]]:
                 _run(command, url, "pg_dump")
     finally:
         engine.dispose()
-    return [(sha, name, size) for sha, name, size in rows]
+    return revision, [(sha, name) for sha, name in rows]
 
 
 def backup(target: Path, echo: Callable[[str], None] = lambda _: None) -> BackupReport:
@@ -225,25 +249,23 @@ def backup(target: Path, echo: Callable[[str], None] = lambda _: None) -> Backup
     url = _database_url()
     kind = database_kind(url)
     with db.engine.connect() as connection:
-        revision = _alembic_revision(connection)
         schema = _schema(connection)
     taken_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with _folder_beside(target) as scratch:
         dump = scratch / DUMPS[kind]
         echo(f"Copying the {kind} database…")
-        stored = _sqlite_backup(url, dump) if kind == "sqlite" else _postgres_backup(url, dump)
+        revision, stored = _sqlite_backup(url, dump) if kind == "sqlite" else _postgres_backup(url, dump)
+        files = {DUMPS[kind]: _entry(dump)}
         echo(f"Copying {len(stored)} stored media files…")
-        for sha256, filename, _size in stored:
-            relative = Path("media", "files", sha256[:2], sha256)
-            copy = scratch / relative
-            if copy.exists():
+        for sha256, filename in stored:
+            relative = f"media/files/{sha256[:2]}/{sha256}"
+            if relative in files:
                 continue
             source = media_root() / "files" / sha256[:2] / sha256
             if not source.exists():
                 raise BackupError(f"The stored file {filename} ({sha256}) is missing: run `archive fixity`.")
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, copy)
-            if _sha256(copy) != sha256:
+            files[relative] = _copy(source, scratch / relative)
+            if files[relative]["sha256"] != sha256:
                 raise BackupError(
                     f"The stored file {filename} does not match its recorded SHA-256 {sha256}: "
                     "run `archive fixity`."
@@ -251,14 +273,7 @@ def backup(target: Path, echo: Callable[[str], None] = lambda _: None) -> Backup
         instance = Path(current_app.instance_path)
         for name in INSTANCE_FILES:
             if (instance / name).is_file():
-                (scratch / "instance").mkdir(exist_ok=True)
-                shutil.copy2(instance / name, scratch / "instance" / name)
-        files = {}
-        for path in sorted(p for p in scratch.rglob("*") if p.is_file()):
-            files[path.relative_to(scratch).as_posix()] = {
-                "sha256": _sha256(path),
-                "size": path.stat().st_size,
-            }
+                files[f"instance/{name}"] = _copy(instance / name, scratch / "instance" / name)
         manifest = {
             "format": FORMAT,
             "archive_version": _archive_version(),
@@ -266,7 +281,7 @@ def backup(target: Path, echo: Callable[[str], None] = lambda _: None) -> Backup
             "database": kind,
             "schema": schema,
             "created_at": taken_at.isoformat().replace("+00:00", "Z"),
-            "files": files,
+            "files": dict(sorted(files.items())),
         }
         with (scratch / MANIFEST).open("w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2)
