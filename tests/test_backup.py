@@ -455,3 +455,13 @@ def test_a_backup_that_cannot_finish_leaves_nothing_that_looks_like_a_backup(tmp
     ) in failed.stderr
     assert not (tmp_path / "backup").exists()
     assert not list(tmp_path.glob(".backup.partial-*"))
+
+
+def test_backup_and_restore_are_listed_in_help(tmp_path):
+    (tmp_path / "instance").mkdir()
+    listed = Instance(tmp_path / "instance", f"sqlite:///{tmp_path / 'instance' / 'archive.sqlite3'}").run(
+        "--help"
+    )
+    assert listed.returncode == 0
+    for command in ("backup", "restore"):
+        assert f"  {command} " in listed.stdout
