@@ -465,3 +465,39 @@ def test_backup_and_restore_are_listed_in_help(tmp_path):
     assert listed.returncode == 0
     for command in ("backup", "restore"):
         assert f"  {command} " in listed.stdout
+
+
+def test_a_killed_backup_never_looks_complete(tmp_path):
+    (tmp_path / "source").mkdir()
+    source = Instance(tmp_path / "source", f"sqlite:///{tmp_path / 'source' / 'archive.sqlite3'}")
+    assert source.run("db", "upgrade").returncode == 0
+    with source.app().app_context():
+        # A large scan, so that the copy takes long enough to be killed in the middle of it.
+        save_testimony("A fictional testimony with a large scan", scan=PDF + os.urandom(64 * 1024**2))
+        db.session.remove()
+        db.engine.dispose()
+    backup = tmp_path / "backups" / "tonight"
+    with (tmp_path / "stderr").open("w") as stderr:
+        running = subprocess.Popen(
+            [ARCHIVE, "backup", str(backup)],
+            env=source.environment(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            while (
+                not list((tmp_path / "backups").glob(".tonight.partial-*/media")) and running.poll() is None
+            ):
+                threading.Event().wait(0.005)
+            running.kill()
+        finally:
+            running.wait(30)
+    assert running.returncode == -9, (tmp_path / "stderr").read_text()
+    assert not backup.exists()
+    (partial,) = (tmp_path / "backups").glob(".tonight.partial-*")
+    target = Instance(tmp_path / "target", f"sqlite:///{tmp_path / 'target.sqlite3'}")
+    refused = target.run("restore", str(partial))
+    assert refused.returncode == 1 and "not a complete backup" in refused.stderr
+    # The next backup goes to the same name as if nothing had happened.
+    assert source.run("backup", str(backup)).returncode == 0
+    assert (backup / "manifest.json").is_file()
