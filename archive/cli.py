@@ -232,6 +232,42 @@ def fixity() -> None:
     click.echo(f"{report.checked} files ({size:.1f} MB) match their recorded SHA-256.")
 
 
+@main.command("backup")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def backup_(directory: Path) -> None:
+    """Write a consistent backup of this running instance to DIRECTORY (a new folder): the database,
+    stored media and form scans, the instance's config and key, and a manifest of SHA-256 checksums.
+    The search indexes and public renditions are not in it: they are remade."""
+    from archive.preservation.backup import backup
+
+    try:
+        report = backup(directory, echo=click.echo)
+    except ArchiveError as e:
+        _fail(e.message)
+    size = report.bytes / 1024**2
+    click.echo(f"Wrote a backup of the {report.database} database and instance to {report.path}: "
+               f"{report.files} files, {size:.1f} MB, listed in its manifest.json.")  # fmt: skip
+
+
+@main.command("restore")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@with_appcontext
+def restore_(directory: Path) -> None:
+    """Restore the backup in DIRECTORY into this instance, which must be empty; the backup is checked
+    against its manifest before anything is written, and the search indexes are rebuilt after."""
+    from archive.preservation.backup import restore
+
+    try:
+        report = restore(directory, echo=click.echo)
+    except ArchiveError as e:
+        _fail(e.message)
+    for note in report.notes:
+        click.echo(note)
+    click.echo(f"Restored {report.testimonies} testimonies and {report.media} stored files; the "
+               "search indexes are rebuilt; check with `archive fixity`, `archive index check`.")  # fmt: skip
+
+
 @main.group()
 def export() -> None:
     """Preservation exports."""
