@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -23,8 +23,12 @@ from archive.accounts.forms import (
     PasswordChangeForm,
     PasswordResetForm,
     RoleForm,
+    SignOutEverywhereForm,
+    TokenRevokeForm,
     UserCreateForm,
 )
+from archive.accounts.sessions import current_key_hash
+from archive.accounts.throttle import Throttled
 from archive.errors import ArchiveError, Invalid
 
 bp = Blueprint("accounts", __name__)
@@ -67,7 +71,19 @@ def login():
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
     if form.validate_on_submit():
-        user = service.authenticate(form.email.data, form.password.data)
+        try:
+            user = service.authenticate(
+                form.email.data, form.password.data, address=request.remote_addr or ""
+            )
+        except Throttled as refused:
+            form.form_errors.append(
+                _(
+                    "Too many failed sign-ins. Wait %(minutes)d minutes and try again.",
+                    minutes=-(-refused.retry_after // 60),
+                )
+            )
+            page = render_template("accounts/login.html", form=form)
+            return page, 429, {"Retry-After": str(refused.retry_after)}
         if user is not None:
             login_user(user)
             flash(_("You are signed in."), "success")
@@ -90,23 +106,66 @@ def logout():
     return render_template("accounts/logout.html", form=form)
 
 
+# The buttons of the sessions and tokens part, on the account page and the admins' user page.
+SIGN_IN_ACTIONS = ("sessions_end", "token_revoke")
+
+
+def _sign_in_forms(account) -> dict:
+    """The sessions and tokens part of the account page and the admins' user page."""
+    return {
+        "sessions": service.list_sessions(current_user, account),
+        "this_session": current_key_hash(session),
+        "tokens": service.list_tokens(current_user, account),
+        "everywhere_form": SignOutEverywhereForm(),
+        "revoke_form": TokenRevokeForm(),
+        "token_live": service.token_is_live,
+    }
+
+
+def _sign_in_action(action: str | None, account) -> str | None:
+    """Ends the account's sessions or revokes one of its tokens, as the button pressed says: the
+    message to show, or None when the action is not one of these or its form does not validate."""
+    if action == "sessions_end" and SignOutEverywhereForm().validate_on_submit():
+        service.end_all_sessions(current_user, account)
+        return _("Every session of this account is signed out.")
+    if action == "token_revoke":
+        form = TokenRevokeForm()
+        if form.validate_on_submit():
+            service.revoke_token(current_user, form.token_id.data, owner=account)
+            return _("The API token is revoked.")
+    return None
+
+
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account():
     form = PasswordChangeForm()
-    if form.validate_on_submit():
+    action = request.form.get("action")
+    if request.method == "POST" and action in SIGN_IN_ACTIONS:
+        message = _sign_in_action(action, current_user)
+        if message is not None:
+            flash(message, "success")
+            if action == "sessions_end":
+                # This session ended with the others: the browser is signed out too.
+                logout_user()
+                return redirect(url_for("accounts.login"))
+            return redirect(url_for("accounts.account"))
+    elif form.validate_on_submit():
         try:
-            service.change_password(current_user, form.current.data, form.new.data)
+            service.change_password(
+                current_user, form.current.data, form.new.data, keep_session=current_key_hash(session)
+            )
         except Invalid as error:
             if "current" in error.fields:
                 form.current.errors = [_("This is not your current password.")]
             else:
                 _show_service_error(form, error)
         else:
-            flash(_("Your password is changed."), "success")
+            flash(_("Your password is changed. Every other session of yours is signed out."), "success")
             return redirect(url_for("accounts.account"))
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("accounts/account.html", form=form), status
+    refused = request.method == "POST" and action in SIGN_IN_ACTIONS
+    status = 422 if refused or form.errors or form.form_errors else 200
+    return render_template("accounts/account.html", form=form, **_sign_in_forms(current_user)), status
 
 
 @bp.route("/admin/users")
@@ -145,7 +204,12 @@ def user(user_id: int):
     # Three small forms share the page; the button pressed says which one was sent.
     forms = {"role": role_form, "activate": active_form, "deactivate": active_form, "password": password_form}
     form = forms.get(action)
-    if request.method == "POST" and form is not None and form.validate_on_submit():
+    if request.method == "POST" and action in SIGN_IN_ACTIONS:
+        message = _sign_in_action(action, account)
+        if message is not None:
+            flash(message, "success")
+            return redirect(url_for("accounts.user", user_id=account.id))
+    elif request.method == "POST" and form is not None and form.validate_on_submit():
         try:
             if action == "role":
                 service.set_role(current_user, account, role_form.role.data)
@@ -165,11 +229,14 @@ def user(user_id: int):
         else:
             flash(message, "success")
             return redirect(url_for("accounts.user", user_id=account.id))
-    failed = any(f.errors or f.form_errors for f in (role_form, active_form, password_form))
+    failed = (request.method == "POST" and action in SIGN_IN_ACTIONS) or any(
+        f.errors or f.form_errors for f in (role_form, active_form, password_form)
+    )
     return render_template(
         "accounts/user_edit.html",
         account=account,
         role_form=role_form,
         active_form=active_form,
         password_form=password_form,
+        **_sign_in_forms(account),
     ), (422 if failed else 200)
