@@ -94,7 +94,10 @@ def register_web(app: Flask) -> None:
         if header and wants_json():
             if not header.startswith("Bearer "):
                 raise Unauthorized("Use 'Authorization: Bearer TOKEN'.")
-            if not current_user.is_authenticated:
+            # A session's user is loaded before any token: the token named must still be valid.
+            checked = g.get("token_auth", False)
+            token = header.removeprefix("Bearer ").strip()
+            if not current_user.is_authenticated or (not checked and user_from_token(token) is None):
                 raise Unauthorized("The API token is not valid, has expired or was revoked.")
 
     @app.after_request
