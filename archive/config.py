@@ -54,6 +54,8 @@ def defaults(instance: Path) -> dict:
         # How many reverse proxies stand before the app and set X-Forwarded-For (and -Proto, -Host):
         # 0 trusts no such header, so a client cannot choose the address it is throttled by.
         "TRUSTED_PROXIES": 0,
+        # Admins must set up a second factor (TOTP) before they can use anything else.
+        "REQUIRE_TOTP_FOR_ADMINS": False,
         # Days an API token made without --expires lasts.
         "TOKEN_DAYS": 90,
         # How passwords are hashed (any method Werkzeug's generate_password_hash takes). Scrypt at

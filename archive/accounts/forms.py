@@ -69,6 +69,20 @@ class ActiveForm(FlaskForm):
     """Deactivate or reactivate: the button pressed says which."""
 
 
+class CodeForm(FlaskForm):
+    """A six-digit code from an authenticator app: after the password, to set up the second
+    factor, or to turn it off."""
+
+    code = StringField(
+        _l("Code from your authenticator app"),
+        [InputRequired(_l("Enter the code your app shows now.")), Length(max=10)],
+    )
+
+
+class SecondFactorStartForm(FlaskForm):
+    """Only the CSRF token: makes a new secret to set up in an authenticator app."""
+
+
 class SignOutEverywhereForm(FlaskForm):
     """Only the CSRF token: ends every session of the account."""
 

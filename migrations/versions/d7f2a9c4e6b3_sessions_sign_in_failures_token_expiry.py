@@ -1,4 +1,4 @@
-"""Server-side sessions, failed sign-ins for throttling, and API tokens that expire.
+"""Server-side sessions, failed sign-ins for throttling, API tokens that expire, a second factor.
 
 Revision ID: d7f2a9c4e6b3
 Revises: b3d5f0a2c7e1
@@ -52,10 +52,14 @@ def upgrade():
     tokens = sa.table("api_tokens", sa.column("expires_at", sa.DateTime()))
     expires = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=TOKEN_DAYS)
     op.execute(tokens.update().values(expires_at=expires))
+    op.add_column("users", sa.Column("totp_secret", sa.String(length=64), nullable=True))
+    op.add_column("users", sa.Column("totp_last_step", sa.Integer(), nullable=True))
 
 
 def downgrade():
     # SQLite (3.35 and later) and PostgreSQL both drop a column in place.
+    op.drop_column("users", "totp_last_step")
+    op.drop_column("users", "totp_secret")
     op.drop_column("api_tokens", "expires_at")
     op.drop_index(op.f("ix_sign_in_failures_failed_at"), table_name="sign_in_failures")
     op.drop_index(op.f("ix_sign_in_failures_address"), table_name="sign_in_failures")
