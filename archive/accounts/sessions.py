@@ -89,6 +89,9 @@ class DatabaseSessionInterface(SessionInterface):
         domain = self.get_cookie_domain(app)
         path = self.get_cookie_path(app)
         user_id = session.get(USER_KEY)
+        if session.had_cookie or session:
+            # The answer depends on who asks: no shared cache may hand it to someone else.
+            response.vary.add("Cookie")
         if db.session.new or db.session.dirty or db.session.deleted:
             # Changes the request left unsaved would be thrown away at its end: they must not be
             # committed with the session.

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 
+from archive import access
 from archive.access import Role
 from archive.accounts import second_factor, service
 from archive.accounts.forms import (
@@ -67,6 +68,16 @@ def role_label(role: str) -> str:
     return str(ROLE_LABELS[Role(role)])
 
 
+def _refused_sign_in(form: LoginForm, refused: Throttled):
+    """The sign-in page, saying for how long attempts are refused: 429, with Retry-After."""
+    minutes = -(-refused.retry_after // 60)
+    form.form_errors.append(
+        _("Too many failed sign-ins. Wait %(minutes)d minutes and try again.", minutes=minutes)
+    )
+    page = render_template("accounts/login.html", form=form)
+    return page, 429, {"Retry-After": str(refused.retry_after)}
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
@@ -78,14 +89,7 @@ def login():
                 form.email.data, form.password.data, address=request.remote_addr or ""
             )
         except Throttled as refused:
-            form.form_errors.append(
-                _(
-                    "Too many failed sign-ins. Wait %(minutes)d minutes and try again.",
-                    minutes=-(-refused.retry_after // 60),
-                )
-            )
-            page = render_template("accounts/login.html", form=form)
-            return page, 429, {"Retry-After": str(refused.retry_after)}
+            return _refused_sign_in(form, refused)
         if user is not None and user.totp_secret is not None:
             # The password was right; the session is not signed in until the code is too.
             session[PENDING] = {**second_factor.pending(user), "next": safe_next(form.next.data) or ""}
@@ -119,14 +123,7 @@ def login_code():
             accepted = second_factor.check_code(user, form.code.data, address=request.remote_addr or "")
         except Throttled as refused:
             session.pop(PENDING, None)
-            flash(
-                _(
-                    "Too many failed sign-ins. Wait %(minutes)d minutes and try again.",
-                    minutes=-(-refused.retry_after // 60),
-                ),
-                "error",
-            )
-            return redirect(url_for("accounts.login")), 303
+            return _refused_sign_in(LoginForm(formdata=None), refused)
         if accepted:
             session.pop(PENDING, None)
             login_user(user)
@@ -140,11 +137,9 @@ def login_code():
 def admins_set_up_a_second_factor_first():
     """With `REQUIRE_TOTP_FOR_ADMINS`, an admin without a second factor may only set one up (or
     sign out): every other page sends them to their account page, and the API refuses them."""
-    from flask import current_app
-
     if not current_app.config["REQUIRE_TOTP_FOR_ADMINS"] or request.endpoint in SECOND_FACTOR_FREE:
         return None
-    if not current_user.is_authenticated or current_user.role != Role.ADMIN.value or current_user.totp_secret:
+    if not access.is_admin(current_user) or current_user.totp_secret:
         return None
     if request.path.startswith("/api/"):
         raise Forbidden("Set up a second factor on your account page first.")
