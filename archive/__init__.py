@@ -60,6 +60,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.url_map.converters["int"] = DatabaseInteger
+    if proxies := int(app.config["TRUSTED_PROXIES"]):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     db.init_app(app)
     _sqlite_pragmas(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

@@ -327,6 +327,13 @@ def may_set_active(actor: User | None, user: User, active: bool) -> Answer:
     return ALLOWED
 
 
+def may_manage_sign_in(actor: User | None, user: User) -> bool:
+    """A user's sessions and API tokens: ended or revoked by the user themselves, or by an admin."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return False
+    return actor.id == user.id or has_permission(actor, Permission.USERS_MANAGE)
+
+
 def may_search_by_consent(user: User | None) -> bool:
     """May this user filter a search by consent level and see how many hits each level holds?"""
     return has_permission(user, Permission.SEARCH_BY_CONSENT)

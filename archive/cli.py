@@ -71,12 +71,46 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.argument("email")
+@click.option("--expires", type=float, default=None, metavar="DAYS", help="Days it lasts (default 90).")
 @with_appcontext
-def tokens_create(email: str) -> None:
+def tokens_create(email: str, expires: float | None) -> None:
     """Print a new API bearer token for this user, alone on its line."""
     from archive.accounts.service import create_token
 
-    click.echo(create_token(_user(email)))
+    try:
+        click.echo(create_token(_user(email), days=expires))
+    except ArchiveError as e:
+        _fail(e.message)
+
+
+@tokens.command("list")
+@click.argument("email")
+@with_appcontext
+def tokens_list(email: str) -> None:
+    """This user's tokens: id, created, last used, expires, and whether revoked (times in UTC)."""
+    from archive.accounts.service import list_tokens
+
+    def when(value) -> str:
+        return value.isoformat(sep=" ", timespec="seconds") if value else "-"
+
+    click.echo("id\tcreated\tlast used\texpires\trevoked")
+    for token in list_tokens(None, _user(email)):
+        times = (token.created_at, token.last_used_at, token.expires_at, token.revoked_at)
+        click.echo("\t".join([str(token.id), *map(when, times)]))
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token at once: its next request answers 401."""
+    from archive.accounts.service import revoke_token
+
+    try:
+        token = revoke_token(None, token_id)
+    except ArchiveError as e:
+        _fail(e.message)
+    click.echo(f"Revoked token {token.id} of {token.user.email}")
 
 
 @main.command()

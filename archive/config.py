@@ -44,6 +44,22 @@ def defaults(instance: Path) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
+        # Sessions live in the database: one unused this long ends (hours), and none outlives the
+        # lifetime (days), however busy.
+        "SESSION_IDLE_HOURS": 8,
+        "SESSION_LIFETIME_DAYS": 7,
+        # Sign-in throttling: this many failures in the window lock the account, or the client
+        # address, until the oldest of them is older than the window.
+        "SIGN_IN_FAILURES_PER_ACCOUNT": 5,
+        "SIGN_IN_FAILURES_PER_ADDRESS": 20,
+        "SIGN_IN_WINDOW_MINUTES": 15,
+        # How many reverse proxies stand before the app and set X-Forwarded-For (and -Proto, -Host):
+        # 0 trusts no such header, so a client cannot choose the address it is throttled by.
+        "TRUSTED_PROXIES": 0,
+        # Admins must set up a second factor (TOTP) before they can use anything else.
+        "REQUIRE_TOTP_FOR_ADMINS": False,
+        # Days an API token made without --expires lasts.
+        "TOKEN_DAYS": 90,
         # How passwords are hashed (any method Werkzeug's generate_password_hash takes). Scrypt at
         # Werkzeug's default strength makes guessing a stolen hash slow; the test suite alone sets a
         # cheap method, because it creates and checks hundreds of passwords.

@@ -38,6 +38,7 @@ def format_ms(ms: int | None) -> str:
 
 def register_web(app: Flask) -> None:
     from archive.accounts.service import user_from_token
+    from archive.accounts.sessions import DatabaseSessionInterface
     from archive.accounts.views import bp as accounts_bp
     from archive.api.views import bp as api_bp
     from archive.audit import service as audit
@@ -51,6 +52,7 @@ def register_web(app: Flask) -> None:
     from archive.review.views import bp as review_bp
     from archive.search.views import bp as search_bp
 
+    app.session_interface = DatabaseSessionInterface()
     login_manager.login_view = "accounts.login"
     login_manager.login_message = None
 
@@ -92,8 +94,11 @@ def register_web(app: Flask) -> None:
         if header and wants_json():
             if not header.startswith("Bearer "):
                 raise Unauthorized("Use 'Authorization: Bearer TOKEN'.")
-            if not current_user.is_authenticated:
-                raise Unauthorized("The API token is not valid or was revoked.")
+            # A session's user is loaded before any token: the token named must still be valid.
+            checked = g.get("token_auth", False)
+            token = header.removeprefix("Bearer ").strip()
+            if not current_user.is_authenticated or (not checked and user_from_token(token) is None):
+                raise Unauthorized("The API token is not valid, has expired or was revoked.")
 
     @app.after_request
     def apply_outbox(response):

@@ -80,6 +80,9 @@ TABLE: dict[tuple[str, str], dict] = {
     ("accounts.login", "GET"): {None: ALL},
     ("accounts.login", "POST"): {None: (422,) * 5},
     ("accounts.logout", "GET"): {None: (MOVED, 200, 200, 200, 200)},
+    # Without a password just checked there is no code to ask for: back to the sign-in page.
+    ("accounts.login_code", "GET"): {None: (LOGIN,) * 5},
+    ("accounts.login_code", "POST"): {None: (LOGIN,) * 5},
     ("accounts.account", "GET"): {None: SIGNED_IN},
     ("accounts.account", "POST"): {None: (LOGIN, 422, 422, 422, 422)},
     ("accounts.users", "GET"): {None: ADMINS_PAGE},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import EmailField, HiddenField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from archive.access import Role
@@ -67,6 +67,28 @@ class RoleForm(FlaskForm):
 
 class ActiveForm(FlaskForm):
     """Deactivate or reactivate: the button pressed says which."""
+
+
+class CodeForm(FlaskForm):
+    """A six-digit code from an authenticator app: after the password, to set up the second
+    factor, or to turn it off."""
+
+    code = StringField(
+        _l("Code from your authenticator app"),
+        [InputRequired(_l("Enter the code your app shows now.")), Length(max=10)],
+    )
+
+
+class SecondFactorStartForm(FlaskForm):
+    """Only the CSRF token: makes a new secret to set up in an authenticator app."""
+
+
+class SignOutEverywhereForm(FlaskForm):
+    """Only the CSRF token: ends every session of the account."""
+
+
+class TokenRevokeForm(FlaskForm):
+    token_id = IntegerField(validators=[InputRequired()])
 
 
 class PasswordResetForm(FlaskForm):

@@ -1,10 +1,11 @@
-"""Accounts: a user has one role on the access ladder; API tokens are stored only as hashes."""
+"""Accounts: a user has one role on the access ladder; API tokens and session ids are stored only as
+hashes; failed sign-ins are kept for a while so that every node throttles the same guesses."""
 
 import datetime as dt
 import hashlib
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from archive.extensions import db
@@ -23,6 +24,10 @@ class User(UserMixin, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
     last_seen_at: Mapped[dt.datetime | None]
+    # The second factor (TOTP): its shared secret, and the last time step a code was accepted for,
+    # so that no code is taken twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None]
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user")
 
@@ -47,9 +52,42 @@ class ApiToken(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+    # None only for a token that was made before tokens expired; the migration gives those a date.
+    expires_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
     @staticmethod
     def hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
+
+
+class WebSession(db.Model):
+    """A browser's session, kept here rather than in its cookie: the cookie holds only a random id,
+    so deleting this row ends the session on every node and for every copy of the cookie."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    client: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+    @staticmethod
+    def hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+
+class SignInFailure(db.Model):
+    """One wrong password (or unknown email), by account and by client address."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -8,24 +8,31 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 
+from archive import access
 from archive.access import Role
-from archive.accounts import service
+from archive.accounts import second_factor, service
 from archive.accounts.forms import (
     ROLE_LABELS,
     ActiveForm,
+    CodeForm,
     LoginForm,
     LogoutForm,
     PasswordChangeForm,
     PasswordResetForm,
     RoleForm,
+    SecondFactorStartForm,
+    SignOutEverywhereForm,
+    TokenRevokeForm,
     UserCreateForm,
 )
-from archive.errors import ArchiveError, Invalid
+from archive.accounts.sessions import current_key_hash
+from archive.accounts.throttle import Throttled
+from archive.errors import ArchiveError, Forbidden, Invalid
 
 bp = Blueprint("accounts", __name__)
 
@@ -61,13 +68,32 @@ def role_label(role: str) -> str:
     return str(ROLE_LABELS[Role(role)])
 
 
+def _refused_sign_in(form: LoginForm, refused: Throttled):
+    """The sign-in page, saying for how long attempts are refused: 429, with Retry-After."""
+    minutes = -(-refused.retry_after // 60)
+    form.form_errors.append(
+        _("Too many failed sign-ins. Wait %(minutes)d minutes and try again.", minutes=minutes)
+    )
+    page = render_template("accounts/login.html", form=form)
+    return page, 429, {"Retry-After": str(refused.retry_after)}
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
     if form.validate_on_submit():
-        user = service.authenticate(form.email.data, form.password.data)
+        try:
+            user = service.authenticate(
+                form.email.data, form.password.data, address=request.remote_addr or ""
+            )
+        except Throttled as refused:
+            return _refused_sign_in(form, refused)
+        if user is not None and user.totp_secret is not None:
+            # The password was right; the session is not signed in until the code is too.
+            session[PENDING] = {**second_factor.pending(user), "next": safe_next(form.next.data) or ""}
+            return redirect(url_for("accounts.login_code"))
         if user is not None:
             login_user(user)
             flash(_("You are signed in."), "success")
@@ -76,6 +102,53 @@ def login():
         form.form_errors.append(_("The email or password is not right."))
     status = 422 if form.errors else 200
     return render_template("accounts/login.html", form=form), status
+
+
+# Where the session keeps an account whose password was right and whose code is awaited.
+PENDING = "second_factor_pending"
+# Where the account page keeps a new secret until a code from the app confirms it.
+ENROLLING = "second_factor_enrolling"
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def login_code():
+    pending = session.get(PENDING)
+    user = second_factor.pending_user(pending)
+    if user is None:
+        session.pop(PENDING, None)
+        return redirect(url_for("accounts.login"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            accepted = second_factor.check_code(user, form.code.data, address=request.remote_addr or "")
+        except Throttled as refused:
+            session.pop(PENDING, None)
+            return _refused_sign_in(LoginForm(formdata=None), refused)
+        if accepted:
+            session.pop(PENDING, None)
+            login_user(user)
+            flash(_("You are signed in."), "success")
+            return redirect(safe_next(pending.get("next")) or url_for("catalogue.home"))
+        form.code.errors = [_("The code is not right.")]
+    return render_template("accounts/login_code.html", form=form), (422 if form.errors else 200)
+
+
+@bp.before_app_request
+def admins_set_up_a_second_factor_first():
+    """With `REQUIRE_TOTP_FOR_ADMINS`, an admin without a second factor may only set one up (or
+    sign out): every other page sends them to their account page, and the API refuses them."""
+    if not current_app.config["REQUIRE_TOTP_FOR_ADMINS"] or request.endpoint in SECOND_FACTOR_FREE:
+        return None
+    if not access.is_admin(current_user) or current_user.totp_secret:
+        return None
+    if request.path.startswith("/api/"):
+        raise Forbidden("Set up a second factor on your account page first.")
+    flash(_("Set up a second factor before you go on: this archive asks it of every admin."), "error")
+    return redirect(url_for("accounts.account"))
+
+
+# What an admin still reaches before setting up a second factor.
+SECOND_FACTOR_FREE = {"accounts.account", "accounts.logout", "accounts.login", "static", "set_language"}
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -90,23 +163,120 @@ def logout():
     return render_template("accounts/logout.html", form=form)
 
 
+# The buttons of the sessions and tokens part, on the account page and the admins' user page.
+SIGN_IN_ACTIONS = ("sessions_end", "token_revoke", "totp_reset")
+# The buttons of the second factor's part of the account page.
+SECOND_FACTOR_ACTIONS = ("totp_begin", "totp_confirm", "totp_remove")
+
+
+def _second_factor_action(action: str, form: CodeForm):
+    """Set up, confirm or remove one's own second factor: a redirect once done, else None."""
+    if action == "totp_begin":
+        if SecondFactorStartForm().validate_on_submit() and second_factor.may_enrol(current_user):
+            session[ENROLLING] = second_factor.new_secret()
+            return redirect(url_for("accounts.account"))
+        return None
+    if not form.validate_on_submit():
+        return None
+    try:
+        if action == "totp_confirm":
+            second_factor.enrol(current_user, session.get(ENROLLING) or "", form.code.data)
+            session.pop(ENROLLING, None)
+            flash(_("The second factor is on: signing in now asks for a code."), "success")
+        else:
+            second_factor.remove(current_user, current_user, form.code.data)
+            flash(_("The second factor is off."), "success")
+    except Invalid:
+        form.code.errors = [_("The code is not right.")]
+        return None
+    except Forbidden:
+        return None
+    return redirect(url_for("accounts.account"))
+
+
+def _second_factor_part() -> dict:
+    enrolling = session.get(ENROLLING) if current_user.totp_secret is None else None
+    return {
+        "may_enrol": second_factor.may_enrol(current_user),
+        "enrolling_secret": enrolling,
+        "enrolling_uri": second_factor.provisioning_uri(current_user, enrolling) if enrolling else None,
+    }
+
+
+def _sign_in_forms(account) -> dict:
+    """The sessions and tokens part of the account page and the admins' user page."""
+    return {
+        "sessions": service.list_sessions(current_user, account),
+        "this_session": current_key_hash(session),
+        "tokens": service.list_tokens(current_user, account),
+        "everywhere_form": SignOutEverywhereForm(),
+        "revoke_form": TokenRevokeForm(),
+        "token_live": service.token_is_live,
+    }
+
+
+def _sign_in_action(action: str | None, account) -> str | None:
+    """Ends the account's sessions, revokes one of its tokens or (an admin, for a lost phone) turns
+    its second factor off, as the button pressed says: the message to show, or None when the
+    action is not one of these or its form does not validate."""
+    if action == "sessions_end" and SignOutEverywhereForm().validate_on_submit():
+        service.end_all_sessions(current_user, account)
+        return _("Every session of this account is signed out.")
+    if action == "totp_reset" and SignOutEverywhereForm().validate_on_submit():
+        second_factor.remove(current_user, account)
+        return _("The second factor is off for this account.")
+    if action == "token_revoke":
+        form = TokenRevokeForm()
+        if form.validate_on_submit():
+            service.revoke_token(current_user, form.token_id.data, owner=account)
+            return _("The API token is revoked.")
+    return None
+
+
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account():
     form = PasswordChangeForm()
-    if form.validate_on_submit():
+    code_form = CodeForm(formdata=None)
+    action = request.form.get("action")
+    if request.method == "POST" and action in SIGN_IN_ACTIONS:
+        message = _sign_in_action(action, current_user)
+        if message is not None:
+            flash(message, "success")
+            if action == "sessions_end":
+                # This session ended with the others: the browser is signed out too.
+                logout_user()
+                return redirect(url_for("accounts.login"))
+            return redirect(url_for("accounts.account"))
+    elif request.method == "POST" and action in SECOND_FACTOR_ACTIONS:
+        code_form = CodeForm()
+        done = _second_factor_action(action, code_form)
+        if done is not None:
+            return done
+    elif form.validate_on_submit():
         try:
-            service.change_password(current_user, form.current.data, form.new.data)
+            service.change_password(
+                current_user, form.current.data, form.new.data, keep_session=current_key_hash(session)
+            )
         except Invalid as error:
             if "current" in error.fields:
                 form.current.errors = [_("This is not your current password.")]
             else:
                 _show_service_error(form, error)
         else:
-            flash(_("Your password is changed."), "success")
+            flash(_("Your password is changed. Every other session of yours is signed out."), "success")
             return redirect(url_for("accounts.account"))
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("accounts/account.html", form=form), status
+    refused = request.method == "POST" and action in (*SIGN_IN_ACTIONS, *SECOND_FACTOR_ACTIONS)
+    status = 422 if refused or form.errors or form.form_errors else 200
+    page = render_template(
+        "accounts/account.html",
+        form=form,
+        code_form=code_form,
+        start_form=SecondFactorStartForm(),
+        **_sign_in_forms(current_user),
+        **_second_factor_part(),
+    )
+    return page, status
 
 
 @bp.route("/admin/users")
@@ -145,7 +315,12 @@ def user(user_id: int):
     # Three small forms share the page; the button pressed says which one was sent.
     forms = {"role": role_form, "activate": active_form, "deactivate": active_form, "password": password_form}
     form = forms.get(action)
-    if request.method == "POST" and form is not None and form.validate_on_submit():
+    if request.method == "POST" and action in SIGN_IN_ACTIONS:
+        message = _sign_in_action(action, account)
+        if message is not None:
+            flash(message, "success")
+            return redirect(url_for("accounts.user", user_id=account.id))
+    elif request.method == "POST" and form is not None and form.validate_on_submit():
         try:
             if action == "role":
                 service.set_role(current_user, account, role_form.role.data)
@@ -165,11 +340,14 @@ def user(user_id: int):
         else:
             flash(message, "success")
             return redirect(url_for("accounts.user", user_id=account.id))
-    failed = any(f.errors or f.form_errors for f in (role_form, active_form, password_form))
+    failed = (request.method == "POST" and action in SIGN_IN_ACTIONS) or any(
+        f.errors or f.form_errors for f in (role_form, active_form, password_form)
+    )
     return render_template(
         "accounts/user_edit.html",
         account=account,
         role_form=role_form,
         active_form=active_form,
         password_form=password_form,
+        **_sign_in_forms(account),
     ), (422 if failed else 200)
