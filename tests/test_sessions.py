@@ -180,3 +180,31 @@ def test_the_account_page_lists_the_sessions_and_marks_this_one(app, client, use
     assert page.count("<tr>") - 1 >= 2  # a header row and one row per session
     assert "(this session)" in page
     assert "Sign out everywhere" in page
+
+
+def test_what_a_failed_request_flushed_is_not_committed_with_its_session(tmp_path):
+    """A route that writes, flushes and then fails answers 500; saving the session row afterwards
+    must not commit the half-done change with it."""
+    from archive.accounts.models import User
+    from archive.accounts.service import create_user
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path / "half-done", PROPAGATE_EXCEPTIONS=False)
+
+    @app.post("/test-only/fail-half-way")
+    def fail_half_way():
+        user = db.session.get(User, 1)
+        user.name = "Half-written name"
+        db.session.flush()
+        raise RuntimeError("a fault after the flush")
+
+    with app.app_context():
+        db.create_all()
+        create_user(None, "admin@example.org", "admin", PASSWORD, name="Kept Name")
+        client = app.test_client()
+        assert login(client, db.session.get(User, 1)).status_code == 302
+        assert client.post("/test-only/fail-half-way").status_code == 500
+        db.session.remove()
+        assert db.session.get(User, 1).name == "Kept Name"
+        db.session.remove()
+        db.engine.dispose()

@@ -92,10 +92,10 @@ class DatabaseSessionInterface(SessionInterface):
         if session.had_cookie or session:
             # The answer depends on who asks: no shared cache may hand it to someone else.
             response.vary.add("Cookie")
-        if db.session.new or db.session.dirty or db.session.deleted:
-            # Changes the request left unsaved would be thrown away at its end: they must not be
-            # committed with the session.
-            db.session.rollback()
+        # Whatever the request left uncommitted, pending or already flushed (a route that failed
+        # half-way with a 500, say), is thrown away at its end: it must never be committed with the
+        # session's row.
+        db.session.rollback()
         if session.row_id is not None and (not session or user_id != session.user_id):
             # Signing out, or in as someone else: the old key is worthless from now on, so
             # neither a copied cookie nor a key planted before sign-in opens anything.
