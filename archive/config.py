@@ -41,6 +41,9 @@ def defaults(instance: Path) -> dict:
         "MAX_PER_PAGE": 100,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Reached over HTTPS (through the proxy): HSTS and Secure cookies. None decides by itself:
+        # on, except in tests, in debug mode and under `archive serve` without `--host`.
+        "SECURE_TRANSPORT": None,
         "WTF_CSRF_TIME_LIMIT": None,
         # How passwords are hashed (any method Werkzeug's generate_password_hash takes). Scrypt at
         # Werkzeug's default strength makes guessing a stolen hash slow; the test suite alone sets a
