@@ -183,8 +183,7 @@ def test_production_leaves_the_https_redirect_to_the_proxy(production):
     assert_protected(response)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_production_error_pages_carry_the_headers(production, caplog):
+def test_production_error_pages_carry_the_headers(production):
     client = production.test_client()
     for path, status in (("/broken", 500), ("/forbidden", 403), ("/no/such/page", 404)):
         response = client.get(path, headers={"X-Forwarded-Proto": "https"})
