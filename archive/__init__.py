@@ -27,7 +27,7 @@ def create_app(config: dict | None = None) -> Flask:
     from archive import config as defaults
     from archive.extensions import babel, csrf, db, login_manager, migrate
     from archive.search.codec import check_whoosh_version
-    from archive.web import locale_selector, register_web
+    from archive.web import locale_selector, register_headers, register_web
 
     instance = defaults.instance_path()
     if config and config.get("INSTANCE_PATH"):
@@ -73,6 +73,7 @@ def create_app(config: dict | None = None) -> Flask:
     # A Whoosh other than the pinned one could misread or corrupt every index: refuse to start.
     check_whoosh_version()
     _import_models()
+    register_headers(app)
     register_web(app)
     _register_commands(app)
 

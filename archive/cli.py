@@ -131,7 +131,12 @@ def demo() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the archive (gunicorn where available, else Flask's own server)."""
+    """Serve the archive (gunicorn where available, else Flask's own server).
+
+    Without --host it serves only this machine over plain HTTP (the demo), so HSTS and Secure
+    cookies are off unless ARCHIVE_SECURE_TRANSPORT says otherwise; with --host they are on."""
+    if click.get_current_context().get_parameter_source("host") is click.core.ParameterSource.DEFAULT:
+        os.environ.setdefault("ARCHIVE_SECURE_TRANSPORT", "false")
     _index_ready()
     os.environ["ARCHIVE_SERVING"] = "1"
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))

@@ -43,6 +43,9 @@ def defaults(instance: Path) -> dict:
         "IDEMPOTENCY_KEY_HOURS": 24,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Reached over HTTPS (through the proxy): HSTS and Secure cookies. None decides by itself:
+        # on, except in tests, in debug mode and under `archive serve` without `--host`.
+        "SECURE_TRANSPORT": None,
         "WTF_CSRF_TIME_LIMIT": None,
         # Sessions live in the database: one unused this long ends (hours), and none outlives the
         # lifetime (days), however busy.

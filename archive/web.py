@@ -36,6 +36,55 @@ def format_ms(ms: int | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+# What a page may load: only this archive's own files. The templates have no inline script or style
+# and no handler attributes, so nothing needs 'unsafe-inline', a nonce or a hash; no page may frame
+# another or be framed (clickjacking a signed-in moderator), and forms post only here.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "img-src": "'self'",
+    "media-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+# No page needs the camera, microphone or location: a script that got in cannot ask for them.
+PERMISSIONS_POLICY = {"camera": "()", "microphone": "()", "geolocation": "()"}
+
+
+def secure_transport(app: Flask) -> bool:
+    """Whether the archive is reached over HTTPS (through its proxy): then HSTS is sent and the
+    session cookie is Secure. On unless the instance says otherwise (`SECURE_TRANSPORT`) or is
+    plainly local: tests, debug mode, and `archive serve` without `--host`, which sets it off."""
+    setting = app.config.get("SECURE_TRANSPORT")
+    if setting is None:
+        return not (app.testing or app.debug)
+    return bool(setting)
+
+
+def register_headers(app: Flask) -> None:
+    """Every answer (pages, API JSON, OAI XML, media, static files, error pages) carries the same
+    security headers, from one place: Flask-Talisman. Redirecting to HTTPS is left to the proxy, so
+    health checks and `archive serve` on the loopback keep working over plain HTTP."""
+    from flask_talisman import DENY, Talisman
+
+    secure = secure_transport(app)
+    Talisman(
+        app,
+        force_https=False,
+        frame_options=DENY,
+        content_security_policy=CONTENT_SECURITY_POLICY,
+        permissions_policy=PERMISSIONS_POLICY,
+        # Same origin only: a search URL (the words a reader looked for) never leaves in a Referer.
+        referrer_policy="same-origin",
+        strict_transport_security=secure,
+        session_cookie_secure=secure,
+        session_cookie_http_only=app.config["SESSION_COOKIE_HTTPONLY"],
+        session_cookie_samesite=app.config["SESSION_COOKIE_SAMESITE"],
+    )
+    app.config["SESSION_COOKIE_SECURE"] = secure or app.config["SESSION_COOKIE_SECURE"]
+
+
 def register_web(app: Flask) -> None:
     from archive.accounts.service import user_from_token
     from archive.accounts.sessions import DatabaseSessionInterface
@@ -107,8 +156,6 @@ def register_web(app: Flask) -> None:
             from archive.search.outbox import drain
 
             drain()
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @app.errorhandler(ArchiveError)
