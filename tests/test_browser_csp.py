@@ -132,6 +132,6 @@ def test_the_staff_and_admin_pages_load_with_nothing_refused(watched, live_serve
         "/account",
     ):
         watched.visit(live_server + path)
-    watched.get_by_role("button", name="Sign out").click()
+    watched.get_by_role("button", name="Sign out", exact=True).click()
     expect(watched.get_by_text("You are signed out.")).to_be_visible()
     watched.check_policy()

@@ -196,6 +196,8 @@ def test_production_error_pages_carry_the_headers(production):
 @pytest.mark.parametrize(("testing", "setting", "secure"), [(True, True, True), (False, False, False)])
 def test_the_secure_transport_setting_decides_over_the_default(tmp_path, testing, setting, secure):
     app = make_app(tmp_path, TESTING=testing, SECURE_TRANSPORT=setting)
+    with app.app_context():
+        db.create_all()  # the session the answer sets is a row
     response = app.test_client().get("/lang/az", headers={"X-Forwarded-Proto": "https"})
     assert ("Secure" in response.headers["Set-Cookie"]) is secure
     assert ("Strict-Transport-Security" in response.headers) is secure
