@@ -189,6 +189,14 @@ def can_view(user: User | None, testimony: Testimony) -> bool:
     return _reaches(audience_for(user), testimony)
 
 
+def search_may_show(user: User | None, testimony: Testimony) -> bool:
+    """May a search answer list this testimony to this user, as the database stands now? The
+    same reach the user's audience's index is built with, so a narrowing committed after the
+    index was written is in force on the answer at once (admins included: the staff index holds
+    no withdrawn testimony either)."""
+    return _reaches(audience_for(user), testimony)
+
+
 def sees_working_copy(user: User | None) -> bool:
     """Staff read the working copy with pending edits; everybody else the published version."""
     return is_staff(user)

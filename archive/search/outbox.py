@@ -18,10 +18,11 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from archive import access
@@ -109,6 +110,39 @@ def _write_state(state: dict) -> None:
     tmp.replace(path)
 
 
+@dataclass(frozen=True)
+class Behind:
+    """Where this node's index stood in the outbox when a search began, and the testimonies with a
+    change committed since that it has not applied: their documents in the index may be stale."""
+
+    position: int
+    gaps: tuple[int, ...]
+    testimonies: frozenset[int]
+
+    def unapplied(self) -> ColumnElement[bool]:
+        """The outbox rows this index had not applied."""
+        where = OutboxEntry.id > self.position
+        return where | OutboxEntry.id.in_(self.gaps) if self.gaps else where
+
+
+def _behind_at() -> Behind:
+    state = _read_state()
+    gaps = tuple(sorted(int(k) for k, v in state["gaps"].items() if v > time.time() - GAP_SECONDS))
+    return Behind(state["position"], gaps, frozenset())
+
+
+def behind() -> Behind:
+    """One query: the testimonies with an outbox row this node's index has not applied.
+
+    The position is read before the caller reads the index, so whatever the index holds is at
+    least that far on; anything committed later has a row after it and is found here. The list is
+    small: the rows a writer has not reached yet, normally none.
+    """
+    found = _behind_at()
+    ids = db.session.scalars(select(OutboxEntry.testimony_id).where(found.unapplied()).distinct())
+    return Behind(found.position, found.gaps, frozenset(ids))
+
+
 def stamp(document: dict) -> int:
     """A fingerprint of a document: the index and the database agree when their stamps do."""
     body = {k: v for k, v in document.items() if k != "version"}
@@ -127,11 +161,12 @@ def documents_for(testimony) -> dict[str, dict]:
     return out
 
 
-def drain(*, blocking: bool = True) -> int:
-    """Apply every outbox row not applied yet. Returns how many testimonies were re-indexed."""
-    with writer_lock(blocking=blocking) as locked:
+def drain(*, blocking: bool = True, timeout: float = 30.0) -> int:
+    """Apply every outbox row not applied yet. Returns how many testimonies were re-indexed, or -1
+    when another writer held the lock (not blocking, or past the timeout)."""
+    with writer_lock(blocking=blocking, timeout=timeout) as locked:
         if not locked:
-            return 0
+            return -1
         done = 0
         if _state_path().exists() and not has_index():
             # Written by an older version in another layout: built anew, then nothing is behind.
@@ -220,33 +255,113 @@ def check() -> list[str]:
     return problems
 
 
-def pending_count() -> int:
-    state = _read_state()
-    return db.session.scalar(
-        select(func.count()).select_from(OutboxEntry).where(OutboxEntry.id > state["position"])
-    )
+@dataclass(frozen=True)
+class Lag:
+    """How far this node's index is behind the database: outbox rows not applied yet, and how long
+    the oldest of them has waited."""
+
+    rows: int
+    seconds: float
+
+
+def lag() -> Lag:
+    stale = _behind_at()
+    rows, oldest = db.session.execute(
+        select(func.count(), func.min(OutboxEntry.created_at)).where(stale.unapplied())
+    ).one()
+    seconds = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
+    return Lag(rows, round(seconds, 1))
+
+
+@dataclass
+class WriterState:
+    """What this process's background writer last did, for the health report."""
+
+    started: float
+    last_round: float = 0.0
+    last_success: float = 0.0
+    failures: int = 0
+    last_error: str = ""
+    lock_busy_since: float = 0.0
+    stopped: bool = False
+    warned: bool = False
+
+
+def writer_state(app) -> WriterState | None:
+    return app.extensions.get("archive_outbox_writer")
+
+
+def drain_after_commit() -> int:
+    """Apply a request's own change before its answer leaves, if the index can be written now.
+
+    The change is committed whatever happens here: a full disk, a lock another process holds, any
+    failure of the index leaves the outbox row for the background writer (or the next request)
+    and is logged, never turned into an error answer. Meanwhile searches leave the testimony out.
+    """
+    try:
+        done = drain(timeout=current_app.config["OUTBOX_DRAIN_WAIT_SECONDS"])
+    except Exception:
+        log.warning("search index not written after a commit; the outbox row waits", exc_info=True)
+        return 0
+    if done < 0:
+        log.warning("search index writer lock busy after a commit; the outbox row waits")
+        return 0
+    return done
+
+
+def _note_lag(app, state: WriterState) -> None:
+    """One warning in the log when the lag passes the setting, one line when it is back under."""
+    behind_by = lag()
+    over = behind_by.seconds > app.config["INDEX_LAG_MAX_SECONDS"]
+    if over and not state.warned:
+        log.warning("search index %s rows and %.0f s behind the database", behind_by.rows, behind_by.seconds)
+    elif state.warned and not over:
+        log.info("search index caught up with the database")
+    state.warned = over
 
 
 def start_background_writer(app) -> threading.Event:
     """Keep this process's index in step with changes made elsewhere, and open seals on their day.
 
+    A failed round applies nothing it cannot finish (the position moves only after the index has
+    the change) and is tried again after a pause that doubles up to OUTBOX_BACKOFF_MAX_SECONDS.
     Returns an event that stops the writer when set.
     """
     stop = threading.Event()
+    state = WriterState(started=time.time())
+    app.extensions["archive_outbox_writer"] = state
 
     def run() -> None:
         last_seal_check = 0.0
-        while not stop.wait(app.config["OUTBOX_POLL_SECONDS"]):
+        poll = app.config["OUTBOX_POLL_SECONDS"]
+        pause = poll
+        while not stop.wait(pause):
+            state.last_round = time.time()
             try:
                 with app.app_context():
-                    if time.monotonic() - last_seal_check > 60:
-                        with unit_of_work() as work:
-                            release_due_seals(work)
-                        last_seal_check = time.monotonic()
-                    drain(blocking=False)
-                    db.session.remove()
-            except Exception:  # the writer must outlive a failed round; the rows stay for the next
-                log.exception("search outbox round failed")
+                    try:
+                        if time.monotonic() - last_seal_check > 60:
+                            with unit_of_work() as work:
+                                release_due_seals(work)
+                            last_seal_check = time.monotonic()
+                        busy = drain(blocking=False) < 0
+                        _note_lag(app, state)
+                    finally:
+                        db.session.remove()
+            except Exception as error:  # the writer must outlive a failed round; the rows stay for the next
+                state.failures += 1
+                state.last_error = f"{type(error).__name__}: {error}"
+                pause = min(poll * 2**state.failures, app.config["OUTBOX_BACKOFF_MAX_SECONDS"])
+                log.warning("search outbox round failed (%s in a row)", state.failures, exc_info=True)
+                continue
+            state.failures, state.last_error, pause = 0, "", poll
+            if busy:
+                # Another writer has the lock: normal for a moment (a request's drain), not for long.
+                state.lock_busy_since = state.lock_busy_since or time.time()
+            else:
+                state.lock_busy_since = 0.0
+                state.last_success = time.time()
+        state.stopped = True
 
     threading.Thread(target=run, name="search-outbox", daemon=True).start()
     return stop

@@ -1,12 +1,30 @@
 """Searching as a user: the only way views reach the indexes, so no search is built without the
-access policy choosing the index of the caller's audience."""
+access policy choosing the index of the caller's audience, and no answer leaves without the
+database's word on what it shows.
+
+The index is a view that may lag behind (a full disk, a held lock, a stopped writer): two queries per
+search, never one per hit, keep a committed narrowing in force on every answer. Before the index
+is read, the testimonies with an outbox row this node has not applied are left out of hits, totals,
+facets and suggestions (`outbox.behind`). After it, the hits of the page are read back from the
+database in one query, with their consent and state as they are now, and each is kept only if the
+policy still lets this audience see it and no change to it arrived meanwhile.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import joinedload
+
 from archive import access
 from archive.authority.service import search_names
+from archive.catalogue.models import Testimony
+from archive.extensions import db
+from archive.review.models import Revision
 from archive.search.analysis import words
-from archive.search.outbox import search_index
+from archive.search.models import OutboxEntry
+from archive.search.outbox import Behind, behind, search_index
 from archive.search.query import search, suggest
 
 
@@ -21,16 +39,58 @@ def search_for(user, q: str, **options) -> dict:
         filters.pop("access", None)
     # The name authority's synonyms: one cheap query per search tells whether the cached ones are current.
     synonyms = search_names().synonyms if words(q or "") else None
-    result = search(search_index(), audience.value, q, filters=filters, synonyms=synonyms, **options)
+    stale = behind()
+    result = search(
+        search_index(),
+        audience.value,
+        q,
+        filters=filters,
+        synonyms=synonyms,
+        hidden=stale.testimonies,
+        **options,
+    )
+    _keep_current(user, result, stale)
     if not by_consent:
         result["facets"].pop("access", None)
     return result
 
 
+def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
+    """Drop every hit the database no longer lets this user see, or that changed after the index
+    was read, in one query for the whole page.
+
+    A hit's title, narrator label and snippets are the index's document; that document is what
+    the database would build now exactly when no outbox row for the testimony is unapplied (each
+    change writes one in its own transaction). A stale hit is dropped, not rebuilt: rebuilding
+    would read every hit's body through the policy on the request, and the writer replaces the
+    document within a poll or two anyway; meanwhile a testimony is missing from a search a moment,
+    which is harmless, where a withdrawn one shown is not.
+    """
+    ids = [hit["id"] for hit in result["hits"]]
+    if not ids:
+        return
+    changed = exists().where(OutboxEntry.testimony_id == Testimony.id, stale.unapplied())
+    rows = db.session.execute(
+        select(Testimony, changed)
+        .where(Testimony.id.in_(ids))
+        .options(
+            joinedload(Testimony.consents),
+            joinedload(Testimony.published_revision).load_only(Revision.id),
+        )
+    ).unique()
+    shown = {t.id for t, moved in rows if not moved and access.search_may_show(user, t)}
+    kept = [hit for hit in result["hits"] if hit["id"] in shown]
+    result["total"] = max(0, result["total"] - (len(ids) - len(kept)))
+    result["hits"] = kept
+
+
 def suggest_for(user, prefix: str, limit: int = 10) -> list[str]:
     """Autocomplete from the caller's own audience's vocabulary only; a place's other names in the
-    name authority find it too, but only places of testimonies in that audience's index are offered."""
+    name authority find it too, but only places of testimonies in that audience's index are offered,
+    and none of a testimony whose latest change this node's index has not applied."""
     if not words(prefix or ""):
         return []
     aliases = search_names().place_aliases
-    return suggest(search_index(), access.audience_for(user).value, prefix, limit=limit, aliases=aliases)
+    audience = access.audience_for(user).value
+    hidden = behind().testimonies
+    return suggest(search_index(), audience, prefix, limit=limit, aliases=aliases, hidden=hidden)
