@@ -60,6 +60,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     AUTHORITY_EDIT = "authority:edit"
     SEARCH_BY_CONSENT = "search:consent-level"
+    HEALTH_READ = "health:read"
 
 
 # Rank 0 is the public (anonymous). A higher rank includes everything a lower one may do.
@@ -82,6 +83,9 @@ _MIN_ROLE = {
     Permission.AUTHORITY_EDIT: Role.ARCHIVIST,
     # A testimony's consent level is itself a staff matter: only staff filter or count by it.
     Permission.SEARCH_BY_CONSENT: Role.ARCHIVIST,
+    # The words of the health page (errors of the index writer) are for admins; /healthz names no
+    # testimony and answers anyone.
+    Permission.HEALTH_READ: Role.ADMIN,
 }
 
 # The workflow states (`catalogue.models.State` values) from which an entry may go to review.

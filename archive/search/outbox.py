@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+import traceback
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -301,7 +302,10 @@ def drain_after_commit() -> int:
     try:
         done = drain(timeout=current_app.config["OUTBOX_DRAIN_WAIT_SECONDS"])
     except Exception:
-        log.warning("search index not written after a commit; the outbox row waits", exc_info=True)
+        # The traceback as text: a record holding the frames would keep a failed Whoosh writer,
+        # and the files it opened, alive as long as the record.
+        waits = "search index not written after a commit; the outbox row waits"
+        log.warning("%s\n%s", waits, traceback.format_exc())
         return 0
     if done < 0:
         log.warning("search index writer lock busy after a commit; the outbox row waits")

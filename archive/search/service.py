@@ -12,9 +12,11 @@ policy still lets this audience see it and no change to it arrived meanwhile.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import exists, select
+from flask import current_app
+from sqlalchemy import exists, select, text
 from sqlalchemy.orm import joinedload
 
 from archive import access
@@ -24,7 +26,7 @@ from archive.extensions import db
 from archive.review.models import Revision
 from archive.search.analysis import words
 from archive.search.models import OutboxEntry
-from archive.search.outbox import Behind, behind, search_index
+from archive.search.outbox import Behind, behind, lag, search_index, writer_state
 from archive.search.query import search, suggest
 
 
@@ -94,3 +96,50 @@ def suggest_for(user, prefix: str, limit: int = 10) -> list[str]:
     audience = access.audience_for(user).value
     hidden = behind().testimonies
     return suggest(search_index(), audience, prefix, limit=limit, aliases=aliases, hidden=hidden)
+
+
+def writer_status() -> tuple[str, str]:
+    """This process's background writer in one word, and its last error: `off` where none runs
+    (tests, the command line), `running`, `failing` (its last round raised), `stuck` (another
+    process has held the writer lock, or its thread has not come round, for longer than the lag
+    setting), `stopped`."""
+    state = writer_state(current_app)
+    if state is None:
+        return "off", ""
+    limit = current_app.config["INDEX_LAG_MAX_SECONDS"]
+    now = time.time()
+    if state.stopped:
+        return "stopped", state.last_error
+    if state.failures:
+        return "failing", state.last_error
+    round_every = current_app.config["OUTBOX_POLL_SECONDS"] + current_app.config["OUTBOX_BACKOFF_MAX_SECONDS"]
+    if state.lock_busy_since and now - state.lock_busy_since > limit:
+        since = time.ctime(state.lock_busy_since)
+        return "stuck", f"the index writer lock has been held elsewhere since {since}"
+    if now - max(state.last_round, state.started) > limit + round_every:
+        return "stuck", "the writer thread has not come round"
+    return "running", ""
+
+
+def health() -> dict[str, Any]:
+    """The report `/healthz` answers and the admin health page shows in words: the database
+    reachable, the index's lag behind it on this node, and the writer. It names no testimony."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception:  # whatever the driver raises, the answer is that it is not reachable
+        db.session.rollback()
+        database = "unreachable"
+    report: dict[str, Any] = {"status": "ok", "database": database}
+    writer, error = writer_status()
+    index: dict[str, Any] = {"lag_rows": None, "lag_seconds": None, "writer": writer}
+    if database == "ok":
+        behind_by = lag()
+        index.update(lag_rows=behind_by.rows, lag_seconds=behind_by.seconds)
+    report["index"] = index
+    limit = current_app.config["INDEX_LAG_MAX_SECONDS"]
+    too_far = index["lag_seconds"] is None or index["lag_seconds"] > limit
+    if database != "ok" or too_far or writer in ("failing", "stuck", "stopped"):
+        report["status"] = "degraded"
+    report["writer_error"] = error
+    return report
