@@ -201,7 +201,7 @@ def index_check() -> None:
         # Changes still waiting in the outbox are not differences; a missing index is. An index
         # that cannot be written now is reported by the lag below and the differences it leaves.
         try:
-            drain()
+            drain(timeout=current_app.config["OUTBOX_DRAIN_WAIT_SECONDS"])
         except OSError as error:
             click.echo(f"The waiting changes could not be applied: {error}", err=True)
     problems = check()

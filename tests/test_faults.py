@@ -338,3 +338,105 @@ def test_two_nodes_on_postgresql_a_withdrawal_on_one_is_gone_from_the_other_at_o
         fault.save(b, "Fictional save on the second node")
         _withdraw_and_save(fault, b, ids[1:])
     fault.assert_every_save_kept()
+
+
+# --- lag is reported -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _lock_held_elsewhere(app) -> Iterator[None]:
+    """The index folder's writer lock taken by another process until the block ends."""
+    Path(app.config["INDEX_PATH"]).mkdir(parents=True, exist_ok=True)
+    lock = Path(app.config["INDEX_PATH"]) / ".writer.lock"
+    script = f"""
+        import fcntl, time
+        handle = open({str(lock)!r}, "a+")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        print("held", flush=True)
+        time.sleep(600)
+    """
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+
+def _touch(testimony_id: int) -> None:
+    """An outbox row for a testimony, as any change writes one."""
+    from archive.search.models import OutboxEntry
+
+    db.session.add(OutboxEntry(testimony_id=testimony_id))
+    db.session.commit()
+
+
+def _healthz(base: str) -> tuple[int, dict]:
+    status, text = _http("GET", f"{base}/healthz")
+    return status, json.loads(text)
+
+
+def test_healthz_and_the_admin_page_report_a_stuck_writer_and_its_lag_naming_no_testimony(
+    app, tokens, create_testimony
+):
+    testimony = create_testimony(**_witness(1))
+    app.config.update(INDEX_LAG_MAX_SECONDS=0.5, OUTBOX_POLL_SECONDS=0.05, OUTBOX_BACKOFF_MAX_SECONDS=0.2)
+    stop = start_background_writer(app)
+    try:
+        with _served(app) as base:
+            status, report = _healthz(base)
+            assert (status, report["status"]) == (200, "ok"), report
+            assert report["database"] == "ok"
+            assert report["index"] == {"lag_rows": 0, "lag_seconds": 0.0, "writer": "running"}
+            with _lock_held_elsewhere(app):
+                _touch(testimony.id)
+                deadline = time.monotonic() + 10
+                while _healthz(base)[1]["index"]["writer"] != "stuck" and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                status, text = _http("GET", f"{base}/healthz")
+                report = json.loads(text)
+                assert status == 503
+                assert report["status"] == "degraded"
+                assert report["index"]["writer"] == "stuck"
+                assert report["index"]["lag_rows"] == 1 and report["index"]["lag_seconds"] >= 0.4
+                assert "ashvale" not in text.lower() and "Fictive" not in text
+                # The admin page says it in words.
+                page = app.test_client()
+                from tests.conftest import login
+
+                db.session.remove()
+                login(page, _user("admin"))
+                words = page.get("/admin/health").get_data(as_text=True)
+                assert "Stuck" in words and "1 changes behind" in words
+            deadline = time.monotonic() + 5
+            while _healthz(base)[0] != 200 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            status, report = _healthz(base)
+            assert (status, report["index"]["lag_rows"], report["index"]["writer"]) == (200, 0, "running")
+    finally:
+        stop.set()
+
+
+def _user(key: str):
+    from archive.accounts.service import user_by_email
+
+    return user_by_email(f"{key}@example.org")
+
+
+def test_index_check_prints_the_lag_and_fails_when_behind_more_than_the_setting(app, create_testimony):
+    testimony = create_testimony(**_witness(1))
+    app.config.update(INDEX_LAG_MAX_SECONDS=0.2, OUTBOX_DRAIN_WAIT_SECONDS=0.1)
+    runner = app.test_cli_runner()
+    with _lock_held_elsewhere(app):
+        _touch(testimony.id)
+        time.sleep(0.3)
+        behind_by = runner.invoke(args=["index", "check"])
+    assert behind_by.exit_code == 1
+    assert "Outbox lag on this node: 1 rows" in behind_by.output
+    caught_up = runner.invoke(args=["index", "check"])
+    assert caught_up.exit_code == 0, caught_up.output
+    assert "Outbox lag on this node: 0 rows, 0.0 s behind." in caught_up.output
