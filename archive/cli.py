@@ -219,6 +219,16 @@ def index_check() -> None:
     click.echo("The search indexes match the database.")
 
 
+@index.command("prune")
+@click.option("--days", type=int, default=None, help="a node silent for longer holds nothing back")
+@with_appcontext
+def index_prune(days: int | None) -> None:
+    """Drop outbox rows every node active lately has applied (the background writer does it hourly)."""
+    from archive.search.outbox import prune
+
+    click.echo(f"Pruned {prune(days)} outbox rows every active node has applied.")
+
+
 @main.command()
 @with_appcontext
 def fixity() -> None:

@@ -41,6 +41,9 @@ def defaults(instance: Path) -> dict:
         # Behind by more than this, the index is reported: `archive index check` exits 1, /healthz
         # answers 503, the log warns.
         "INDEX_LAG_MAX_SECONDS": 30.0,
+        # Outbox rows every node active in this many days has applied are pruned, hourly.
+        "OUTBOX_NODE_ACTIVE_DAYS": 7,
+        "OUTBOX_PRUNE_EVERY_SECONDS": 3600,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": LANGUAGES,

@@ -283,6 +283,7 @@ class SearchIndex:
         if procs is None:
             procs = min(2, os.cpu_count() or 1)
         self.wait_for_merges()
+        self.remove_dead_staging()
         fresh = {audience: self._new_generation(audience) for audience in AUDIENCES}
         staging = self.root / f".rebuild-{uuid.uuid4().hex}"
         try:
@@ -301,6 +302,15 @@ class SearchIndex:
             shutil.rmtree(staging, ignore_errors=True)
         for audience, path in fresh.items():
             self._swap(audience, path)
+
+    def remove_dead_staging(self) -> None:
+        """Remove what writers killed mid-way left: staging folders of rebuilds and changes, and
+        pointers never swapped in (their unfinished generations go at the next swap). The caller
+        holds the single-writer lock, so no live writer is using any of them."""
+        for dead in (*self.root.glob(".rebuild-*"), *self.root.glob(".apply-*")):
+            shutil.rmtree(dead, ignore_errors=True)
+        for pointer in self.root.glob(f"*/.{_CURRENT}.*"):
+            pointer.unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Empty every audience's index (swapping in empty generations, as a rebuild would)."""

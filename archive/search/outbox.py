@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import traceback
+import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from archive.catalogue.bodies import published_body, working_body
 from archive.catalogue.models import Testimony
 from archive.consent.service import release_due_seals
 from archive.extensions import db
-from archive.search.models import OutboxEntry
+from archive.search.models import IndexNode, OutboxEntry
 from archive.timeutil import utcnow
 from archive.unit_of_work import unit_of_work
 
@@ -165,6 +166,18 @@ def documents_for(testimony) -> dict[str, dict]:
 def drain(*, blocking: bool = True, timeout: float = 30.0) -> int:
     """Apply every outbox row not applied yet. Returns how many testimonies were re-indexed, or -1
     when another writer held the lock (not blocking, or past the timeout)."""
+    idle = not db.session().in_transaction()
+    try:
+        return _drain(blocking, timeout)
+    finally:
+        # Building documents reads through db.session too (the media room): a read transaction
+        # left open from before this drain recorded its position would be a stale snapshot on
+        # SQLite, and the caller's next write there would fail. One opened here is ended here.
+        if idle and db.session().in_transaction():
+            db.session.commit()
+
+
+def _drain(blocking: bool, timeout: float) -> int:
     with writer_lock(blocking=blocking, timeout=timeout) as locked:
         if not locked:
             return -1
@@ -174,6 +187,16 @@ def drain(*, blocking: bool = True, timeout: float = 30.0) -> int:
             return _rebuild_locked()
         state = _read_state()
         with Session(db.engine) as session:
+            pruned = session.get(IndexNode, IndexNode.PRUNED)
+            if pruned is not None and state["position"] < pruned.position:
+                # Gone long enough that rows it never applied were pruned: only a rebuild is whole.
+                log.warning(
+                    "search index at %s, below the pruned outbox (%s): rebuilding",
+                    state["position"],
+                    pruned.position,
+                )
+                session.close()
+                return _rebuild_locked()
             while True:
                 gaps = {int(k): v for k, v in state["gaps"].items() if v > time.time() - GAP_SECONDS}
                 query = select(OutboxEntry.id, OutboxEntry.testimony_id).order_by(OutboxEntry.id)
@@ -205,7 +228,8 @@ def drain(*, blocking: bool = True, timeout: float = 30.0) -> int:
                 }
                 _write_state(state)
                 session.expire_all()
-        _write_state(state)
+            _write_state(state)
+            _record_position(session, state["position"])
         return done
 
 
@@ -232,6 +256,7 @@ def _rebuild_locked(progress: Callable[[int, int], None] | None = None) -> int:
 
         search_index().rebuild(documents())
         _write_state({"position": position, "gaps": {}})
+        _record_position(session, position, force=True)
         return total
 
 
@@ -336,7 +361,10 @@ def start_background_writer(app) -> threading.Event:
     app.extensions["archive_outbox_writer"] = state
 
     def run() -> None:
-        last_seal_check = 0.0
+        last_seal_check = last_prune = 0.0
+        with app.app_context(), writer_lock(blocking=False) as locked:
+            if locked:
+                search_index().remove_dead_staging()
         poll = app.config["OUTBOX_POLL_SECONDS"]
         pause = poll
         while not stop.wait(pause):
@@ -350,6 +378,12 @@ def start_background_writer(app) -> threading.Event:
                             last_seal_check = time.monotonic()
                         busy = drain(blocking=False) < 0
                         _note_lag(app, state)
+                        if (
+                            not busy
+                            and time.monotonic() - last_prune > app.config["OUTBOX_PRUNE_EVERY_SECONDS"]
+                        ):
+                            prune()
+                            last_prune = time.monotonic()
                     finally:
                         db.session.remove()
             except Exception as error:  # the writer must outlive a failed round; the rows stay for the next
@@ -371,11 +405,69 @@ def start_background_writer(app) -> threading.Event:
     return stop
 
 
-def prune(older_than_days: int = 30) -> int:
-    """Drop outbox rows every index has long applied; a node further behind rebuilds instead."""
+def node_id() -> str:
+    """This index folder's identity in the node table, kept in the folder (a rebuild keeps it)."""
+    path = index_root() / "node-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(uuid.uuid4().hex)
+        return path.read_text().strip()
+
+
+# node id -> (position, when it was last recorded): an idle node still says it is alive, hourly.
+_recorded: dict[str, tuple[int, float]] = {}
+RECORD_EVERY_SECONDS = 3600
+
+
+def _record_position(session: Session, position: int, force: bool = False) -> None:
+    """Tell the database how far this node's index is (called under the writer lock)."""
+    node = node_id()
+    last = _recorded.get(node)
+    if (
+        not force
+        and last is not None
+        and last[0] == position
+        and time.time() - last[1] < RECORD_EVERY_SECONDS
+    ):
+        return
+    row = session.get(IndexNode, node)
+    if row is None:
+        session.add(IndexNode(node_id=node, position=position))
+    else:
+        row.position, row.updated_at = position, utcnow()
+    session.commit()
+    _recorded[node] = (position, time.time())
+
+
+def prune(active_days: int | None = None) -> int:
+    """Drop the outbox rows every node active in the last `active_days` has applied; returns how
+    many. A node silent for longer holds nothing back: if it comes back below what was pruned,
+    its next drain rebuilds its index. Rows young enough to be another writer's gap are kept."""
     import datetime as dt
 
-    cutoff = utcnow() - dt.timedelta(days=older_than_days)
-    result = db.session.execute(delete(OutboxEntry).where(OutboxEntry.created_at < cutoff))
-    db.session.commit()
-    return result.rowcount
+    days = active_days if active_days is not None else current_app.config["OUTBOX_NODE_ACTIVE_DAYS"]
+    now = utcnow()
+    with Session(db.engine) as session:
+        horizon = session.scalar(
+            select(func.min(IndexNode.position)).where(
+                IndexNode.node_id != IndexNode.PRUNED, IndexNode.updated_at >= now - dt.timedelta(days=days)
+            )
+        )
+        if not horizon:
+            return 0
+        done = (OutboxEntry.id <= horizon) & (
+            OutboxEntry.created_at < now - dt.timedelta(seconds=GAP_SECONDS)
+        )
+        top = session.scalar(select(func.max(OutboxEntry.id)).where(done))
+        if top is None:
+            return 0
+        count = session.execute(delete(OutboxEntry).where(done)).rowcount
+        pruned = session.get(IndexNode, IndexNode.PRUNED)
+        if pruned is None:
+            session.add(IndexNode(node_id=IndexNode.PRUNED, position=top))
+        else:
+            pruned.position, pruned.updated_at = max(pruned.position, top), now
+        session.commit()
+        return count
