@@ -29,6 +29,7 @@ from werkzeug.serving import make_server
 
 from archive.catalogue import models as catalogue
 from archive.extensions import db
+from archive.search.models import OutboxEntry
 from archive.search.outbox import check, drain, rebuild, search_index, start_background_writer
 from tests.conftest import make_app, sample_body
 
@@ -440,3 +441,40 @@ def test_index_check_prints_the_lag_and_fails_when_behind_more_than_the_setting(
     caught_up = runner.invoke(args=["index", "check"])
     assert caught_up.exit_code == 0, caught_up.output
     assert "Outbox lag on this node: 0 rows, 0.0 s behind." in caught_up.output
+
+
+# --- the database check alone, on an index that is wrong and says it is not --------------------------
+
+
+def test_an_index_wrong_past_its_position_still_answers_as_the_database_says(app, users, create_testimony):
+    """Every narrowing committed, none applied, and the position moved past them as if they were:
+    only the check of the hits against the database stands between the index and the answer."""
+    from archive.consent.service import validate_consent
+    from archive.operations import change_consent
+    from archive.search.outbox import index_root
+
+    gone, hushed, cut = (create_testimony(**_witness(n)) for n in (1, 2, 3))
+    base = sample_body()["consent"]
+    narrowed = {
+        gone: {**base, "access": "withdrawn"},
+        hushed: {**base, "anonymize_narrator": True},
+        cut: {**base, "redactions": [{"start_ms": 0, "end_ms": 60000, "reason": "names a neighbour"}]},
+    }
+    for testimony, consent in narrowed.items():
+        change_consent(users["archivist"], testimony, validate_consent(consent))
+    db.session.info.pop("outbox_dirty", None)
+    state_file = index_root() / "outbox-position.json"
+    state = json.loads(state_file.read_text())
+    state["position"] = db.session.scalar(select(db.func.max(OutboxEntry.id)))
+    state_file.write_text(json.dumps(state))
+    assert len(check()) >= 3, "the index should still hold the old documents"
+
+    with _served(app) as site:
+        status, text = _http("GET", f"{site}/api/v1/search?q=snow&per_page=50")
+        assert status == 200
+        hits = {hit["id"]: hit for hit in json.loads(text)["hits"]}
+        page = _http("GET", f"{site}/search?q=snow")[1]
+    assert gone.id not in hits and "Qorvelashvale" not in text and "Qorvelashvale" not in page
+    assert hits[hushed.id]["narrator"] == "Z. F." and "Fictivebrennock" not in text + page
+    assert all(segment["start_ms"] >= 60000 for segment in hits[cut.id]["segments"])
+    assert "amberlightcorvinth" not in text + page

@@ -6,8 +6,9 @@ The index is a view that may lag behind (a full disk, a held lock, a stopped wri
 search, never one per hit, keep a committed narrowing in force on every answer. Before the index
 is read, the testimonies with an outbox row this node has not applied are left out of hits, totals,
 facets and suggestions (`outbox.behind`). After it, the hits of the page are read back from the
-database in one query, with their consent and state as they are now, and each is kept only if the
-policy still lets this audience see it and no change to it arrived meanwhile.
+database in one query, with their consent, state and narrator as they are now: each is kept only if
+the policy still lets this audience see it and no change to it arrived meanwhile, and its passages and
+narrator label are passed through the consent in force (`access.search_hit`).
 """
 
 from __future__ import annotations
@@ -77,11 +78,16 @@ def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
         .where(Testimony.id.in_(ids))
         .options(
             joinedload(Testimony.consents),
+            joinedload(Testimony.narrator),
             joinedload(Testimony.published_revision).load_only(Revision.id),
         )
     ).unique()
-    shown = {t.id for t, moved in rows if not moved and access.search_may_show(user, t)}
-    kept = [hit for hit in result["hits"] if hit["id"] in shown]
+    current = {t.id: t for t, moved in rows if not moved}
+    kept = []
+    for hit in result["hits"]:
+        seen = access.search_hit(user, current[hit["id"]], hit) if hit["id"] in current else None
+        if seen is not None:
+            kept.append(seen)
     result["total"] = max(0, result["total"] - (len(ids) - len(kept)))
     result["hits"] = kept
 
