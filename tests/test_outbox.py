@@ -240,3 +240,30 @@ def test_a_rebuild_killed_mid_way_leaves_nothing_the_next_one_does_not_clean(app
         assert len(list((root / audience).glob("gen-*"))) <= 2
     assert search(search_index(), "public", "orchard")["total"] == 3
     assert check() == []
+
+
+def test_a_change_that_commits_during_a_rebuild_below_its_position_is_still_applied(app, users):
+    from archive.operations import create_testimony
+    from archive.search.outbox import rebuild
+
+    early = create_testimony(users["admin"], sample_body(title="Early"), publish=True)
+    late = create_testimony(users["admin"], sample_body(title="Late"), publish=True)
+    db.session.execute(db.delete(OutboxEntry))
+    db.session.commit()
+    # Row 100 is there when the rebuild reads the position; row 50, an older transaction, commits
+    # after the rebuild read the testimonies (here: after the rebuild, with a change it never saw).
+    db.session.execute(insert(OutboxEntry).values(id=100, testimony_id=early.id))
+    db.session.commit()
+    rebuild()
+    from archive.consent.service import validate_consent
+    from archive.operations import change_consent
+
+    change_consent(
+        users["archivist"], late, validate_consent({**sample_body()["consent"], "access": "withdrawn"})
+    )
+    db.session.execute(db.delete(OutboxEntry).where(OutboxEntry.id > 100))
+    db.session.execute(insert(OutboxEntry).values(id=50, testimony_id=late.id))
+    db.session.commit()
+    drain()
+    assert [h["title"] for h in search(search_index(), "public", "")["hits"]] == ["Early"]
+    assert check() == []

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 # An id below the position that was not there when the writer passed it may still commit later
 # (ids are handed out before commit); such gaps are looked at again for this long.
 GAP_SECONDS = 120
+# How many ids below a rebuild's position are looked at again (transactions open while it ran).
+GAP_WINDOW = 1000
 BATCH = 200
 
 
@@ -166,13 +168,19 @@ def documents_for(testimony) -> dict[str, dict]:
 def drain(*, blocking: bool = True, timeout: float = 30.0) -> int:
     """Apply every outbox row not applied yet. Returns how many testimonies were re-indexed, or -1
     when another writer held the lock (not blocking, or past the timeout)."""
+    with _own_reads():
+        return _drain(blocking, timeout)
+
+
+@contextmanager
+def _own_reads() -> Iterator[None]:
+    """Building documents reads through db.session too (the media room): a read transaction left
+    open there from before the writer recorded its position would be a stale snapshot on SQLite,
+    and the caller's next write through it would fail. One opened inside is ended here."""
     idle = not db.session().in_transaction()
     try:
-        return _drain(blocking, timeout)
+        yield
     finally:
-        # Building documents reads through db.session too (the media room): a read transaction
-        # left open from before this drain recorded its position would be a stale snapshot on
-        # SQLite, and the caller's next write there would fail. One opened here is ended here.
         if idle and db.session().in_transaction():
             db.session.commit()
 
@@ -235,7 +243,7 @@ def _drain(blocking: bool, timeout: float) -> int:
 
 def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     """Rebuild every audience's index from the database. Returns the number of testimonies."""
-    with writer_lock():
+    with _own_reads(), writer_lock():
         return _rebuild_locked(progress)
 
 
@@ -255,7 +263,15 @@ def _rebuild_locked(progress: Callable[[int, int], None] | None = None) -> int:
                     progress(min(total, (n + 1) * BATCH), total)
 
         search_index().rebuild(documents())
-        _write_state({"position": position, "gaps": {}})
+        # A change whose row id is below the position but had not committed when the documents
+        # were read is not in the rebuilt index: the missing ids near the top are looked at again,
+        # as a drain does with the ids it passes.
+        recent = set(session.scalars(select(OutboxEntry.id).where(OutboxEntry.id > position - GAP_WINDOW)))
+        now = time.time()
+        gaps = {
+            str(i): now for i in range(max(1, position - GAP_WINDOW + 1), position + 1) if i not in recent
+        }
+        _write_state({"position": position, "gaps": gaps})
         _record_position(session, position, force=True)
         return total
 
