@@ -60,6 +60,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     AUTHORITY_EDIT = "authority:edit"
     SEARCH_BY_CONSENT = "search:consent-level"
+    HEALTH_READ = "health:read"
 
 
 # Rank 0 is the public (anonymous). A higher rank includes everything a lower one may do.
@@ -82,6 +83,9 @@ _MIN_ROLE = {
     Permission.AUTHORITY_EDIT: Role.ARCHIVIST,
     # A testimony's consent level is itself a staff matter: only staff filter or count by it.
     Permission.SEARCH_BY_CONSENT: Role.ARCHIVIST,
+    # The words of the health page (errors of the index writer) are for admins; /healthz names no
+    # testimony and answers anyone.
+    Permission.HEALTH_READ: Role.ADMIN,
 }
 
 # The workflow states (`catalogue.models.State` values) from which an entry may go to review.
@@ -187,6 +191,24 @@ def can_view(user: User | None, testimony: Testimony) -> bool:
     if is_admin(user):
         return True
     return _reaches(audience_for(user), testimony)
+
+
+def search_hit(user: User | None, testimony: Testimony, hit: dict) -> dict | None:
+    """A search hit as the database's consent lets this user see it now, or None where the
+    testimony is no longer theirs to see (the same reach the audience's index is built with), so a
+    narrowing committed after the index was written is in force on the answer at once. Passages
+    the consent now withholds are dropped, and where it anonymises the narrator the label is made
+    again from the narrator's record, whatever the index still holds."""
+    audience = audience_for(user)
+    if not _reaches(audience, testimony):
+        return None
+    consent = testimony.consent
+    label = hit.get("narrator")
+    if audience is not Audience.STAFF and (consent is None or consent.anonymize_narrator):
+        narrator = testimony.narrator
+        label = _narrator_label(audience, consent, {"name": narrator.name, "pseudonym": narrator.pseudonym})
+    segments = _visible_segments(audience, consent, hit.get("segments") or [])
+    return {**hit, "narrator": label, "segments": segments}
 
 
 def sees_working_copy(user: User | None) -> bool:

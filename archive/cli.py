@@ -241,18 +241,40 @@ def index_rebuild() -> None:
 @with_appcontext
 def index_check() -> None:
     """Compare the search indexes with the database; exit 1 on any difference."""
-    from archive.search.outbox import check, drain, has_index
+    from flask import current_app
+
+    from archive.search.outbox import check, drain, has_index, lag
 
     if has_index():
-        # Changes still waiting in the outbox are not differences; a missing index is.
-        drain()
+        # Changes still waiting in the outbox are not differences; a missing index is. An index
+        # that cannot be written now is reported by the lag below and the differences it leaves.
+        try:
+            drain(timeout=current_app.config["OUTBOX_DRAIN_WAIT_SECONDS"])
+        except OSError as error:
+            click.echo(f"The waiting changes could not be applied: {error}", err=True)
     problems = check()
     for problem in problems:
         click.echo(problem)
+    behind_by = lag()
+    limit = current_app.config["INDEX_LAG_MAX_SECONDS"]
+    click.echo(f"Outbox lag on this node: {behind_by.rows} rows, {behind_by.seconds:.1f} s behind.")
     if problems:
         click.echo(f"{len(problems)} differences: run `archive index rebuild`.", err=True)
         sys.exit(1)
+    if behind_by.seconds > limit:
+        click.echo(f"The index is more than {limit:g} s behind the database.", err=True)
+        sys.exit(1)
     click.echo("The search indexes match the database.")
+
+
+@index.command("prune")
+@click.option("--days", type=int, default=None, help="a node silent for longer holds nothing back")
+@with_appcontext
+def index_prune(days: int | None) -> None:
+    """Drop outbox rows every node active lately has applied (the background writer does it hourly)."""
+    from archive.search.outbox import prune
+
+    click.echo(f"Pruned {prune(days)} outbox rows every active node has applied.")
 
 
 @main.command()

@@ -34,6 +34,16 @@ def defaults(instance: Path) -> dict:
         # The outbox drain thread keeps the index in step with changes made by other processes.
         "OUTBOX_POLL_SECONDS": 0.5,
         "OUTBOX_THREAD": True,
+        # How long a request waits for the index writer lock after its commit before it leaves its
+        # change to the background writer; a failed round waits up to this long before the next.
+        "OUTBOX_DRAIN_WAIT_SECONDS": 2.0,
+        "OUTBOX_BACKOFF_MAX_SECONDS": 30.0,
+        # Behind by more than this, the index is reported: `archive index check` exits 1, /healthz
+        # answers 503, the log warns.
+        "INDEX_LAG_MAX_SECONDS": 30.0,
+        # Outbox rows every node active in this many days has applied are pruned, hourly.
+        "OUTBOX_NODE_ACTIVE_DAYS": 7,
+        "OUTBOX_PRUNE_EVERY_SECONDS": 3600,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": LANGUAGES,

@@ -151,11 +151,12 @@ def register_web(app: Flask) -> None:
 
     @app.after_request
     def apply_outbox(response):
-        # A change made by this request becomes searchable before the answer leaves.
+        # A change made by this request becomes searchable before the answer leaves, if the index
+        # can be written; it is committed either way, so the answer stays the one of a commit.
         if db.session.info.pop("outbox_dirty", False):
-            from archive.search.outbox import drain
+            from archive.search.outbox import drain_after_commit
 
-            drain()
+            drain_after_commit()
         return response
 
     @app.errorhandler(ArchiveError)

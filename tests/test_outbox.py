@@ -139,3 +139,131 @@ def test_an_index_written_in_another_layout_is_rebuilt_rather_than_read(app, cre
     assert has_index()
     assert check() == []
     assert [h["id"] for h in search(search_index(), "public", "mill pond")["hits"]] == [testimony.id]
+
+
+def _age_outbox(seconds: float) -> None:
+    """Make every outbox row as old as that (rows younger than a gap's life are never pruned)."""
+    import datetime as dt
+
+    from archive.timeutil import utcnow
+
+    db.session.execute(db.update(OutboxEntry).values(created_at=utcnow() - dt.timedelta(seconds=seconds)))
+    db.session.commit()
+
+
+def _outbox_rows() -> int:
+    db.session.commit()  # a fresh snapshot: the pruning was another connection's
+    return db.session.scalar(db.select(db.func.count()).select_from(OutboxEntry))
+
+
+def test_rows_every_active_node_applied_are_pruned_and_a_node_gone_too_long_rebuilds(app, tmp_path, users):
+    import datetime as dt
+
+    from archive.operations import create_testimony
+    from archive.search.models import IndexNode
+    from archive.search.outbox import node_id, prune, rebuild
+    from archive.timeutil import utcnow
+    from tests.conftest import make_app
+
+    for n in range(2):
+        create_testimony(users["admin"], sample_body(title=f"Before the other node {n}"), publish=True)
+    drain()
+    other = make_app(tmp_path / "node-b", SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"])
+    with other.app_context():
+        rebuild()
+        other_id = node_id()
+    for n in range(3):
+        create_testimony(users["admin"], sample_body(title=f"While the other node sleeps {n}"), publish=True)
+    drain()
+    _age_outbox(3600)
+    positions = dict(db.session.execute(db.select(IndexNode.node_id, IndexNode.position)).all())
+    assert positions[node_id()] > positions[other_id]
+
+    # The other node is active and behind: only what it applied too goes.
+    before = _outbox_rows()
+    assert prune(7) == 2
+    assert _outbox_rows() == before - 2
+    assert db.session.scalar(db.select(db.func.min(OutboxEntry.id))) == positions[other_id] + 1
+
+    # Silent for eight days, it holds nothing back any more.
+    db.session.execute(
+        db.update(IndexNode)
+        .where(IndexNode.node_id == other_id)
+        .values(updated_at=utcnow() - dt.timedelta(days=8))
+    )
+    db.session.commit()
+    assert prune(7) == 3
+    assert _outbox_rows() == 0
+
+    # Back again below what was pruned: it rebuilds instead of missing the three.
+    with other.app_context():
+        drain()
+        assert search(search_index(), "public", "sleeps")["total"] == 3
+        assert check() == []
+        search_index().close()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_rebuild_killed_mid_way_leaves_nothing_the_next_one_does_not_clean(app, create_testimony):
+    from archive.search.outbox import index_root, rebuild
+
+    for n in range(3):
+        create_testimony(title=f"A fictional testimony of the orchard {n}")
+    killed = subprocess.Popen(
+        _script(
+            app,
+            """
+            import os
+            from archive.search import index
+            def die(sources, target):
+                os._exit(9)  # dies once its staging and fresh generations are on disk
+            index.link_segments = die
+            from archive.search.outbox import rebuild
+            rebuild()
+            """,
+        ),
+        cwd=app.root_path + "/..",
+    )
+    assert killed.wait(timeout=120) == 9
+    root = index_root()
+    left = {p.name.split("-")[0] for p in root.glob(".*-*")}
+    assert ".rebuild" in left
+    generations = {audience: len(list((root / audience).glob("gen-*"))) for audience in ("public", "staff")}
+    assert all(count >= 2 for count in generations.values())
+
+    rebuild()
+
+    assert not list(root.glob(".rebuild-*")) and not list(root.glob(".apply-*"))
+    # The live generation and the one before it (readers may still hold it), nothing of the dead one.
+    for audience in ("public", "research", "staff"):
+        assert len(list((root / audience).glob("gen-*"))) <= 2
+    assert search(search_index(), "public", "orchard")["total"] == 3
+    assert check() == []
+
+
+def test_a_change_that_commits_during_a_rebuild_below_its_position_is_still_applied(app, users):
+    from archive.operations import create_testimony
+    from archive.search.outbox import rebuild
+
+    early = create_testimony(users["admin"], sample_body(title="Early"), publish=True)
+    late = create_testimony(users["admin"], sample_body(title="Late"), publish=True)
+    db.session.execute(db.delete(OutboxEntry))
+    db.session.commit()
+    # Row 100 is there when the rebuild reads the position; row 50, an older transaction, commits
+    # after the rebuild read the testimonies (here: after the rebuild, with a change it never saw).
+    db.session.execute(insert(OutboxEntry).values(id=100, testimony_id=early.id))
+    db.session.commit()
+    rebuild()
+    from archive.consent.service import validate_consent
+    from archive.operations import change_consent
+
+    change_consent(
+        users["archivist"], late, validate_consent({**sample_body()["consent"], "access": "withdrawn"})
+    )
+    db.session.execute(db.delete(OutboxEntry).where(OutboxEntry.id > 100))
+    db.session.execute(insert(OutboxEntry).values(id=50, testimony_id=late.id))
+    db.session.commit()
+    drain()
+    assert [h["title"] for h in search(search_index(), "public", "")["hits"]] == ["Early"]
+    assert check() == []

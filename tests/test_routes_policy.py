@@ -71,6 +71,8 @@ TABLE: dict[tuple[str, str], dict] = {
     ("catalogue.home", "GET"): {None: ALL},
     ("search.results", "GET"): {None: ALL},
     ("search.suggestions", "GET"): {None: ALL},
+    ("search.healthz", "GET"): {None: ALL},
+    ("search.admin_health", "GET"): {None: ADMINS_PAGE},
     ("set_language", "GET"): {None: (MOVED,) * 5},
     ("oai.endpoint", "GET"): {None: ALL},
     ("oai.endpoint", "POST"): {None: ALL},

@@ -18,9 +18,11 @@ import io
 import mmap
 import pickle
 import struct
+import time
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from itertools import accumulate
 from pathlib import Path
 from pickle import loads
@@ -430,3 +432,33 @@ def _reopened(searcher: Searcher) -> Searcher | None:
         reader.close()
     combined = readers[0] if len(readers) == 1 else MultiReader(readers, generation=toc.generation)
     return Searcher(combined, fromindex=index)
+
+
+@contextmanager
+def locked_writer(index: Any, timeout: float) -> Iterator[Any]:
+    """A Whoosh writer of `index` under its WRITELOCK, which is let go whatever happens.
+
+    Whoosh's own writer takes the lock as a bare file descriptor before it opens its files; when
+    opening or committing them fails (a full disk), the descriptor stays open and the lock held
+    for the life of the process, so every later change met a LockError. Here the lock is ours,
+    taken the same way (a merge process's writer still waits for it), and released in `finally`.
+    """
+    from whoosh.index import LockError
+
+    lock = index.lock("WRITELOCK")
+    deadline = time.monotonic() + timeout
+    while not lock.acquire():
+        if time.monotonic() > deadline:
+            raise LockError
+        time.sleep(0.05)
+    try:
+        writer = index.writer(codec=CODEC, _lk=False)
+        try:
+            yield writer
+        except BaseException:
+            # On a full disk cancelling may fail as well; the lock is let go below all the same.
+            with suppress(Exception):
+                writer.cancel()
+            raise
+    finally:
+        lock.release()

@@ -31,7 +31,7 @@ from archive.search.building import (
     check_documents,
     group,
 )
-from archive.search.codec import CODEC, INDEX_NAME
+from archive.search.codec import INDEX_NAME
 from archive.search.fields import testimony_schema
 from archive.search.memory import release_pages
 from archive.search.merging import LOCK_WAIT_SECONDS, merge_jobs
@@ -210,8 +210,7 @@ class SearchIndex:
         """Delete the testimonies' documents from one index and link in the staged segments;
         whether the index changed."""
         # A merge process may be swapping segments in: it holds the lock for a moment.
-        writer = whoosh_index.open_dir(str(path)).writer(codec=CODEC, timeout=LOCK_WAIT_SECONDS)
-        try:
+        with codec.locked_writer(whoosh_index.open_dir(str(path)), LOCK_WAIT_SECONDS) as writer:
             changed = False
             for segment in writer.segments:
                 found = self._testimonies_in(writer.storage, writer.schema, segment)
@@ -221,17 +220,15 @@ class SearchIndex:
                             segment.delete_document(docnum)
                             changed = True
             linked = [s for source in sources for s in linked_segments(source, path)]
-        except BaseException:
-            writer.cancel()
-            raise
-        if not changed and not linked:
-            writer.cancel()
-            return False
-        # No merging here: the change is searchable first, and small segments are merged afterwards.
-        # A segment left with no live document is dropped (its files with it): a testimony
-        # published and then withdrawn must not leave an empty segment every query still reads.
-        writer.commit(mergetype=lambda _writer, segments: [*live(segments), *linked])
-        return True
+            if not changed and not linked:
+                writer.cancel()
+                return False
+            # No merging here: the change is searchable first, and small segments are merged
+            # afterwards. A segment left with no live document is dropped (its files with it): a
+            # testimony published and then withdrawn must not leave an empty segment every query
+            # still reads.
+            writer.commit(mergetype=lambda _writer, segments: [*live(segments), *linked])
+            return True
 
     def _testimonies_in(self, storage: Any, schema: Schema, segment: Any) -> dict[str, list[int]]:
         """Testimony id to the segment's document numbers holding it (deleted ones included).
@@ -286,6 +283,7 @@ class SearchIndex:
         if procs is None:
             procs = min(2, os.cpu_count() or 1)
         self.wait_for_merges()
+        self.remove_dead_staging()
         fresh = {audience: self._new_generation(audience) for audience in AUDIENCES}
         staging = self.root / f".rebuild-{uuid.uuid4().hex}"
         try:
@@ -304,6 +302,15 @@ class SearchIndex:
             shutil.rmtree(staging, ignore_errors=True)
         for audience, path in fresh.items():
             self._swap(audience, path)
+
+    def remove_dead_staging(self) -> None:
+        """Remove what writers killed mid-way left: staging folders of rebuilds and changes, and
+        pointers never swapped in (their unfinished generations go at the next swap). The caller
+        holds the single-writer lock, so no live writer is using any of them."""
+        for dead in (*self.root.glob(".rebuild-*"), *self.root.glob(".apply-*")):
+            shutil.rmtree(dead, ignore_errors=True)
+        for pointer in self.root.glob(f"*/.{_CURRENT}.*"):
+            pointer.unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Empty every audience's index (swapping in empty generations, as a rebuild would)."""

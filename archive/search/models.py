@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from archive.extensions import db
@@ -15,3 +15,17 @@ class OutboxEntry(db.Model):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
     testimony_id: Mapped[int] = mapped_column(index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class IndexNode(db.Model):
+    """How far each node's index (one index folder, named by the id kept in it) has applied the
+    outbox, so rows that every active node has applied can be pruned. The row named `PRUNED` holds
+    the highest id pruned so far: a node that comes back below it rebuilds rather than miss rows."""
+
+    __tablename__ = "search_index_nodes"
+
+    PRUNED = "pruned"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -15,13 +15,16 @@ import json
 import logging
 import threading
 import time
+import traceback
+import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from archive import access
@@ -30,7 +33,7 @@ from archive.catalogue.bodies import published_body, working_body
 from archive.catalogue.models import Testimony
 from archive.consent.service import release_due_seals
 from archive.extensions import db
-from archive.search.models import OutboxEntry
+from archive.search.models import IndexNode, OutboxEntry
 from archive.timeutil import utcnow
 from archive.unit_of_work import unit_of_work
 
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 # An id below the position that was not there when the writer passed it may still commit later
 # (ids are handed out before commit); such gaps are looked at again for this long.
 GAP_SECONDS = 120
+# How many ids below a rebuild's position are looked at again (transactions open while it ran).
+GAP_WINDOW = 1000
 BATCH = 200
 
 
@@ -109,6 +114,39 @@ def _write_state(state: dict) -> None:
     tmp.replace(path)
 
 
+@dataclass(frozen=True)
+class Behind:
+    """Where this node's index stood in the outbox when a search began, and the testimonies with a
+    change committed since that it has not applied: their documents in the index may be stale."""
+
+    position: int
+    gaps: tuple[int, ...]
+    testimonies: frozenset[int]
+
+    def unapplied(self) -> ColumnElement[bool]:
+        """The outbox rows this index had not applied."""
+        where = OutboxEntry.id > self.position
+        return where | OutboxEntry.id.in_(self.gaps) if self.gaps else where
+
+
+def _behind_at() -> Behind:
+    state = _read_state()
+    gaps = tuple(sorted(int(k) for k, v in state["gaps"].items() if v > time.time() - GAP_SECONDS))
+    return Behind(state["position"], gaps, frozenset())
+
+
+def behind() -> Behind:
+    """One query: the testimonies with an outbox row this node's index has not applied.
+
+    The position is read before the caller reads the index, so whatever the index holds is at
+    least that far on; anything committed later has a row after it and is found here. The list is
+    small: the rows a writer has not reached yet, normally none.
+    """
+    found = _behind_at()
+    ids = db.session.scalars(select(OutboxEntry.testimony_id).where(found.unapplied()).distinct())
+    return Behind(found.position, found.gaps, frozenset(ids))
+
+
 def stamp(document: dict) -> int:
     """A fingerprint of a document: the index and the database agree when their stamps do."""
     body = {k: v for k, v in document.items() if k != "version"}
@@ -127,17 +165,46 @@ def documents_for(testimony) -> dict[str, dict]:
     return out
 
 
-def drain(*, blocking: bool = True) -> int:
-    """Apply every outbox row not applied yet. Returns how many testimonies were re-indexed."""
-    with writer_lock(blocking=blocking) as locked:
+def drain(*, blocking: bool = True, timeout: float = 30.0) -> int:
+    """Apply every outbox row not applied yet. Returns how many testimonies were re-indexed, or -1
+    when another writer held the lock (not blocking, or past the timeout)."""
+    with _own_reads():
+        return _drain(blocking, timeout)
+
+
+@contextmanager
+def _own_reads() -> Iterator[None]:
+    """Building documents reads through db.session too (the media room): a read transaction left
+    open there from before the writer recorded its position would be a stale snapshot on SQLite,
+    and the caller's next write through it would fail. One opened inside is ended here."""
+    idle = not db.session().in_transaction()
+    try:
+        yield
+    finally:
+        if idle and db.session().in_transaction():
+            db.session.commit()
+
+
+def _drain(blocking: bool, timeout: float) -> int:
+    with writer_lock(blocking=blocking, timeout=timeout) as locked:
         if not locked:
-            return 0
+            return -1
         done = 0
         if _state_path().exists() and not has_index():
             # Written by an older version in another layout: built anew, then nothing is behind.
             return _rebuild_locked()
         state = _read_state()
         with Session(db.engine) as session:
+            pruned = session.get(IndexNode, IndexNode.PRUNED)
+            if pruned is not None and state["position"] < pruned.position:
+                # Gone long enough that rows it never applied were pruned: only a rebuild is whole.
+                log.warning(
+                    "search index at %s, below the pruned outbox (%s): rebuilding",
+                    state["position"],
+                    pruned.position,
+                )
+                session.close()
+                return _rebuild_locked()
             while True:
                 gaps = {int(k): v for k, v in state["gaps"].items() if v > time.time() - GAP_SECONDS}
                 query = select(OutboxEntry.id, OutboxEntry.testimony_id).order_by(OutboxEntry.id)
@@ -169,13 +236,14 @@ def drain(*, blocking: bool = True) -> int:
                 }
                 _write_state(state)
                 session.expire_all()
-        _write_state(state)
+            _write_state(state)
+            _record_position(session, state["position"])
         return done
 
 
 def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     """Rebuild every audience's index from the database. Returns the number of testimonies."""
-    with writer_lock():
+    with _own_reads(), writer_lock():
         return _rebuild_locked(progress)
 
 
@@ -195,7 +263,16 @@ def _rebuild_locked(progress: Callable[[int, int], None] | None = None) -> int:
                     progress(min(total, (n + 1) * BATCH), total)
 
         search_index().rebuild(documents())
-        _write_state({"position": position, "gaps": {}})
+        # A change whose row id is below the position but had not committed when the documents
+        # were read is not in the rebuilt index: the missing ids near the top are looked at again,
+        # as a drain does with the ids it passes.
+        recent = set(session.scalars(select(OutboxEntry.id).where(OutboxEntry.id > position - GAP_WINDOW)))
+        now = time.time()
+        gaps = {
+            str(i): now for i in range(max(1, position - GAP_WINDOW + 1), position + 1) if i not in recent
+        }
+        _write_state({"position": position, "gaps": gaps})
+        _record_position(session, position, force=True)
         return total
 
 
@@ -220,43 +297,193 @@ def check() -> list[str]:
     return problems
 
 
-def pending_count() -> int:
-    state = _read_state()
-    return db.session.scalar(
-        select(func.count()).select_from(OutboxEntry).where(OutboxEntry.id > state["position"])
-    )
+@dataclass(frozen=True)
+class Lag:
+    """How far this node's index is behind the database: outbox rows not applied yet, and how long
+    the oldest of them has waited."""
+
+    rows: int
+    seconds: float
+
+
+def lag() -> Lag:
+    stale = _behind_at()
+    rows, oldest = db.session.execute(
+        select(func.count(), func.min(OutboxEntry.created_at)).where(stale.unapplied())
+    ).one()
+    seconds = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
+    return Lag(rows, round(seconds, 1))
+
+
+@dataclass
+class WriterState:
+    """What this process's background writer last did, for the health report."""
+
+    started: float
+    last_round: float = 0.0
+    last_success: float = 0.0
+    failures: int = 0
+    last_error: str = ""
+    lock_busy_since: float = 0.0
+    stopped: bool = False
+    warned: bool = False
+
+
+def writer_state(app) -> WriterState | None:
+    return app.extensions.get("archive_outbox_writer")
+
+
+def drain_after_commit() -> int:
+    """Apply a request's own change before its answer leaves, if the index can be written now.
+
+    The change is committed whatever happens here: a full disk, a lock another process holds, any
+    failure of the index leaves the outbox row for the background writer (or the next request)
+    and is logged, never turned into an error answer. Meanwhile searches leave the testimony out.
+    """
+    try:
+        done = drain(timeout=current_app.config["OUTBOX_DRAIN_WAIT_SECONDS"])
+    except Exception:
+        # The traceback as text: a record holding the frames would keep a failed Whoosh writer,
+        # and the files it opened, alive as long as the record.
+        waits = "search index not written after a commit; the outbox row waits"
+        log.warning("%s\n%s", waits, traceback.format_exc())
+        return 0
+    if done < 0:
+        log.warning("search index writer lock busy after a commit; the outbox row waits")
+        return 0
+    return done
+
+
+def _note_lag(app, state: WriterState) -> None:
+    """One warning in the log when the lag passes the setting, one line when it is back under."""
+    behind_by = lag()
+    over = behind_by.seconds > app.config["INDEX_LAG_MAX_SECONDS"]
+    if over and not state.warned:
+        log.warning("search index %s rows and %.0f s behind the database", behind_by.rows, behind_by.seconds)
+    elif state.warned and not over:
+        log.info("search index caught up with the database")
+    state.warned = over
 
 
 def start_background_writer(app) -> threading.Event:
     """Keep this process's index in step with changes made elsewhere, and open seals on their day.
 
+    A failed round applies nothing it cannot finish (the position moves only after the index has
+    the change) and is tried again after a pause that doubles up to OUTBOX_BACKOFF_MAX_SECONDS.
     Returns an event that stops the writer when set.
     """
     stop = threading.Event()
+    state = WriterState(started=time.time())
+    app.extensions["archive_outbox_writer"] = state
 
     def run() -> None:
-        last_seal_check = 0.0
-        while not stop.wait(app.config["OUTBOX_POLL_SECONDS"]):
+        last_seal_check = last_prune = 0.0
+        with app.app_context(), writer_lock(blocking=False) as locked:
+            if locked:
+                search_index().remove_dead_staging()
+        poll = app.config["OUTBOX_POLL_SECONDS"]
+        pause = poll
+        while not stop.wait(pause):
+            state.last_round = time.time()
             try:
                 with app.app_context():
-                    if time.monotonic() - last_seal_check > 60:
-                        with unit_of_work() as work:
-                            release_due_seals(work)
-                        last_seal_check = time.monotonic()
-                    drain(blocking=False)
-                    db.session.remove()
-            except Exception:  # the writer must outlive a failed round; the rows stay for the next
-                log.exception("search outbox round failed")
+                    try:
+                        if time.monotonic() - last_seal_check > 60:
+                            with unit_of_work() as work:
+                                release_due_seals(work)
+                            last_seal_check = time.monotonic()
+                        busy = drain(blocking=False) < 0
+                        _note_lag(app, state)
+                        if (
+                            not busy
+                            and time.monotonic() - last_prune > app.config["OUTBOX_PRUNE_EVERY_SECONDS"]
+                        ):
+                            prune()
+                            last_prune = time.monotonic()
+                    finally:
+                        db.session.remove()
+            except Exception as error:  # the writer must outlive a failed round; the rows stay for the next
+                state.failures += 1
+                state.last_error = f"{type(error).__name__}: {error}"
+                pause = min(poll * 2**state.failures, app.config["OUTBOX_BACKOFF_MAX_SECONDS"])
+                log.warning("search outbox round failed (%s in a row)", state.failures, exc_info=True)
+                continue
+            state.failures, state.last_error, pause = 0, "", poll
+            if busy:
+                # Another writer has the lock: normal for a moment (a request's drain), not for long.
+                state.lock_busy_since = state.lock_busy_since or time.time()
+            else:
+                state.lock_busy_since = 0.0
+                state.last_success = time.time()
+        state.stopped = True
 
     threading.Thread(target=run, name="search-outbox", daemon=True).start()
     return stop
 
 
-def prune(older_than_days: int = 30) -> int:
-    """Drop outbox rows every index has long applied; a node further behind rebuilds instead."""
+def node_id() -> str:
+    """This index folder's identity in the node table, kept in the folder (a rebuild keeps it)."""
+    path = index_root() / "node-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(uuid.uuid4().hex)
+        return path.read_text().strip()
+
+
+# node id -> (position, when it was last recorded): an idle node still says it is alive, hourly.
+_recorded: dict[str, tuple[int, float]] = {}
+RECORD_EVERY_SECONDS = 3600
+
+
+def _record_position(session: Session, position: int, force: bool = False) -> None:
+    """Tell the database how far this node's index is (called under the writer lock)."""
+    node = node_id()
+    last = _recorded.get(node)
+    if (
+        not force
+        and last is not None
+        and last[0] == position
+        and time.time() - last[1] < RECORD_EVERY_SECONDS
+    ):
+        return
+    row = session.get(IndexNode, node)
+    if row is None:
+        session.add(IndexNode(node_id=node, position=position))
+    else:
+        row.position, row.updated_at = position, utcnow()
+    session.commit()
+    _recorded[node] = (position, time.time())
+
+
+def prune(active_days: int | None = None) -> int:
+    """Drop the outbox rows every node active in the last `active_days` has applied; returns how
+    many. A node silent for longer holds nothing back: if it comes back below what was pruned,
+    its next drain rebuilds its index. Rows young enough to be another writer's gap are kept."""
     import datetime as dt
 
-    cutoff = utcnow() - dt.timedelta(days=older_than_days)
-    result = db.session.execute(delete(OutboxEntry).where(OutboxEntry.created_at < cutoff))
-    db.session.commit()
-    return result.rowcount
+    days = active_days if active_days is not None else current_app.config["OUTBOX_NODE_ACTIVE_DAYS"]
+    now = utcnow()
+    with Session(db.engine) as session:
+        horizon = session.scalar(
+            select(func.min(IndexNode.position)).where(
+                IndexNode.node_id != IndexNode.PRUNED, IndexNode.updated_at >= now - dt.timedelta(days=days)
+            )
+        )
+        if not horizon:
+            return 0
+        done = (OutboxEntry.id <= horizon) & (
+            OutboxEntry.created_at < now - dt.timedelta(seconds=GAP_SECONDS)
+        )
+        top = session.scalar(select(func.max(OutboxEntry.id)).where(done))
+        if top is None:
+            return 0
+        count = session.execute(delete(OutboxEntry).where(done)).rowcount
+        pruned = session.get(IndexNode, IndexNode.PRUNED)
+        if pruned is None:
+            session.add(IndexNode(node_id=IndexNode.PRUNED, position=top))
+        else:
+            pruned.position, pruned.updated_at = max(pruned.position, top), now
+        session.commit()
+        return count

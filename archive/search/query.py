@@ -184,6 +184,7 @@ def search(
     testimony_id: int | None = None,
     passages: int = 3,
     synonyms: Mapping[str, tuple[str, ...]] | None = None,
+    hidden: Collection[int] = (),
 ) -> dict[str, Any]:
     """Search one audience's index and return one page of testimonies.
 
@@ -201,6 +202,7 @@ def search(
     search stays inside that testimony: its one hit lists every matching segment in transcript
     order, paged by `page` and `per_page`, and adds `segments_total`. `synonyms` maps a word's name
     key to the other name keys of its entry in the name authority; a word also finds those.
+    `hidden` testimonies are left out of everything: hits, total, facets and suggestion.
     """
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}")
@@ -213,6 +215,9 @@ def search(
     with index.reading(audience) as snapshot:
         matching = Matching(snapshot.testimonies, snapshot.cache) if snapshot.testimonies else None
         allowed = _allowed(snapshot, filters)
+        unseen = {snapshot.docnums[t] for t in hidden if t in snapshot.docnums}
+        if unseen:
+            allowed = (set(snapshot.entries) if allowed is None else allowed) - unseen
         if testimony_id is not None:
             only = snapshot.docnums.get(testimony_id)
             allowed = {only} if only is not None and (allowed is None or only in allowed) else set()
@@ -259,6 +264,7 @@ def suggest(
     prefix: str,
     limit: int = 10,
     aliases: Mapping[str, tuple[str, ...]] | None = None,
+    hidden: Collection[int] = (),
 ) -> list[str]:
     """Place names and narrator labels of this audience's index that a word of starts with prefix.
 
@@ -272,6 +278,8 @@ def suggest(
     with index.reading(audience) as snapshot:
         counts: Counter[str] = Counter()
         for entry in snapshot.entries.values():
+            if entry.testimony_id in hidden:
+                continue
             counts.update(set(entry.places))
             if entry.narrator:
                 counts[entry.narrator] += 1

@@ -1,12 +1,33 @@
 """Searching as a user: the only way views reach the indexes, so no search is built without the
-access policy choosing the index of the caller's audience."""
+access policy choosing the index of the caller's audience, and no answer leaves without the
+database's word on what it shows.
+
+The index is a view that may lag behind (a full disk, a held lock, a stopped writer): two queries per
+search, never one per hit, keep a committed narrowing in force on every answer. Before the index
+is read, the testimonies with an outbox row this node has not applied are left out of hits, totals,
+facets and suggestions (`outbox.behind`). After it, the hits of the page are read back from the
+database in one query, with their consent, state and narrator as they are now: each is kept only if
+the policy still lets this audience see it and no change to it arrived meanwhile, and its passages and
+narrator label are passed through the consent in force (`access.search_hit`).
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import exists, select, text
+from sqlalchemy.orm import joinedload
+
 from archive import access
 from archive.authority.service import search_names
+from archive.catalogue.models import Testimony
+from archive.extensions import db
+from archive.review.models import Revision
 from archive.search.analysis import words
-from archive.search.outbox import search_index
+from archive.search.models import OutboxEntry
+from archive.search.outbox import Behind, behind, lag, search_index, writer_state
 from archive.search.query import search, suggest
 
 
@@ -21,16 +42,110 @@ def search_for(user, q: str, **options) -> dict:
         filters.pop("access", None)
     # The name authority's synonyms: one cheap query per search tells whether the cached ones are current.
     synonyms = search_names().synonyms if words(q or "") else None
-    result = search(search_index(), audience.value, q, filters=filters, synonyms=synonyms, **options)
+    stale = behind()
+    result = search(
+        search_index(),
+        audience.value,
+        q,
+        filters=filters,
+        synonyms=synonyms,
+        hidden=stale.testimonies,
+        **options,
+    )
+    _keep_current(user, result, stale)
     if not by_consent:
         result["facets"].pop("access", None)
     return result
 
 
+def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
+    """Drop every hit the database no longer lets this user see, or that changed after the index
+    was read, in one query for the whole page.
+
+    A hit's title, narrator label and snippets are the index's document; that document is what
+    the database would build now exactly when no outbox row for the testimony is unapplied (each
+    change writes one in its own transaction). A stale hit is dropped, not rebuilt: rebuilding
+    would read every hit's body through the policy on the request, and the writer replaces the
+    document within a poll or two anyway; meanwhile a testimony is missing from a search a moment,
+    which is harmless, where a withdrawn one shown is not.
+    """
+    ids = [hit["id"] for hit in result["hits"]]
+    if not ids:
+        return
+    changed = exists().where(OutboxEntry.testimony_id == Testimony.id, stale.unapplied())
+    rows = db.session.execute(
+        select(Testimony, changed)
+        .where(Testimony.id.in_(ids))
+        .options(
+            joinedload(Testimony.consents),
+            joinedload(Testimony.narrator),
+            joinedload(Testimony.published_revision).load_only(Revision.id),
+        )
+    ).unique()
+    current = {t.id: t for t, moved in rows if not moved}
+    kept = []
+    for hit in result["hits"]:
+        seen = access.search_hit(user, current[hit["id"]], hit) if hit["id"] in current else None
+        if seen is not None:
+            kept.append(seen)
+    result["total"] = max(0, result["total"] - (len(ids) - len(kept)))
+    result["hits"] = kept
+
+
 def suggest_for(user, prefix: str, limit: int = 10) -> list[str]:
     """Autocomplete from the caller's own audience's vocabulary only; a place's other names in the
-    name authority find it too, but only places of testimonies in that audience's index are offered."""
+    name authority find it too, but only places of testimonies in that audience's index are offered,
+    and none of a testimony whose latest change this node's index has not applied."""
     if not words(prefix or ""):
         return []
     aliases = search_names().place_aliases
-    return suggest(search_index(), access.audience_for(user).value, prefix, limit=limit, aliases=aliases)
+    audience = access.audience_for(user).value
+    hidden = behind().testimonies
+    return suggest(search_index(), audience, prefix, limit=limit, aliases=aliases, hidden=hidden)
+
+
+def writer_status() -> tuple[str, str]:
+    """This process's background writer in one word, and its last error: `off` where none runs
+    (tests, the command line), `running`, `failing` (its last round raised), `stuck` (another
+    process has held the writer lock, or its thread has not come round, for longer than the lag
+    setting), `stopped`."""
+    state = writer_state(current_app)
+    if state is None:
+        return "off", ""
+    limit = current_app.config["INDEX_LAG_MAX_SECONDS"]
+    now = time.time()
+    if state.stopped:
+        return "stopped", state.last_error
+    if state.failures:
+        return "failing", state.last_error
+    round_every = current_app.config["OUTBOX_POLL_SECONDS"] + current_app.config["OUTBOX_BACKOFF_MAX_SECONDS"]
+    if state.lock_busy_since and now - state.lock_busy_since > limit:
+        since = time.ctime(state.lock_busy_since)
+        return "stuck", f"the index writer lock has been held elsewhere since {since}"
+    if now - max(state.last_round, state.started) > limit + round_every:
+        return "stuck", "the writer thread has not come round"
+    return "running", ""
+
+
+def health() -> dict[str, Any]:
+    """The report `/healthz` answers and the admin health page shows in words: the database
+    reachable, the index's lag behind it on this node, and the writer. It names no testimony."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception:  # whatever the driver raises, the answer is that it is not reachable
+        db.session.rollback()
+        database = "unreachable"
+    report: dict[str, Any] = {"status": "ok", "database": database}
+    writer, error = writer_status()
+    index: dict[str, Any] = {"lag_rows": None, "lag_seconds": None, "writer": writer}
+    if database == "ok":
+        behind_by = lag()
+        index.update(lag_rows=behind_by.rows, lag_seconds=behind_by.seconds)
+    report["index"] = index
+    limit = current_app.config["INDEX_LAG_MAX_SECONDS"]
+    too_far = index["lag_seconds"] is None or index["lag_seconds"] > limit
+    if database != "ok" or too_far or writer in ("failing", "stuck", "stopped"):
+        report["status"] = "degraded"
+    report["writer_error"] = error
+    return report

@@ -7,12 +7,13 @@ audience, so nothing here can show a word the caller may not read.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
+from archive import access
 from archive.search.filters import read_filters
 from archive.search.query import SORTS
-from archive.search.service import search_for, suggest_for
+from archive.search.service import health, search_for, suggest_for
 
 bp = Blueprint("search", __name__)
 
@@ -90,3 +91,19 @@ def results():
 def suggestions():
     prefix = (request.args.get("q") or "").strip()[:100]
     return jsonify(suggest_for(current_user, prefix, SUGGESTIONS))
+
+
+@bp.route("/healthz")
+def healthz():
+    """For a monitor: 200 when the database answers and the index keeps up, 503 otherwise. The
+    writer's last error stays on the admin page: it may name a file or a row."""
+    report = health()
+    report.pop("writer_error")
+    return jsonify(report), 200 if report["status"] == "ok" else 503
+
+
+@bp.route("/admin/health")
+@login_required
+def admin_health():
+    access.require(current_user, access.Permission.HEALTH_READ)
+    return render_template("search/health.html", report=health())
