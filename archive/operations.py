@@ -27,7 +27,7 @@ from archive.errors import ArchiveError, Conflict, Forbidden
 from archive.media import service as media
 from archive.media.models import MediaFile
 from archive.review import service as review_service
-from archive.search.outbox import drain
+from archive.search.outbox import drain_after_commit
 from archive.unit_of_work import UnitOfWork, unit_of_work
 
 # An import applies its outbox rows to the index after this many records, so a long import
@@ -289,6 +289,6 @@ def import_file(
                 report.refuse(entry.where, importer.said(named) or e.message)
         if n % DRAIN_EVERY == 0 or n == report.total:
             if not dry_run:
-                drain()
+                drain_after_commit()
             echo(f"  {n}/{report.total} records read, {report.imported} good")
     return report
