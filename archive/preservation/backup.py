@@ -31,14 +31,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, delete, inspect, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 
+from archive.accounts.models import WebSession
 from archive.audit.service import record_event
 from archive.errors import ArchiveError
 from archive.extensions import db
 from archive.media.models import MediaFile
 from archive.media.service import media_root
+from archive.search.models import IndexNode
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -464,6 +466,12 @@ def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> Resto
         shutil.copyfile(source / name, scratch)
         os.replace(scratch, target)
     _restore_instance_files(source, notes)
+    # The index positions of the nodes that served the backed-up instance describe their index
+    # folders, not this one's (the pruned horizon is the database's own and stays); and nobody is
+    # signed in to an instance just restored.
+    db.session.execute(delete(IndexNode).where(IndexNode.node_id != IndexNode.PRUNED))
+    db.session.execute(delete(WebSession))
+    db.session.commit()
     echo("Rebuilding the search indexes…")
     db.session.remove()
     rebuild()
