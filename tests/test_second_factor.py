@@ -91,6 +91,40 @@ def test_guessing_codes_meets_the_sign_in_lock(app, client, users):
     assert db.session.query(AuditEvent).filter_by(action="login.locked").count() == 1
 
 
+def test_the_right_password_again_does_not_wipe_out_the_wrong_codes(app, client, users):
+    """Someone who has the password must not get endless guesses at the code by typing the password
+    again between them: the account's count of failures is cleared only by a whole sign-in."""
+    login(client, users["archivist"])
+    totp = set_up(client)
+    client.post("/logout")
+    db.session.refresh(users["archivist"])
+    signed_in_at = users["archivist"].last_login_at
+    guesses = app.config["SIGN_IN_FAILURES_PER_ACCOUNT"]
+    for _ in range(guesses - 1):
+        assert login(client, users["archivist"]).headers["Location"] == "/login/code"
+        assert client.post("/login/code", data={"code": "000000"}).status_code == 422
+    assert login(client, users["archivist"]).headers["Location"] == "/login/code"
+    assert client.post("/login/code", data={"code": "000000"}).status_code == 422
+    refused = client.post("/login/code", data={"code": totp.now()})
+    assert refused.status_code == 429
+    assert login(client, users["archivist"]).status_code == 429
+    db.session.refresh(users["archivist"])
+    assert users["archivist"].last_login_at == signed_in_at
+
+
+def test_a_sign_in_is_recorded_once_its_code_is_right(client, users):
+    login(client, users["moderator"])
+    totp = set_up(client)
+    client.post("/logout")
+    before = db.session.query(AuditEvent).filter_by(action="login").count()
+    login(client, users["moderator"])
+    assert db.session.query(AuditEvent).filter_by(action="login").count() == before
+    assert client.post("/login/code", data={"code": next_code(totp)}).status_code == 302
+    assert db.session.query(AuditEvent).filter_by(action="login").count() == before + 1
+    db.session.refresh(users["moderator"])
+    assert users["moderator"].last_login_at is not None
+
+
 def test_a_researcher_is_not_offered_a_second_factor(client, users):
     login(client, users["researcher"])
     assert "Set up a second factor" not in text_of(client.get("/account"))

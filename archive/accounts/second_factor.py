@@ -10,6 +10,7 @@ import pyotp
 from archive import access
 from archive.accounts import throttle
 from archive.accounts.models import User
+from archive.accounts.service import signed_in
 from archive.audit.service import record_event
 from archive.errors import Forbidden, Invalid
 from archive.extensions import db, get_row
@@ -108,6 +109,6 @@ def check_code(user: User, code: str, address: str = "") -> bool:
         db.session.commit()
         return False
     user.totp_last_step = step
-    record_event(user, "login.totp", user)
+    signed_in(user)
     db.session.commit()
     return True

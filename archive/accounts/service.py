@@ -95,11 +95,22 @@ def authenticate(email: str, password: str, address: str = "") -> User | None:
         throttle.record_failure(key, address or "")
         db.session.commit()
         return None
-    user.last_login_at = utcnow()
-    throttle.forget_failures(key)
-    record_event(user, "login", user)
+    if user.totp_secret is not None:
+        # Half a sign-in: the code is still to come. The account's failures stay counted, or the
+        # right password typed again between guesses would give endless guesses at the code.
+        record_event(user, "login.password", user)
+    else:
+        signed_in(user)
     db.session.commit()
     return user
+
+
+def signed_in(user: User) -> None:
+    """A whole sign-in (the password, and the code where there is a second factor): recorded, and
+    the account's count of failures cleared."""
+    user.last_login_at = utcnow()
+    throttle.forget_failures(user.email.strip().lower()[:254])
+    record_event(user, "login", user)
 
 
 def change_password(user: User, current: str, new: str, keep_session: str | None = None) -> None:
