@@ -87,8 +87,13 @@ def update_testimony(
     body = catalogue.changes(testimony, catalogue.checked_edit(user, testimony, data, if_match))
     if not body:
         return testimony
-    with unit_of_work() as work:
-        _edit(user, testimony, body, work, note=note)
+    try:
+        with unit_of_work() as work:
+            _edit(user, testimony, body, work, note=note)
+    except IntegrityError:
+        # Another writer gave a testimony this external_id between the check and the commit.
+        catalogue.refuse_taken_external_id(body, testimony)
+        raise
     return testimony
 
 

@@ -215,6 +215,51 @@ def test_concurrent_creates_of_one_external_id_make_one_testimony_and_refuse_the
     assert count(catalogue.Testimony) == 1
 
 
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_concurrent_edits_giving_one_external_id_to_several_testimonies_keep_it_to_one(
+    live_server, tokens, create_testimony
+):
+    drafts = [create_testimony(state="draft", title=f"A fictional entry {n}") for n in range(6)]
+    # Read here: the threads that send the edits have no database session of their own.
+    drafts = [(t.id, t.version) for t in drafts]
+    start = threading.Barrier(len(drafts))
+    answers: list[tuple[int, dict]] = []
+
+    def edit(testimony_id: int, version: int) -> None:
+        request = urllib.request.Request(
+            f"{live_server}/api/v1/testimonies/{testimony_id}",
+            data=json.dumps({"external_id": "RACE-2"}).encode(),
+            method="PATCH",
+            headers={
+                "Authorization": f"Bearer {tokens['archivist']}",
+                "Content-Type": "application/json",
+                "If-Match": str(version),
+            },
+        )
+        start.wait()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answers.append((response.status, json.loads(response.read())))
+        except urllib.error.HTTPError as e:
+            answers.append((e.code, json.loads(e.read())))
+
+    threads = [threading.Thread(target=edit, args=draft) for draft in drafts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(status for status, _ in answers) == [200] + [422] * 5
+    for status, answer in answers:
+        if status == 422:
+            assert "already has this external_id" in answer["error"]["fields"]["external_id"]
+    db.session.remove()
+    holders = db.session.scalars(
+        select(catalogue.Testimony).where(catalogue.Testimony.external_id == "RACE-2")
+    ).all()
+    assert len(holders) == 1
+
+
 def test_concurrent_requests_under_one_key_make_one_testimony_on_sqlite(tmp_path):
     """On an app of its own: the suite's SQLite app begins its transactions early, to nest each
     test in one, which a served SQLite archive does not do."""
