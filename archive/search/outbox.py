@@ -129,10 +129,15 @@ class Behind:
         return where | OutboxEntry.id.in_(self.gaps) if self.gaps else where
 
 
+def _live_gaps(state: dict) -> dict[int, float]:
+    """The ids below the position not seen yet that may still commit, with when each was passed."""
+    cutoff = time.time() - GAP_SECONDS
+    return {int(k): v for k, v in state["gaps"].items() if v > cutoff}
+
+
 def _behind_at() -> Behind:
     state = _read_state()
-    gaps = tuple(sorted(int(k) for k, v in state["gaps"].items() if v > time.time() - GAP_SECONDS))
-    return Behind(state["position"], gaps, frozenset())
+    return Behind(state["position"], tuple(sorted(_live_gaps(state))), frozenset())
 
 
 def behind() -> Behind:
@@ -206,12 +211,10 @@ def _drain(blocking: bool, timeout: float) -> int:
                 session.close()
                 return _rebuild_locked()
             while True:
-                gaps = {int(k): v for k, v in state["gaps"].items() if v > time.time() - GAP_SECONDS}
+                gaps = _live_gaps(state)
+                unapplied = Behind(state["position"], tuple(sorted(gaps)), frozenset()).unapplied()
                 query = select(OutboxEntry.id, OutboxEntry.testimony_id).order_by(OutboxEntry.id)
-                where = OutboxEntry.id > state["position"]
-                if gaps:
-                    where = where | OutboxEntry.id.in_(list(gaps))
-                rows = session.execute(query.where(where).limit(BATCH)).all()
+                rows = session.execute(query.where(unapplied).limit(BATCH)).all()
                 if not rows:
                     state["gaps"] = {str(k): v for k, v in gaps.items()}
                     break
