@@ -100,7 +100,7 @@ def pending(user: User) -> dict:
 def check_code(user: User, code: str, address: str = "") -> bool:
     """The second step of signing in. A wrong code counts as a failed sign-in, so guessing codes
     meets the same lock as guessing passwords; raises `throttle.Throttled` while locked."""
-    email = user.email.lower()
+    email = throttle.account_key(user.email)
     throttle.refuse_if_locked(email, address)
     step = _accepted_step(user.totp_secret, code, user.totp_last_step)
     if step is None:

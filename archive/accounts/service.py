@@ -85,7 +85,7 @@ def authenticate(email: str, password: str, address: str = "") -> User | None:
     """The user, or None; the caller says only that the email or password was wrong. Raises
     `throttle.Throttled` while the account or the client's address is locked, before the password
     is even looked at."""
-    key = (email or "").strip().lower()[:254]
+    key = throttle.account_key(email)
     throttle.refuse_if_locked(key, address or "")
     user = user_by_email(email or "")
     stored = user.password_hash if user else _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"])
@@ -109,7 +109,7 @@ def signed_in(user: User) -> None:
     """A whole sign-in (the password, and the code where there is a second factor): recorded, and
     the account's count of failures cleared."""
     user.last_login_at = utcnow()
-    throttle.forget_failures(user.email.strip().lower()[:254])
+    throttle.forget_failures(throttle.account_key(user.email))
     record_event(user, "login", user)
 
 

@@ -26,6 +26,11 @@ class Throttled(ArchiveError):
         self.retry_after = retry_after
 
 
+def account_key(email: str | None) -> str:
+    """The account a sign-in attempt counts against, however its email was typed."""
+    return (email or "").strip().lower()[:254]
+
+
 def _window() -> dt.timedelta:
     return dt.timedelta(minutes=float(current_app.config["SIGN_IN_WINDOW_MINUTES"]))
 
