@@ -193,22 +193,23 @@ def can_view(user: User | None, testimony: Testimony) -> bool:
     return _reaches(audience_for(user), testimony)
 
 
-def search_hit(user: User | None, testimony: Testimony, hit: dict) -> dict | None:
+def search_hit(user: User | None, testimony: Testimony, hit: dict, shown: dict) -> dict | None:
     """A search hit as the database's consent lets this user see it now, or None where the
     testimony is no longer theirs to see (the same reach the audience's index is built with), so a
     narrowing committed after the index was written is in force on the answer at once. Passages
-    the consent now withholds are dropped, and where it anonymises the narrator the label is made
-    again from the narrator's record, whatever the index still holds."""
+    the consent now withholds are dropped; the title and the narrator's label are made again from
+    `shown`, the title and narrator (`{"name", "pseudonym"}`) of the body this user reads (the
+    working copy for staff, the published version for others), whatever the index still holds."""
     audience = audience_for(user)
     if not _reaches(audience, testimony):
         return None
     consent = testimony.consent
-    label = hit.get("narrator")
-    if audience is not Audience.STAFF and (consent is None or consent.anonymize_narrator):
-        narrator = testimony.narrator
-        label = _narrator_label(audience, consent, {"name": narrator.name, "pseudonym": narrator.pseudonym})
-    segments = _visible_segments(audience, consent, hit.get("segments") or [])
-    return {**hit, "narrator": label, "segments": segments}
+    return {
+        **hit,
+        "title": shown.get("title") or "",
+        "narrator": _narrator_label(audience, consent, shown.get("narrator") or {}),
+        "segments": _visible_segments(audience, consent, hit.get("segments") or []),
+    }
 
 
 def sees_working_copy(user: User | None) -> bool:

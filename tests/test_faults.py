@@ -450,10 +450,10 @@ def test_an_index_wrong_past_its_position_still_answers_as_the_database_says(app
     """Every narrowing committed, none applied, and the position moved past them as if they were:
     only the check of the hits against the database stands between the index and the answer."""
     from archive.consent.service import validate_consent
-    from archive.operations import change_consent
+    from archive.operations import approve, change_consent, submit_for_review, update_testimony
     from archive.search.outbox import index_root
 
-    gone, hushed, cut = (create_testimony(**_witness(n)) for n in (1, 2, 3))
+    gone, hushed, cut, renamed = (create_testimony(**_witness(n)) for n in (1, 2, 3, 4))
     base = sample_body()["consent"]
     narrowed = {
         gone: {**base, "access": "withdrawn"},
@@ -462,6 +462,17 @@ def test_an_index_wrong_past_its_position_still_answers_as_the_database_says(app
     }
     for testimony, consent in narrowed.items():
         change_consent(users["archivist"], testimony, validate_consent(consent))
+    # A title and a narrator's name corrected, reviewed and published; and a later edit of the
+    # title still in the working copy, which the public must not read before it is approved.
+    update_testimony(
+        users["archivist"],
+        renamed,
+        {"title": "Fictional road, title corrected", "narrator": {"name": "Zorya Corrected"}},
+        renamed.version,
+    )
+    submit_for_review(users["archivist"], renamed)
+    approve(users["moderator"], renamed)
+    update_testimony(users["archivist"], renamed, {"title": "Fictional road, draft title"}, renamed.version)
     db.session.info.pop("outbox_dirty", None)
     state_file = index_root() / "outbox-position.json"
     state = json.loads(state_file.read_text())
@@ -478,3 +489,7 @@ def test_an_index_wrong_past_its_position_still_answers_as_the_database_says(app
     assert hits[hushed.id]["narrator"] == "Z. F." and "Fictivebrennock" not in text + page
     assert all(segment["start_ms"] >= 60000 for segment in hits[cut.id]["segments"])
     assert "amberlightcorvinth" not in text + page
+    assert hits[renamed.id]["title"] == "Fictional road, title corrected"
+    assert hits[renamed.id]["narrator"] == "Zorya Corrected"
+    assert "Qorvel" + OWN[4] not in text + page and "Fictive" + OWN[4] not in text + page
+    assert "draft title" not in text + page

@@ -18,11 +18,11 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import exists, select, text
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from archive import access
 from archive.authority.service import search_names
-from archive.catalogue.models import Testimony
+from archive.catalogue.models import Narrator, Testimony
 from archive.extensions import db
 from archive.review.models import Revision
 from archive.search.analysis import words
@@ -62,9 +62,11 @@ def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
     """Drop every hit the database no longer lets this user see, or that changed after the index
     was read, in one query for the whole page.
 
-    A hit's title, narrator label and snippets are the index's document; that document is what
-    the database would build now exactly when no outbox row for the testimony is unapplied (each
-    change writes one in its own transaction). A stale hit is dropped, not rebuilt: rebuilding
+    A hit's title and narrator label are read from the database in the same query, so even an
+    index wrong past its recorded position cannot show an old title or a name; its snippets are the
+    index's document, which is what the database would build now exactly when no outbox row for the
+    testimony is unapplied (each change writes one in its own transaction), and they pass through
+    the consent in force. A stale hit is dropped, not rebuilt: rebuilding
     would read every hit's body through the policy on the request, and the writer replaces the
     document within a poll or two anyway; meanwhile a testimony is missing from a search a moment,
     which is harmless, where a withdrawn one shown is not.
@@ -73,21 +75,42 @@ def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
     if not ids:
         return
     changed = exists().where(OutboxEntry.testimony_id == Testimony.id, stale.unapplied())
-    rows = db.session.execute(
-        select(Testimony, changed)
+    # The title and narrator the user reads, from the database: staff the working copy, everybody
+    # else the published version (two fields of its snapshot, not the whole transcript).
+    if access.sees_working_copy(user):
+        shown = (Testimony.title, Narrator.name, Narrator.pseudonym)
+    else:
+        published = aliased(Revision)
+        snapshot = published.snapshot
+        shown = (
+            snapshot["title"].as_string(),
+            snapshot[("narrator", "name")].as_string(),
+            snapshot[("narrator", "pseudonym")].as_string(),
+        )
+    query = (
+        select(Testimony, changed, *shown)
+        .join(Narrator, Narrator.id == Testimony.narrator_id)
         .where(Testimony.id.in_(ids))
         .options(
             joinedload(Testimony.consents),
             joinedload(Testimony.narrator),
             joinedload(Testimony.published_revision).load_only(Revision.id),
         )
-    ).unique()
-    current = {t.id: t for t, moved in rows if not moved}
+    )
+    if not access.sees_working_copy(user):
+        query = query.outerjoin(published, published.id == Testimony.published_revision_id)
+    current = {
+        t.id: (t, {"title": title, "narrator": {"name": name, "pseudonym": pseudonym}})
+        for t, moved, title, name, pseudonym in db.session.execute(query).unique()
+        if not moved
+    }
     kept = []
     for hit in result["hits"]:
-        seen = access.search_hit(user, current[hit["id"]], hit) if hit["id"] in current else None
-        if seen is not None:
-            kept.append(seen)
+        if hit["id"] in current:
+            testimony, shown_now = current[hit["id"]]
+            seen = access.search_hit(user, testimony, hit, shown_now)
+            if seen is not None:
+                kept.append(seen)
     result["total"] = max(0, result["total"] - (len(ids) - len(kept)))
     result["hits"] = kept
 
