@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from archive.errors import Forbidden, NotFound
 from archive.timeutil import utcnow
@@ -158,7 +158,18 @@ def audiences_for(user: User | None) -> list[Audience]:
     return [audience_for(user)]
 
 
-def effective_access(consent: ConsentVersion | None, today: dt.date | None = None) -> Access:
+class ConsentTerms(Protocol):
+    """What the policy reads of a consent version: a `ConsentVersion`, or a row of these columns."""
+
+    access: str
+    sealed_until: dt.date | None
+    release_to: str | None
+    anonymize_narrator: bool
+    publish_transcript: bool
+    redactions: list
+
+
+def effective_access(consent: ConsentTerms | None, today: dt.date | None = None) -> Access:
     """The consent level in force today: a seal past its date has become its `release_to` level."""
     if consent is None:
         # No consent recorded: nothing leaves the staff.
@@ -176,14 +187,23 @@ def is_withdrawn(testimony: Testimony) -> bool:
 
 
 def _reaches(audience: Audience, testimony: Testimony) -> bool:
-    if testimony.deleted_at is not None:
+    return _within_reach(
+        audience,
+        testimony.deleted_at is not None,
+        testimony.published_revision is not None,
+        testimony.consent,
+    )
+
+
+def _within_reach(audience: Audience, deleted: bool, published: bool, consent: ConsentTerms | None) -> bool:
+    if deleted:
         return False
-    access = effective_access(testimony.consent)
+    access = effective_access(consent)
     if access is Access.WITHDRAWN:
         return False
     if audience is Audience.STAFF:
         return access in _AUDIENCE_REACHES[audience]
-    return testimony.published_revision is not None and access in _AUDIENCE_REACHES[audience]
+    return published and access in _AUDIENCE_REACHES[audience]
 
 
 def can_view(user: User | None, testimony: Testimony) -> bool:
@@ -193,21 +213,34 @@ def can_view(user: User | None, testimony: Testimony) -> bool:
     return _reaches(audience_for(user), testimony)
 
 
-def search_hit(user: User | None, testimony: Testimony, hit: dict, shown: dict) -> dict | None:
+@dataclass(frozen=True)
+class Standing:
+    """What the database says of a testimony now, as much as a search hit needs, read for a whole
+    page of hits in one query (`search.service`): deleted or not, published or not, the consent in
+    force, and the title and narrator (`{"name", "pseudonym"}`) of the body the searcher reads (the
+    working copy for staff, the published version for everybody else)."""
+
+    deleted: bool
+    published: bool
+    consent: ConsentTerms | None
+    title: str
+    narrator: dict
+
+
+def search_hit(user: User | None, hit: dict, standing: Standing) -> dict | None:
     """A search hit as the database's consent lets this user see it now, or None where the
     testimony is no longer theirs to see (the same reach the audience's index is built with), so a
     narrowing committed after the index was written is in force on the answer at once. Passages
     the consent now withholds are dropped; the title and the narrator's label are made again from
-    `shown`, the title and narrator (`{"name", "pseudonym"}`) of the body this user reads (the
-    working copy for staff, the published version for others), whatever the index still holds."""
+    the database's `standing`, whatever the index still holds."""
     audience = audience_for(user)
-    if not _reaches(audience, testimony):
+    consent = standing.consent
+    if not _within_reach(audience, standing.deleted, standing.published, consent):
         return None
-    consent = testimony.consent
     return {
         **hit,
-        "title": shown.get("title") or "",
-        "narrator": _narrator_label(audience, consent, shown.get("narrator") or {}),
+        "title": standing.title or "",
+        "narrator": _narrator_label(audience, consent, standing.narrator),
         "segments": _visible_segments(audience, consent, hit.get("segments") or []),
     }
 
@@ -436,7 +469,7 @@ def narrator_label(user: User | None, testimony: Testimony, narrator: dict | Non
     return _narrator_label(audience_for(user), testimony.consent, narrator or {})
 
 
-def _narrator_label(audience: Audience, consent: ConsentVersion | None, narrator: dict) -> str:
+def _narrator_label(audience: Audience, consent: ConsentTerms | None, narrator: dict) -> str:
     name, pseudonym = narrator.get("name") or "", narrator.get("pseudonym") or ""
     if audience is Audience.STAFF:
         return name or pseudonym or ANONYMOUS_LABEL
@@ -451,7 +484,7 @@ def _overlaps(segment: dict, redactions: list[dict]) -> bool:
     )
 
 
-def _visible_segments(audience: Audience, consent: ConsentVersion | None, segments: list) -> list:
+def _visible_segments(audience: Audience, consent: ConsentTerms | None, segments: list) -> list:
     if audience is Audience.STAFF:
         return segments
     if consent is None or not consent.publish_transcript:

@@ -49,6 +49,9 @@ def defaults(instance: Path) -> dict:
         "LANGUAGES": LANGUAGES,
         "PER_PAGE": 10,
         "MAX_PER_PAGE": 100,
+        # Answers each audience's index keeps for a search asked again before its next commit (the
+        # database is still asked about every hit, every time); 0 keeps none.
+        "SEARCH_ANSWERS_KEPT": 256,
         # How long the API keeps a create's answer for a retry under the same Idempotency-Key.
         "IDEMPOTENCY_KEY_HOURS": 24,
         "SESSION_COOKIE_HTTPONLY": True,

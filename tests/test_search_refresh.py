@@ -50,3 +50,57 @@ def test_a_worker_that_lets_go_of_its_mapped_pages_still_reads_the_index(tmp_pat
         assert search(index, "public", "orch*")["total"] == 20
         assert search(index, "public", '"the orchard"')["total"] == 20
     assert len(released) == 9
+
+
+# --- answers kept with a snapshot: given again only while nothing in the index changed --------------
+
+
+def test_an_answer_kept_for_a_search_asked_again_ends_with_the_next_commit(tmp_path):
+    index = SearchIndex(tmp_path)
+    index.apply([(1, {"public": _doc(1, "lantern")}), (2, {"public": _doc(2, "lantern")})])
+    assert search(index, "public", "lantern", remember=8)["total"] == 2
+    index.apply([(1, {})])
+    assert [h["id"] for h in search(index, "public", "lantern", remember=8)["hits"]] == [2]
+    index.apply([(3, {"public": _doc(3, "lantern")})])
+    assert sorted(h["id"] for h in search(index, "public", "lantern", remember=8)["hits"]) == [2, 3]
+
+
+def test_a_kept_answer_is_the_same_whatever_its_first_reader_did_with_it(tmp_path):
+    index = SearchIndex(tmp_path)
+    index.apply([(n, {"public": _doc(n, "lantern")}) for n in (1, 2)])
+    first = search(index, "public", "lantern", remember=8)
+    first["hits"][0]["segments"].clear()
+    first["hits"][0]["title"] = "changed by a reader"
+    first["hits"].pop()
+    first["facets"].pop("language")
+    first["total"] = 0
+    again = search(index, "public", "lantern", remember=8)
+    assert again == search(index, "public", "lantern") and again["total"] == 2
+    assert all(hit["segments"] and hit["title"] == "Fictional lantern" for hit in again["hits"])
+
+
+def test_an_answer_is_given_again_only_for_the_very_same_question(tmp_path, monkeypatch):
+    from archive.search import query as module
+
+    evaluated = []
+    real = module._search
+    monkeypatch.setattr(module, "_search", lambda *args: evaluated.append(args[1]) or real(*args))
+    index = SearchIndex(tmp_path)
+    index.apply([(n, {"public": _doc(n, "lantern" if n % 2 else "orchard")}) for n in range(1, 5)])
+    search(index, "public", "lantern", remember=2)
+    assert search(index, "public", "lantern", remember=2)["total"] == 2
+    assert len(evaluated) == 1, "asked again with nothing changed: the kept answer"
+    # Another page, filter, hidden testimony or name authority is another question.
+    assert search(index, "public", "lantern", remember=2, hidden={1})["total"] == 1
+    assert search(index, "public", "lantern", remember=2, filters={"lang": "az"})["total"] == 0
+    assert search(index, "public", "lantern", remember=2, synonyms={})["total"] == 2
+    assert len(evaluated) == 4
+    # Only the last `remember` answers are kept, and none at all without it.
+    evaluated.clear()
+    search(index, "public", "orchard", remember=2)
+    search(index, "public", "lantern", remember=2, page=2)
+    search(index, "public", "lantern", remember=2, hidden={1})
+    assert len(evaluated) == 3, "the third was pushed out by the two asked after it"
+    search(index, "public", "orch*")
+    search(index, "public", "orch*")
+    assert len(evaluated) == 5

@@ -185,6 +185,7 @@ def search(
     passages: int = 3,
     synonyms: Mapping[str, tuple[str, ...]] | None = None,
     hidden: Collection[int] = (),
+    remember: int = 0,
 ) -> dict[str, Any]:
     """Search one audience's index and return one page of testimonies.
 
@@ -203,6 +204,11 @@ def search(
     order, paged by `page` and `per_page`, and adds `segments_total`. `synonyms` maps a word's name
     key to the other name keys of its entry in the name authority; a word also finds those.
     `hidden` testimonies are left out of everything: hits, total, facets and suggestion.
+
+    The answer is a function of the index at one moment and of these arguments alone, so the last
+    `remember` answers are kept with the audience's snapshot and given again while no commit has
+    changed the index (a commit makes a new snapshot, with none kept). What the database says of
+    each hit now is the caller's to check, every time (`service.search_for`).
     """
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}")
@@ -210,52 +216,91 @@ def search(
     per_page = min(MAX_PER_PAGE, max(1, int(per_page)))
     # As the index has the text: a letter and its accent typed apart are one letter.
     q = unicodedata.normalize("NFC", q or "")
+    key = (q, page, per_page, _filters_key(filters), sort, testimony_id, passages, frozenset(hidden))
+    with index.reading(audience) as snapshot:
+        kept = snapshot.answers.get(key)
+        if kept is not None and kept[0] is synonyms:
+            snapshot.answers.move_to_end(key)
+            return _copy(kept[1])
+        result = _search(snapshot, q, page, per_page, filters, sort, testimony_id, passages, synonyms, hidden)
+        if remember > 0:
+            snapshot.answers[key] = (synonyms, result)
+            while len(snapshot.answers) > remember:
+                snapshot.answers.popitem(last=False)
+        return _copy(result)
+
+
+def _filters_key(filters: dict[str, Any] | None) -> tuple:
+    return tuple(sorted((name, tuple(sorted(map(str, _values(v))))) for name, v in (filters or {}).items()))
+
+
+def _copy(result: dict[str, Any]) -> dict[str, Any]:
+    """A kept answer as its callers may change it (they drop hits, relabel, hide a facet); the
+    kept one stays as the index gave it."""
+    return {
+        **result,
+        "facets": dict(result["facets"]),
+        "hits": [{**hit, "segments": list(hit["segments"])} for hit in result["hits"]],
+    }
+
+
+def _search(
+    snapshot: Snapshot,
+    q: str,
+    page: int,
+    per_page: int,
+    filters: dict[str, Any] | None,
+    sort: str,
+    testimony_id: int | None,
+    passages: int,
+    synonyms: Mapping[str, tuple[str, ...]] | None,
+    hidden: Collection[int],
+) -> dict[str, Any]:
     parsed = parse(q)
     ranking = rewrite(parsed, with_synonyms(RANKING, synonyms)) if parsed is not None else None
-    with index.reading(audience) as snapshot:
-        matching = Matching(snapshot.testimonies, snapshot.cache) if snapshot.testimonies else None
-        allowed = _allowed(snapshot, filters)
-        unseen = {snapshot.docnums[t] for t in hidden if t in snapshot.docnums}
-        if unseen:
-            allowed = (set(snapshot.entries) if allowed is None else allowed) - unseen
-        if testimony_id is not None:
-            only = snapshot.docnums.get(testimony_id)
-            allowed = {only} if only is not None and (allowed is None or only in allowed) else set()
-        if ranking is None:
-            docnums = snapshot.entries.keys() if allowed is None else allowed
-            scored = [(docnum, 0.0) for docnum in docnums]
-            if sort == "relevance":
-                sort = "date"
-        elif snapshot.testimonies is None or allowed == set():
-            scored = []
-        else:
-            scores = matching.scores(ranking)
-            if allowed is not None:
-                scores = {docnum: score for docnum, score in scores.items() if docnum in allowed}
-            scored = list(scores.items())
-        entries = snapshot.entries
-        result: dict[str, Any] = {
-            "total": len(scored),
-            "page": page,
-            "per_page": per_page,
-            "hits": [],
-            "facets": _facets(snapshot, [docnum for docnum, _ in scored]),
-            "suggestion": None,
-        }
-        if testimony_id is not None:
-            if scored:
-                entry = entries[scored[0][0]]
-                count, segments = within(matching, parsed, scored[0][0], page, per_page, synonyms)
-                result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
-        else:
-            shown = _ordered(snapshot, scored, sort, page * per_page)[(page - 1) * per_page :]
-            passages_target = with_synonyms(PASSAGES, synonyms)
-            passage_query = rewrite(parsed, passages_target) if parsed is not None else None
-            found = best_passages(matching, passage_query, shown, passages)
-            result["hits"] = [_hit(entries[d], found[d]) for d in shown]
-        if not scored and parsed is not None:
-            result["suggestion"] = _did_you_mean(matching, q)
-        return result
+    matching = Matching(snapshot.testimonies, snapshot.cache) if snapshot.testimonies else None
+    allowed = _allowed(snapshot, filters)
+    unseen = {snapshot.docnums[t] for t in hidden if t in snapshot.docnums}
+    if unseen:
+        allowed = (set(snapshot.entries) if allowed is None else allowed) - unseen
+    if testimony_id is not None:
+        only = snapshot.docnums.get(testimony_id)
+        allowed = {only} if only is not None and (allowed is None or only in allowed) else set()
+    if ranking is None:
+        docnums = snapshot.entries.keys() if allowed is None else allowed
+        scored = [(docnum, 0.0) for docnum in docnums]
+        if sort == "relevance":
+            sort = "date"
+    elif snapshot.testimonies is None or allowed == set():
+        scored = []
+    else:
+        scores = matching.scores(ranking)
+        if allowed is not None:
+            scores = {docnum: score for docnum, score in scores.items() if docnum in allowed}
+        scored = list(scores.items())
+    entries = snapshot.entries
+    result: dict[str, Any] = {
+        "total": len(scored),
+        "page": page,
+        "per_page": per_page,
+        "hits": [],
+        "facets": _facets(snapshot, [docnum for docnum, _ in scored]),
+        "suggestion": None,
+    }
+    if testimony_id is not None:
+        if scored:
+            entry = entries[scored[0][0]]
+            count, segments = within(matching, parsed, scored[0][0], page, per_page, synonyms)
+            result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
+    else:
+        shown = _ordered(snapshot, scored, sort, page * per_page)[(page - 1) * per_page :]
+        passages_target = with_synonyms(PASSAGES, synonyms)
+        passage_query = rewrite(parsed, passages_target) if parsed is not None else None
+        found = best_passages(matching, passage_query, shown, passages)
+        result["hits"] = [_hit(entries[d], found[d]) for d in shown]
+    if not scored and parsed is not None:
+        result["suggestion"] = _did_you_mean(matching, q)
+    return result
 
 
 def suggest(

@@ -3,7 +3,7 @@ search: its testimonies' entries by document number, facet members, per-segment 
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,9 @@ class Snapshot:
     cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     # (facet, value) to the docnums counted in it, as the bits of one integer (`facet_bits`).
     _facet_bits: dict[tuple[str, Any], int] | None = field(default=None, repr=False)
+    # The answers given at this moment of the index, newest last (`query.search` keeps them): never
+    # shared with a later snapshot, so a commit to the index is the end of every one of them.
+    answers: OrderedDict[tuple, tuple[Any, dict[str, Any]]] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def entries(self) -> dict[int, TestimonyEntry]:

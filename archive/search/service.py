@@ -14,15 +14,18 @@ narrator label are passed through the consent in force (`access.search_hit`).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import exists, select, text
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy import Select, exists, func, select, text
+from sqlalchemy.orm import aliased
 
 from archive import access
 from archive.authority.service import search_names
 from archive.catalogue.models import Narrator, Testimony
+from archive.consent.models import ConsentVersion
 from archive.extensions import db
 from archive.review.models import Revision
 from archive.search.analysis import words
@@ -50,6 +53,7 @@ def search_for(user, q: str, **options) -> dict:
         filters=filters,
         synonyms=synonyms,
         hidden=stale.testimonies,
+        remember=current_app.config["SEARCH_ANSWERS_KEPT"],
         **options,
     )
     _keep_current(user, result, stale)
@@ -62,57 +66,102 @@ def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
     """Drop every hit the database no longer lets this user see, or that changed after the index
     was read, in one query for the whole page.
 
-    A hit's title and narrator label are read from the database in the same query, so even an
-    index wrong past its recorded position cannot show an old title or a name; its snippets are the
+    A hit's title and narrator label are made from the database's rows (`_standing`), so even an index
+    wrong past its recorded position cannot show an old title or a name. Its snippets are the
     index's document, which is what the database would build now exactly when no outbox row for the
     testimony is unapplied (each change writes one in its own transaction), and they pass through
-    the consent in force. A stale hit is dropped, not rebuilt: rebuilding
-    would read every hit's body through the policy on the request, and the writer replaces the
-    document within a poll or two anyway; meanwhile a testimony is missing from a search a moment,
-    which is harmless, where a withdrawn one shown is not.
+    the consent in force. A stale hit is dropped, not rebuilt: rebuilding would read every hit's
+    body through the policy on the request, and the writer replaces the document within a poll or
+    two anyway; meanwhile a testimony is missing from a search a moment, which is harmless, where a
+    withdrawn one shown is not.
     """
     ids = [hit["id"] for hit in result["hits"]]
     if not ids:
         return
-    changed = exists().where(OutboxEntry.testimony_id == Testimony.id, stale.unapplied())
-    # The title and narrator the user reads, from the database: staff the working copy, everybody
-    # else the published version (two fields of its snapshot, not the whole transcript).
-    if access.sees_working_copy(user):
-        shown = (Testimony.title, Narrator.name, Narrator.pseudonym)
-    else:
-        published = aliased(Revision)
-        snapshot = published.snapshot
-        shown = (
-            snapshot["title"].as_string(),
-            snapshot[("narrator", "name")].as_string(),
-            snapshot[("narrator", "pseudonym")].as_string(),
-        )
-    query = (
-        select(Testimony, changed, *shown)
-        .join(Narrator, Narrator.id == Testimony.narrator_id)
-        .where(Testimony.id.in_(ids))
-        .options(
-            joinedload(Testimony.consents),
-            joinedload(Testimony.narrator),
-            joinedload(Testimony.published_revision).load_only(Revision.id),
-        )
-    )
-    if not access.sees_working_copy(user):
-        query = query.outerjoin(published, published.id == Testimony.published_revision_id)
-    current = {
-        t.id: (t, {"title": title, "narrator": {"name": name, "pseudonym": pseudonym}})
-        for t, moved, title, name, pseudonym in db.session.execute(query).unique()
-        if not moved
-    }
+    standing = _standing(user, ids, stale)
     kept = []
     for hit in result["hits"]:
-        if hit["id"] in current:
-            testimony, shown_now = current[hit["id"]]
-            seen = access.search_hit(user, testimony, hit, shown_now)
+        if hit["id"] in standing:
+            seen = access.search_hit(user, hit, standing[hit["id"]])
             if seen is not None:
                 kept.append(seen)
     result["total"] = max(0, result["total"] - (len(ids) - len(kept)))
     result["hits"] = kept
+
+
+@cache
+def _standing_query() -> Select:
+    """What `_standing` reads of a page of hits, built once (building the statement costs more than
+    running it): each testimony with its narrator, published revision and consent in force."""
+    consent = aliased(ConsentVersion)
+    in_force = (
+        select(func.max(ConsentVersion.number))
+        .where(ConsentVersion.testimony_id == Testimony.id, ConsentVersion.status == "approved")
+        .correlate(Testimony)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Testimony.id,
+            Testimony.title,
+            Testimony.version,
+            Testimony.deleted_at,
+            Revision.id.label("revision_id"),
+            Revision.version.label("published_version"),
+            Narrator.name,
+            Narrator.pseudonym,
+            consent.id.label("consent_id"),
+            consent.access,
+            consent.sealed_until,
+            consent.release_to,
+            consent.anonymize_narrator,
+            consent.publish_transcript,
+            consent.redactions,
+        )
+        .join(Narrator, Narrator.id == Testimony.narrator_id)
+        .outerjoin(Revision, Revision.id == Testimony.published_revision_id)
+        .outerjoin(consent, (consent.testimony_id == Testimony.id) & (consent.number == in_force))
+    )
+
+
+def _standing(user, ids: list[int], stale: Behind) -> dict[int, access.Standing]:
+    """What the database says now of each of these testimonies that no unapplied outbox row has
+    changed since the index was written: columns in one query (the consent in force joined in),
+    not a model per hit. The title and narrator are the published version's for everybody but
+    staff; they are the working copy's unless an edit waits for review, and only then are two
+    fields of the published snapshot read, in one more query, never its transcript."""
+    changed = exists().where(OutboxEntry.testimony_id == Testimony.id, stale.unapplied())
+    rows = db.session.execute(_standing_query().where(Testimony.id.in_(ids), ~changed)).all()
+    standing = {
+        row.id: access.Standing(
+            deleted=row.deleted_at is not None,
+            published=row.revision_id is not None,
+            consent=row if row.consent_id is not None else None,
+            title=row.title,
+            narrator={"name": row.name, "pseudonym": row.pseudonym},
+        )
+        for row in rows
+    }
+    pending = {
+        row.revision_id: row.id
+        for row in rows
+        if row.revision_id is not None and row.published_version != row.version
+    }
+    if pending and not access.sees_working_copy(user):
+        snapshot = Revision.snapshot
+        for revision_id, title, name, pseudonym in db.session.execute(
+            select(
+                Revision.id,
+                snapshot["title"].as_string(),
+                snapshot[("narrator", "name")].as_string(),
+                snapshot[("narrator", "pseudonym")].as_string(),
+            ).where(Revision.id.in_(pending))
+        ):
+            testimony_id = pending[revision_id]
+            standing[testimony_id] = replace(
+                standing[testimony_id], title=title, narrator={"name": name, "pseudonym": pseudonym}
+            )
+    return standing
 
 
 def suggest_for(user, prefix: str, limit: int = 10) -> list[str]:

@@ -6,7 +6,9 @@ audience, so nothing here can show a word the caller may not read.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
@@ -50,7 +52,11 @@ def link(args: MultiDict, *, toggle: tuple[str, str] | None = None, **changes) -
             new.pop(name, None)
         else:
             new[name] = str(value)
-    return url_for("search.results", **new.to_dict(flat=False))
+    # The page's own address, built once per request: a page of facets links to it a hundred times.
+    if "search_url" not in g:
+        g.search_url = url_for("search.results")
+    query = urlencode([(k, v) for k, v in new.items(multi=True) if v is not None])
+    return f"{g.search_url}?{query}" if query else g.search_url
 
 
 @bp.route("/search")
