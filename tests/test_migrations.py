@@ -99,7 +99,8 @@ def test_the_upgrade_encrypts_a_plain_second_factor_its_owner_still_signs_in_and
         stored = conn.scalar(query)
     assert secret not in stored.upper()
     client = fresh_app.test_client()
-    client.post("/login", data={"email": "keeper@example.org", "password": PASSWORD})
+    signed = client.post("/login", data={"email": "keeper@example.org", "password": PASSWORD})
+    assert signed.headers["Location"] == "/login/code"
     assert client.post("/login/code", data={"code": pyotp.TOTP(secret).now()}).status_code == 302
     db.session.remove()
 

@@ -210,14 +210,14 @@ def test_codes_still_work_after_a_key_rotation_with_the_old_key_as_a_fallback(
     client.post("/logout")
     monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [app.config["SECRET_KEY"]])
     monkeypatch.setitem(app.config, "SECRET_KEY", "a-fictional-new-secret-key")
-    login(client, users["archivist"])
+    assert login(client, users["archivist"]).headers["Location"] == "/login/code"
     assert client.post("/login/code", data={"code": code_later(monkeypatch, totp, 1)}).status_code == 302
     assert "Sign out" in text_of(client.get("/"))
     client.post("/logout")
 
     # That sign-in encrypted the secret under the new key: the old one may now be forgotten.
     monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
-    login(client, users["archivist"])
+    assert login(client, users["archivist"]).headers["Location"] == "/login/code"
     assert client.post("/login/code", data={"code": code_later(monkeypatch, totp, 2)}).status_code == 302
     assert "Sign out" in text_of(client.get("/"))
 
@@ -280,7 +280,8 @@ def test_a_backup_from_before_the_encryption_restores_with_codes_that_still_work
     restarted = make_app(tmp_path / "target", SECRET_KEY=key)
     client = restarted.test_client()
     with restarted.app_context():
-        client.post("/login", data={"email": "keeper@example.org", "password": PASSWORD})
+        signed = client.post("/login", data={"email": "keeper@example.org", "password": PASSWORD})
+        assert signed.headers["Location"] == "/login/code"
         assert client.post("/login/code", data={"code": totp.now()}).status_code == 302
         assert "Sign out" in text_of(client.get("/"))
         db.session.remove()
