@@ -25,6 +25,10 @@ def _secret_key(instance: Path) -> str:
 def defaults(instance: Path) -> dict:
     return {
         "SECRET_KEY": _secret_key(instance),
+        # Former secret keys, still read after a rotation (Flask's own setting, a list): second
+        # factors encrypted under one stay readable until their owner's next sign-in encrypts them
+        # under SECRET_KEY.
+        "SECRET_KEY_FALLBACKS": [],
         "SQLALCHEMY_DATABASE_URI": os.environ.get("ARCHIVE_DATABASE_URL")
         or f"sqlite:///{instance / 'archive.sqlite3'}",
         "INDEX_PATH": str(instance / "index"),

@@ -1,14 +1,16 @@
 """The schema comes from Alembic migrations, on both databases, and matches the models."""
 
+import pyotp
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
+from werkzeug.security import generate_password_hash
 
 from archive.extensions import db
-from tests.conftest import make_app, postgres_url
+from tests.conftest import PASSWORD, TEST_PASSWORD_HASH, make_app, postgres_url
 
 # On PostgreSQL these tests drop and create the schema over and over: they do it in a schema of their
 # own, so the suite's app, which keeps its tables and users in the database's default schema for the
@@ -74,3 +76,34 @@ def test_the_database_itself_refuses_to_change_or_delete_an_audit_event(fresh_ap
             conn.execute(text(statement))
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT action FROM audit_events")).scalars().all() == ["login"]
+
+
+def test_the_upgrade_encrypts_a_plain_second_factor_its_owner_still_signs_in_and_downgrade_decrypts(
+    fresh_app,
+):
+    directory = fresh_app.extensions["migrate"].directory
+    before = "f4b8d2e6a1c3-1"  # the revision before second factors were encrypted
+    upgrade(directory=directory, revision=before)
+    secret = pyotp.random_base32()
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (email, name, role, password_hash, active, created_at, totp_secret) "
+                "VALUES ('keeper@example.org', '', 'archivist', :hash, true, CURRENT_TIMESTAMP, :secret)"
+            ),
+            {"hash": generate_password_hash(PASSWORD, TEST_PASSWORD_HASH), "secret": secret},
+        )
+    upgrade(directory=directory)
+    query = text("SELECT totp_secret FROM users")
+    with db.engine.connect() as conn:
+        stored = conn.scalar(query)
+    assert secret not in stored.upper()
+    client = fresh_app.test_client()
+    signed = client.post("/login", data={"email": "keeper@example.org", "password": PASSWORD})
+    assert signed.headers["Location"] == "/login/code"
+    assert client.post("/login/code", data={"code": pyotp.TOTP(secret).now()}).status_code == 302
+    db.session.remove()
+
+    downgrade(directory=directory, revision=before)
+    with db.engine.connect() as conn:
+        assert conn.scalar(query) == secret

@@ -24,9 +24,10 @@ class User(UserMixin, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
     last_seen_at: Mapped[dt.datetime | None]
-    # The second factor (TOTP): its shared secret, and the last time step a code was accepted for,
-    # so that no code is taken twice.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The second factor (TOTP): its shared secret, encrypted (a Fernet token of about 140 characters
+    # from `second_factor.seal`, never the secret itself), and the last time step a code was
+    # accepted for, so that no code is taken twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_last_step: Mapped[int | None]
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user")

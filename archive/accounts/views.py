@@ -106,8 +106,15 @@ def login():
 
 # Where the session keeps an account whose password was right and whose code is awaited.
 PENDING = "second_factor_pending"
-# Where the account page keeps a new secret until a code from the app confirms it.
+# Where the account page keeps a new secret, sealed, until a code from the app confirms it.
 ENROLLING = "second_factor_enrolling"
+
+
+def _secret_unreadable() -> str:
+    return _(
+        "This archive can no longer read your second factor, so no code can be checked. "
+        "Ask an admin to reset your second factor, then sign in with your password and set it up again."
+    )
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
@@ -124,6 +131,9 @@ def login_code():
         except Throttled as refused:
             session.pop(PENDING, None)
             return _refused_sign_in(LoginForm(formdata=None), refused)
+        except second_factor.SecretUnreadable:
+            form.code.errors = [_secret_unreadable()]
+            return render_template("accounts/login_code.html", form=form), 422
         if accepted:
             session.pop(PENDING, None)
             login_user(user)
@@ -173,14 +183,14 @@ def _second_factor_action(action: str, form: CodeForm):
     """Set up, confirm or remove one's own second factor: a redirect once done, else None."""
     if action == "totp_begin":
         if SecondFactorStartForm().validate_on_submit() and second_factor.may_enrol(current_user):
-            session[ENROLLING] = second_factor.new_secret()
+            session[ENROLLING] = second_factor.begin_enrolment()
             return redirect(url_for("accounts.account"))
         return None
     if not form.validate_on_submit():
         return None
     try:
         if action == "totp_confirm":
-            second_factor.enrol(current_user, session.get(ENROLLING) or "", form.code.data)
+            second_factor.enrol(current_user, session.get(ENROLLING), form.code.data)
             session.pop(ENROLLING, None)
             flash(_("The second factor is on: signing in now asks for a code."), "success")
         else:
@@ -189,13 +199,18 @@ def _second_factor_action(action: str, form: CodeForm):
     except Invalid:
         form.code.errors = [_("The code is not right.")]
         return None
+    except second_factor.SecretUnreadable:
+        form.code.errors = [_secret_unreadable()]
+        return None
     except Forbidden:
         return None
     return redirect(url_for("accounts.account"))
 
 
 def _second_factor_part() -> dict:
-    enrolling = session.get(ENROLLING) if current_user.totp_secret is None else None
+    enrolling = None
+    if current_user.totp_secret is None:
+        enrolling = second_factor.enrolling_secret(session.get(ENROLLING))
     return {
         "may_enrol": second_factor.may_enrol(current_user),
         "enrolling_secret": enrolling,

@@ -418,6 +418,14 @@ def _restore_instance_files(source: Path, notes: list[str]) -> None:
         shutil.copy2(saved, here)
 
 
+def _key_file_in_use() -> Path | None:
+    """The instance's `secret_key` file, if this process took its secret key from it."""
+    path = Path(current_app.instance_path) / "secret_key"
+    if os.environ.get("ARCHIVE_SECRET_KEY") or not path.is_file():
+        return None
+    return path if path.read_text().strip() == current_app.config["SECRET_KEY"] else None
+
+
 def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> RestoreReport:
     """Restore the backup in SOURCE into this instance, which must be empty; then rebuild the index."""
     from flask_migrate import upgrade
@@ -450,6 +458,12 @@ def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> Resto
     else:
         _restore_postgres(url, dump)
     notes: list[str] = []
+    key_file = _key_file_in_use()
+    _restore_instance_files(source, notes)
+    if key_file is not None:
+        # The backup's key replaced the file: the instance runs with it from the next start, and a
+        # migration below may encrypt with it (second factors), so this process takes it now.
+        current_app.config["SECRET_KEY"] = key_file.read_text().strip()
     if manifest["alembic_revision"] is not None:
         # A backup from an older version is brought to this version's schema.
         upgrade(directory=current_app.extensions["migrate"].directory)
@@ -465,7 +479,6 @@ def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> Resto
         scratch = target.with_name(target.name + ".restoring")
         shutil.copyfile(source / name, scratch)
         os.replace(scratch, target)
-    _restore_instance_files(source, notes)
     # The index positions of the nodes that served the backed-up instance describe their index
     # folders, not this one's (the pruned horizon is the database's own and stays); and nobody is
     # signed in to an instance just restored.
