@@ -73,6 +73,11 @@ def defaults(instance: Path) -> dict:
         "SIGN_IN_FAILURES_PER_ACCOUNT": 5,
         "SIGN_IN_FAILURES_PER_ADDRESS": 20,
         "SIGN_IN_WINDOW_MINUTES": 15,
+        # A browser that signed in gets a device cookie for the account, valid this many days (a new
+        # one at every sign-in): its attempts pass the account and address locks strangers set, and
+        # this many wrong passwords or codes in a row with it invalidate it.
+        "DEVICE_COOKIE_DAYS": 180,
+        "SIGN_IN_FAILURES_PER_DEVICE": 5,
         # How many reverse proxies stand before the app and set X-Forwarded-For (and -Proto, -Host):
         # 0 trusts no such header, so a client cannot choose the address it is throttled by.
         "TRUSTED_PROXIES": 0,

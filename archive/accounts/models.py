@@ -1,5 +1,7 @@
 """Accounts: a user has one role on the access ladder; API tokens and session ids are stored only as
-hashes; failed sign-ins are kept for a while so that every node throttles the same guesses."""
+hashes; failed sign-ins are kept for a while so that every node throttles the same guesses, and
+browsers that signed in are remembered (device cookies) so that strangers' guesses do not lock
+them out."""
 
 import datetime as dt
 import hashlib
@@ -92,3 +94,22 @@ class SignInFailure(db.Model):
     email: Mapped[str] = mapped_column(String(254), index=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class DeviceCookie(db.Model):
+    """A browser that signed in to this account: its cookie holds a random key, stored here only
+    as a hash. It lets that browser past the locks strangers' failures set; its own failures are
+    counted here, and the row goes once they reach `SIGN_IN_FAILURES_PER_DEVICE`."""
+
+    __tablename__ = "device_cookies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    # Wrong passwords (or codes) sent with this cookie since the last whole sign-in with it.
+    failures: Mapped[int] = mapped_column(default=0)
+
+    @staticmethod
+    def hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()

@@ -84,7 +84,8 @@ def create_user(actor, email: str, role: str, password: str, name: str = "") -> 
 def authenticate(email: str, password: str, address: str = "") -> User | None:
     """The user, or None; the caller says only that the email or password was wrong. Raises
     `throttle.Throttled` while the account or the client's address is locked, before the password
-    is even looked at."""
+    is even looked at, unless the attempt carries a device cookie of the account
+    (`throttle.carrying`)."""
     key = throttle.account_key(email)
     throttle.refuse_if_locked(key, address or "")
     user = user_by_email(email or "")
@@ -113,26 +114,37 @@ def signed_in(user: User) -> None:
     record_event(user, "login", user)
 
 
+def remember_browser(user: User, keys: list[str]) -> list[str]:
+    """After a whole sign-in, this browser gets a new device cookie for the account: the keys the
+    cookie is to hold from now on."""
+    kept = throttle.remember_device(user, keys)
+    db.session.commit()
+    return kept
+
+
 def change_password(user: User, current: str, new: str, keep_session: str | None = None) -> None:
     """A new password; every other session of the user ends (`keep_session`: the hash of the
-    session the change was made in)."""
+    session the change was made in), and no browser is trusted by a device cookie any more."""
     if not check_password_hash(user.password_hash, current or ""):
         raise Invalid("The current password is not right.", {"current": "Not your password."})
     check_password(new, "new")
     user.password_hash = hash_password(new)
     ended = sessions.end_sessions(user, keep_session)
-    record_event(user, "user.password_change", user, sessions_ended=ended)
+    devices = throttle.forget_devices(user)
+    record_event(user, "user.password_change", user, sessions_ended=ended, devices_forgotten=devices)
     db.session.commit()
 
 
 def set_password(actor, user: User, new: str) -> None:
-    """An admin's reset: whoever knew the old password is signed out everywhere."""
+    """An admin's reset: whoever knew the old password is signed out everywhere, and no browser
+    keeps a device cookie of the account."""
     if actor is not None:
         access.require(actor, Permission.USERS_MANAGE)
     check_password(new)
     user.password_hash = hash_password(new)
     ended = sessions.end_sessions(user)
-    record_event(actor, "user.password_reset", user, sessions_ended=ended)
+    devices = throttle.forget_devices(user)
+    record_event(actor, "user.password_reset", user, sessions_ended=ended, devices_forgotten=devices)
     db.session.commit()
 
 
@@ -142,10 +154,12 @@ def _require_sign_in_owner(actor, user: User) -> None:
 
 
 def end_all_sessions(actor, user: User) -> int:
-    """Sign the user out everywhere, the actor's own session included when it is theirs."""
+    """Sign the user out everywhere, the actor's own session included when it is theirs; the
+    account's device cookies go too."""
     _require_sign_in_owner(actor, user)
     ended = sessions.end_sessions(user)
-    record_event(actor, "user.sessions_end", user, sessions_ended=ended)
+    devices = throttle.forget_devices(user)
+    record_event(actor, "user.sessions_end", user, sessions_ended=ended, devices_forgotten=devices)
     db.session.commit()
     return ended
 
@@ -173,6 +187,7 @@ def set_active(actor, user: User, active: bool) -> None:
     user.active = active
     if not active:
         sessions.end_sessions(user)
+        throttle.forget_devices(user)
     record_event(actor, "user.activate" if active else "user.deactivate", user)
     db.session.commit()
 

@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 
 from archive import access
 from archive.access import Role
-from archive.accounts import second_factor, service
+from archive.accounts import second_factor, service, throttle
 from archive.accounts.forms import (
     ROLE_LABELS,
     ActiveForm,
@@ -68,6 +68,25 @@ def role_label(role: str) -> str:
     return str(ROLE_LABELS[Role(role)])
 
 
+def _carried_devices() -> list[str]:
+    """The device keys this browser's cookie holds (see `archive.accounts.throttle`)."""
+    return throttle.device_keys(request.cookies.get(throttle.DEVICE_COOKIE))
+
+
+def _trust_this_browser(response, user):
+    """After a whole sign-in (or a new password): the browser's device cookie for this account."""
+    keys = service.remember_browser(user, _carried_devices())
+    response.set_cookie(
+        throttle.DEVICE_COOKIE,
+        throttle.device_cookie_value(keys),
+        max_age=int(float(current_app.config["DEVICE_COOKIE_DAYS"]) * 86400),
+        httponly=True,
+        secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
+        samesite="Lax",
+    )
+    return response
+
+
 def _refused_sign_in(form: LoginForm, refused: Throttled):
     """The sign-in page, saying for how long attempts are refused: 429, with Retry-After."""
     minutes = -(-refused.retry_after // 60)
@@ -85,9 +104,10 @@ def login():
         form.next.data = safe_next(request.args.get("next")) or ""
     if form.validate_on_submit():
         try:
-            user = service.authenticate(
-                form.email.data, form.password.data, address=request.remote_addr or ""
-            )
+            with throttle.carrying(_carried_devices()):
+                user = service.authenticate(
+                    form.email.data, form.password.data, address=request.remote_addr or ""
+                )
         except Throttled as refused:
             return _refused_sign_in(form, refused)
         if user is not None and user.totp_secret is not None:
@@ -97,7 +117,7 @@ def login():
         if user is not None:
             login_user(user)
             flash(_("You are signed in."), "success")
-            return redirect(safe_next(form.next.data) or url_for("catalogue.home"))
+            return _trust_this_browser(redirect(safe_next(form.next.data) or url_for("catalogue.home")), user)
         # One message for both causes, so the form does not reveal which accounts exist.
         form.form_errors.append(_("The email or password is not right."))
     status = 422 if form.errors else 200
@@ -127,7 +147,8 @@ def login_code():
     form = CodeForm()
     if form.validate_on_submit():
         try:
-            accepted = second_factor.check_code(user, form.code.data, address=request.remote_addr or "")
+            with throttle.carrying(_carried_devices()):
+                accepted = second_factor.check_code(user, form.code.data, address=request.remote_addr or "")
         except Throttled as refused:
             session.pop(PENDING, None)
             return _refused_sign_in(LoginForm(formdata=None), refused)
@@ -138,7 +159,9 @@ def login_code():
             session.pop(PENDING, None)
             login_user(user)
             flash(_("You are signed in."), "success")
-            return redirect(safe_next(pending.get("next")) or url_for("catalogue.home"))
+            return _trust_this_browser(
+                redirect(safe_next(pending.get("next")) or url_for("catalogue.home")), user
+            )
         form.code.errors = [_("The code is not right.")]
     return render_template("accounts/login_code.html", form=form), (422 if form.errors else 200)
 
@@ -280,7 +303,8 @@ def account():
                 _show_service_error(form, error)
         else:
             flash(_("Your password is changed. Every other session of yours is signed out."), "success")
-            return redirect(url_for("accounts.account"))
+            # Every browser's device cookie went with the old password; this one is trusted anew.
+            return _trust_this_browser(redirect(url_for("accounts.account")), current_user)
     refused = request.method == "POST" and action in (*SIGN_IN_ACTIONS, *SECOND_FACTOR_ACTIONS)
     status = 422 if refused or form.errors or form.form_errors else 200
     page = render_template(
