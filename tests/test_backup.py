@@ -526,13 +526,28 @@ def test_a_killed_backup_never_looks_complete(tmp_path):
     assert (backup / "manifest.json").is_file()
 
 
-def test_a_restore_killed_half_way_keeps_the_archive_shut_until_the_next_restore_finishes_it(place, tmp_path):
+def damaged_copy(backup: Path, into: Path) -> str:
+    """A copy of BACKUP with a stored file gone bad and its manifest rewritten to match (a careless
+    repair): only the copy, against the SHA-256 the archive stores it under, can tell, after the
+    database is loaded. Returns the file's name."""
+    shutil.copytree(backup, into)
+    manifest = json.loads((into / "manifest.json").read_text())
+    name = next(n for n in manifest["files"] if n.startswith("media/"))
+    bad = b"%PDF-1.4 not the signed form"
+    (into / name).write_bytes(bad)
+    manifest["files"][name] = {"sha256": hashlib.sha256(bad).hexdigest(), "size": len(bad)}
+    (into / "manifest.json").write_text(json.dumps(manifest))
+    return name
+
+
+def test_a_half_done_restore_is_never_served_and_never_blocks_the_next_restore(place, tmp_path):
     source = place("source")
-    filled(source, ["The fictional shawl of the winter road", "A research testimony"])
+    filled(source, ["The fictional shawl of the winter road"])
     rows, files = every_row(source), stored_files(source)
     backup = tmp_path / "backup"
     assert source.run("backup", str(backup)).returncode == 0
     target = emptied(source, place, "target")
+    other = place("other")
     # Killed where it waits for the index's writer lock, held here: after it has loaded the database
     # and copied the media, before the index is built. Nothing else stops it there.
     (target.folder / "index").mkdir(parents=True)
@@ -543,6 +558,9 @@ def test_a_restore_killed_half_way_keeps_the_archive_shut_until_the_next_restore
             [ARCHIVE, "restore", str(backup)], env=target.environment(), stdout=out, stderr=subprocess.STDOUT
         )
         try:
+            # Meanwhile: a damaged copy of the backup, and another instance's database, used below.
+            damaged = damaged_copy(backup, tmp_path / "damaged")
+            assert other.run("db", "upgrade").returncode == 0
             while "Rebuilding the search indexes" not in output.read_text() and running.poll() is None:
                 threading.Event().wait(0.01)
             running.kill()
@@ -557,43 +575,26 @@ def test_a_restore_killed_half_way_keeps_the_archive_shut_until_the_next_restore
     refused = target.run("fixity")
     assert refused.returncode == 1 and "is unfinished" in refused.stderr
 
-    # Its folder pointed at another database meanwhile: that database is nobody's half-done restore.
-    other = place("other")
-    assert other.run("db", "upgrade").returncode == 0
+    # The folder pointed at another database since: that one holds nobody's half-done restore.
     before = every_row(other)
     refused = Instance(target.folder, other.url).run("restore", str(backup))
     assert refused.returncode == 1 and "another database" in refused.stderr
     assert every_row(other) == before
 
-    restored = target.run("restore", str(backup))
-    assert restored.returncode == 0, restored.stderr
-    assert "did not finish" in restored.stdout
-    assert besides_the_restore(every_row(target)) == the_record(rows)
-    assert stored_files(target) == files
-    assert target.run("fixity").returncode == 0
-    assert target.run("index", "check").returncode == 0
-
-
-def test_a_restore_that_fails_after_loading_the_database_leaves_the_instance_empty(place, tmp_path):
-    source = place("source")
-    filled(source, ["A fictional testimony"])
-    backup = tmp_path / "backup"
-    assert source.run("backup", str(backup)).returncode == 0
-    # A stored file gone bad since the backup, its manifest rewritten to match (a careless repair):
-    # only the copy, against the SHA-256 the archive stores it under, can tell.
-    manifest = json.loads((backup / "manifest.json").read_text())
-    name = next(n for n in manifest["files"] if n.startswith("media/"))
-    bad = b"%PDF-1.4 not the signed form"
-    (backup / name).write_bytes(bad)
-    manifest["files"][name] = {"sha256": hashlib.sha256(bad).hexdigest(), "size": len(bad)}
-    (backup / "manifest.json").write_text(json.dumps(manifest))
-
-    target = emptied(source, place, "target")
-    assert target.run("db", "upgrade").returncode == 0
-    failed = target.run("restore", str(backup))
+    # Another backup, damaged: the half-done restore is emptied, this one fails once it has loaded
+    # the database, and takes back all it wrote.
+    failed = target.run("restore", str(tmp_path / "damaged"))
     assert failed.returncode == 1
-    assert name in failed.stderr and "empty again" in failed.stderr
+    assert "did not finish" in failed.stdout
+    assert damaged in failed.stderr and "empty again" in failed.stderr
     assert not any(every_row(target).values())
     assert stored_files(target) == {}
     with target.app().app_context():
         db.engine.dispose()
+
+    restored = target.run("restore", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    assert besides_the_restore(every_row(target)) == the_record(rows)
+    assert stored_files(target) == files
+    assert target.run("fixity").returncode == 0
+    assert target.run("index", "check").returncode == 0
