@@ -467,15 +467,15 @@ def _restore_media(source: Path, manifest: dict, echo: Callable[[str], None]) ->
 # --- the marker of a restore under way ------------------------------------------------------------
 
 
-def _database_identity(url: URL, schema: str | None) -> dict:
+def _database_identity(url: URL, schema: str | None) -> str:
     """The database a restore writes into, so that the next one empties that database and no other
     (an instance folder pointed at another database since keeps it)."""
     if url.get_backend_name() == "sqlite":
-        return {"sqlite": str(Path(url.database or "").resolve())}
+        return f"the SQLite file {Path(url.database or '').resolve()}"
     query = dict(url.query)
     host = url.host or query.get("host") or "localhost"
     port = url.port or query.get("port") or 5432
-    return {"postgresql": f"{host}:{port}/{url.database}", "schema": schema}
+    return f"the PostgreSQL database {url.database} on {host}:{port}, schema {schema}"
 
 
 def unfinished_restore(instance: Path) -> dict | None:
@@ -593,8 +593,9 @@ def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> Resto
     if unfinished is not None and unfinished.get("database") != database:
         raise BackupError(
             f"{instance / MARKER} marks an unfinished restore into another database "
-            f"({unfinished.get('database', 'unknown')}) than this instance's ({database}): nothing is "
-            "emptied. Point ARCHIVE_DATABASE_URL back at that database and run `archive restore` again."
+            f"({unfinished.get('database', 'which it does not say')}) than this instance's "
+            f"({database}): nothing is emptied. Point ARCHIVE_DATABASE_URL back at that database and "
+            "run `archive restore` again."
         )
     echo("Checking the backup against its manifest…")
     manifest = read_manifest(source)
