@@ -22,10 +22,14 @@ class DatabaseInteger(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def create_app(config: dict | None = None) -> Flask:
-    """The app factory: configuration, extensions, blueprints, error handlers."""
+def create_app(config: dict | None = None, *, for_restore: bool = False) -> Flask:
+    """The app factory: configuration, extensions, blueprints, error handlers.
+
+    An instance that a restore has not finished writing is refused (RestoreUnfinished), but for the
+    app `archive restore` runs in (`for_restore`), which empties it and starts again."""
     from archive import config as defaults
     from archive.extensions import babel, csrf, db, login_manager, migrate
+    from archive.preservation.backup import refuse_unfinished_restore
     from archive.search.codec import check_whoosh_version
     from archive.web import locale_selector, register_headers, register_web
 
@@ -33,6 +37,8 @@ def create_app(config: dict | None = None) -> Flask:
     if config and config.get("INSTANCE_PATH"):
         instance = Path(config["INSTANCE_PATH"]).resolve()
     instance.mkdir(parents=True, exist_ok=True)
+    if not for_restore:
+        refuse_unfinished_restore(instance)
     app = Flask(
         __name__,
         instance_path=str(instance),

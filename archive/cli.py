@@ -17,7 +17,12 @@ from archive.errors import ArchiveError
 
 
 def _app(*_args):
-    return create_app()
+    from archive.preservation.backup import RestoreUnfinished
+
+    try:
+        return create_app()
+    except RestoreUnfinished as e:
+        _fail(e.message)
 
 
 @click.group(cls=FlaskGroup, create_app=_app, add_default_commands=False, add_version_option=False)
@@ -155,14 +160,14 @@ def serve(host: str, port: int, workers: int) -> None:
                 "archive:create_app()",
             ],
         )
-    create_app().run(host=host, port=port)
+    _app().run(host=host, port=port)
 
 
 def _index_ready() -> None:
     """An index folder that is missing, or that another version wrote, is built before serving."""
     from archive.search.outbox import has_index, rebuild
 
-    with create_app().app_context():
+    with _app().app_context():
         if not has_index():
             click.echo("Building the search index from the database…")
             click.echo(f"Indexed {rebuild()} testimonies.")
@@ -311,16 +316,25 @@ def backup_(directory: Path) -> None:
                f"{report.files} files, {size:.1f} MB, listed in its manifest.json.")  # fmt: skip
 
 
-@main.command("restore")
+@main.command("restore", with_appcontext=False)
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@with_appcontext
 def restore_(directory: Path) -> None:
     """Restore the backup in DIRECTORY into this instance, which must be empty; the backup is checked
-    against its manifest before anything is written, and the search indexes are rebuilt after."""
+    against its manifest before anything is written, and the search indexes are rebuilt after.
+    A restore that fails removes what it wrote; one that was killed is emptied and done again by
+    the next `archive restore` (of the same or another backup)."""
+    from archive.extensions import db
     from archive.preservation.backup import restore
 
+    # Its own app, which opens an instance that a restore has not finished (no other app does).
+    app = create_app(for_restore=True)
     try:
-        report = restore(directory, echo=click.echo)
+        with app.app_context():
+            try:
+                report = restore(directory, echo=click.echo)
+            finally:
+                db.session.remove()
+                db.engine.dispose()
     except ArchiveError as e:
         _fail(e.message)
     for note in report.notes:

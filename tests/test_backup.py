@@ -3,10 +3,13 @@ instance folder, and a SQLite file or a PostgreSQL schema), as an administrator 
 a backup taken while a writer saves, restored into an empty instance, gives back every row of every
 table, every stored file byte for byte and a search that finds it; a damaged backup, a full instance
 or the other kind of database is refused before anything is written. The commands run in-process
-on a fresh app each, as a new process would make it; one test runs the installed console script."""
+on a fresh app each, as a new process would make it; one test runs the installed console script,
+and one kills it half-way through a restore."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -19,12 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from archive import create_app
 from archive.cli import main
 from archive.extensions import db
+from archive.preservation.backup import RestoreUnfinished
 from archive.search.models import IndexNode
 from tests.conftest import PASSWORD, TEST_PASSWORD_HASH, postgres_url, sample_body
 
@@ -59,19 +65,24 @@ class Instance:
         return env
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
-        """`archive ARGS…` in this process on a fresh app made from this instance's environment."""
+        """`archive ARGS…` in this process, its app made as the console script makes it, from this
+        instance's environment (and closed after)."""
         saved = dict(os.environ)
         os.environ.clear()
         os.environ.update(self.environment())
+        made = []
+
+        def app():
+            made.append(main.create_app())
+            return made[-1]
+
         try:
-            app = create_app()
-            try:
-                result = app.test_cli_runner().invoke(main, list(args))
-            finally:
-                with app.app_context():
+            result = CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=app))
+        finally:
+            for each in made:
+                with each.app_context():
                     db.session.remove()
                     db.engine.dispose()
-        finally:
             os.environ.clear()
             os.environ.update(saved)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -513,3 +524,77 @@ def test_a_killed_backup_never_looks_complete(tmp_path):
     # The next backup goes to the same name as if nothing had happened.
     assert source.run("backup", str(backup)).returncode == 0
     assert (backup / "manifest.json").is_file()
+
+
+def damaged_copy(backup: Path, into: Path) -> str:
+    """A copy of BACKUP with a stored file gone bad and its manifest rewritten to match (a careless
+    repair): only the copy, against the SHA-256 the archive stores it under, can tell, after the
+    database is loaded. Returns the file's name."""
+    shutil.copytree(backup, into)
+    manifest = json.loads((into / "manifest.json").read_text())
+    name = next(n for n in manifest["files"] if n.startswith("media/"))
+    bad = b"%PDF-1.4 not the signed form"
+    (into / name).write_bytes(bad)
+    manifest["files"][name] = {"sha256": hashlib.sha256(bad).hexdigest(), "size": len(bad)}
+    (into / "manifest.json").write_text(json.dumps(manifest))
+    return name
+
+
+def test_a_half_done_restore_is_never_served_and_never_blocks_the_next_restore(place, tmp_path):
+    source = place("source")
+    filled(source, ["The fictional shawl of the winter road"])
+    rows, files = every_row(source), stored_files(source)
+    backup = tmp_path / "backup"
+    assert source.run("backup", str(backup)).returncode == 0
+    target = emptied(source, place, "target")
+    other = place("other")
+    # Killed where it waits for the index's writer lock, held here: after it has loaded the database
+    # and copied the media, before the index is built. Nothing else stops it there.
+    (target.folder / "index").mkdir(parents=True)
+    output = tmp_path / "restore.out"
+    with (target.folder / "index" / ".writer.lock").open("a+") as lock, output.open("w") as out:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        running = subprocess.Popen(
+            [ARCHIVE, "restore", str(backup)], env=target.environment(), stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            # Meanwhile: a damaged copy of the backup, and another instance's database, used below.
+            damaged = damaged_copy(backup, tmp_path / "damaged")
+            assert other.run("db", "upgrade").returncode == 0
+            while "Rebuilding the search indexes" not in output.read_text() and running.poll() is None:
+                threading.Event().wait(0.01)
+            running.kill()
+        finally:
+            running.wait(30)
+    assert running.returncode == -9, output.read_text()
+    assert stored_files(target) == files
+
+    # Half an archive is not served, nor touched by any command but a restore.
+    with pytest.raises(RestoreUnfinished, match="archive restore"):
+        target.app()
+    refused = target.run("fixity")
+    assert refused.returncode == 1 and "is unfinished" in refused.stderr
+
+    # The folder pointed at another database since: that one holds nobody's half-done restore.
+    before = every_row(other)
+    refused = Instance(target.folder, other.url).run("restore", str(backup))
+    assert refused.returncode == 1 and "another database" in refused.stderr
+    assert every_row(other) == before
+
+    # Another backup, damaged: the half-done restore is emptied, this one fails once it has loaded
+    # the database, and takes back all it wrote.
+    failed = target.run("restore", str(tmp_path / "damaged"))
+    assert failed.returncode == 1
+    assert "did not finish" in failed.stdout
+    assert damaged in failed.stderr and "empty again" in failed.stderr
+    assert not any(every_row(target).values())
+    assert stored_files(target) == {}
+    with target.app().app_context():
+        db.engine.dispose()
+
+    restored = target.run("restore", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    assert besides_the_restore(every_row(target)) == the_record(rows)
+    assert stored_files(target) == files
+    assert target.run("fixity").returncode == 0
+    assert target.run("index", "check").returncode == 0

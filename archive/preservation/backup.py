@@ -12,6 +12,12 @@ bag hands on one testimony, a backup brings back all of them. Its layout:
 
 Not in a backup, because they are remade from the database: the search indexes (restore rebuilds
 them) and the public renditions of recordings (made again when first asked for).
+
+A restore writes into an instance it has found empty, under a marker in the instance folder
+(`unfinished-restore.json`, naming the backup and the database) that goes only once every step has
+succeeded. A restore that fails removes what it wrote; one that was killed leaves the marker, and
+the next restore empties what it finds under it and starts again. The app refuses to serve an
+instance with the marker: a half-restored archive may lack the consent versions of its testimonies.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ CHUNK = 1024 * 1024
 # Files of the instance folder that are its own settings, not data remade from the database.
 INSTANCE_FILES = ("config.py", "secret_key", "demo-credentials.json")
 DUMPS = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
+# In the instance folder while a restore writes; see the module's docstring.
+MARKER = "unfinished-restore.json"
+# Where a restore puts the backup's config.py when this instance has one of its own.
+ASIDE = "config.py.from-backup"
 # Alembic's bookkeeping: `archive db upgrade` on a new instance writes its one row.
 BOOKKEEPING = {"alembic_version"}
 # Besides tables, the schema's own functions (the audit log's triggers), sequences and types.
@@ -66,6 +76,10 @@ SELECT 'TYPE', t.oid::regtype::text FROM pg_type t
 
 class BackupError(ArchiveError):
     """A backup or restore that cannot go on; the message says why, in the administrator's words."""
+
+
+class RestoreUnfinished(BackupError):
+    """This instance holds a restore that stopped half-way: it is not served until one finishes."""
 
 
 @dataclass
@@ -372,15 +386,20 @@ def _restore_sqlite(url: URL, dump: Path) -> None:
     os.replace(scratch, target)
 
 
+def _drop_schema_contents(connection: Connection) -> None:
+    """Every table, function, sequence and type in the archive's schema; the schema itself stays."""
+    quote = connection.dialect.identifier_preparer.quote
+    for table in inspect(connection).get_table_names():
+        connection.execute(text(f"DROP TABLE IF EXISTS {quote(table)} CASCADE"))
+    for kind, signature in connection.execute(text(SCHEMA_OBJECTS)).all():
+        connection.execute(text(f"DROP {kind} IF EXISTS {signature} CASCADE"))
+
+
 def _restore_postgres(url: URL, dump: Path) -> None:
     """pg_restore into the archive's (empty) schema, in one transaction: all of it or nothing."""
     with db.engine.begin() as connection:
         # What `archive db upgrade` made here holds no rows (checked): it makes way for the dump's.
-        quote = connection.dialect.identifier_preparer.quote
-        for table in inspect(connection).get_table_names():
-            connection.execute(text(f"DROP TABLE IF EXISTS {quote(table)} CASCADE"))
-        for kind, signature in connection.execute(text(SCHEMA_OBJECTS)).all():
-            connection.execute(text(f"DROP {kind} IF EXISTS {signature} CASCADE"))
+        _drop_schema_contents(connection)
     db.engine.dispose()
     tool = _pg_tool("pg_restore")
     listing = subprocess.run([tool, "--list", str(dump)], capture_output=True, text=True, check=True).stdout
@@ -411,7 +430,7 @@ def _restore_instance_files(source: Path, notes: list[str]) -> None:
         here = instance / name
         if name == "config.py" and here.exists() and here.read_bytes() != saved.read_bytes():
             # This machine's own settings (its database URL, say) are kept; the old ones are beside.
-            aside = instance / "config.py.from-backup"
+            aside = instance / ASIDE
             shutil.copy2(saved, aside)
             notes.append(f"Kept this instance's config.py; the backup's is in {aside}: compare them.")
             continue
@@ -426,31 +445,216 @@ def _key_file_in_use() -> Path | None:
     return path if path.read_text().strip() == current_app.config["SECRET_KEY"] else None
 
 
+def _restore_media(source: Path, manifest: dict, echo: Callable[[str], None]) -> int:
+    """Copy every stored file, hashed as it is read: a file that is not what its name (its SHA-256)
+    says, read from a failing disk or changed since the manifest was checked, stops the restore; and
+    so does a stored file the restored database records but the backup does not hold."""
+    names = sorted(n for n in manifest["files"] if n.startswith("media/files/"))
+    echo(f"Copying {len(names)} stored media files…")
+    restored = set()
+    for name in names:
+        target = media_root() / Path(name).relative_to("media")
+        scratch = target.with_name(target.name + ".restoring")
+        copied = _copy(source / name, scratch)
+        if copied["sha256"] != target.name:
+            raise BackupError(
+                f"The backup is damaged: {name} was read with the SHA-256 {copied['sha256']}, not the "
+                "one it is stored under."
+            )
+        os.replace(scratch, target)
+        restored.add(target.name)
+    missing = sorted(set(db.session.scalars(select(MediaFile.sha256))) - restored)
+    if missing:
+        raise BackupError(
+            f"The backup is incomplete: its database records {len(missing)} stored files that it does "
+            f"not hold, {missing[0]} among them."
+        )
+    return len(names)
+
+
+# --- the marker of a restore under way ------------------------------------------------------------
+
+
+def _database_identity(url: URL, schema: str | None) -> str:
+    """The database a restore writes into, so that the next one empties that database and no other
+    (an instance folder pointed at another database since keeps it)."""
+    if url.get_backend_name() == "sqlite":
+        return f"the SQLite file {Path(url.database or '').resolve()}"
+    query = dict(url.query)
+    host = url.host or query.get("host") or "localhost"
+    port = url.port or query.get("port") or 5432
+    return f"the PostgreSQL database {url.database} on {host}:{port}, schema {schema}"
+
+
+def unfinished_restore(instance: Path) -> dict | None:
+    """The marker of a restore that has not finished in this instance folder, or None. A marker
+    that cannot be read is a marker all the same (and names no database a restore may empty)."""
+    path = instance / MARKER
+    if not path.exists():
+        return None
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def refuse_unfinished_restore(instance: Path) -> None:
+    """Raise RestoreUnfinished where a restore into this instance has not finished: its database may
+    lack consent versions, withdrawals or redactions, so nothing may serve or change it."""
+    marker = unfinished_restore(instance)
+    if marker is None:
+        return
+    backup = marker.get("backup") or {}
+    raise RestoreUnfinished(
+        f"A restore into this instance ({instance}) is unfinished: the one started at "
+        f"{marker.get('started_at', 'an unknown time')} from {backup.get('path', 'a backup')} stopped "
+        "before its end. A half-restored archive may lack consent records, so it is not served. Run "
+        "`archive restore DIR` again, with the same or another backup: it empties what the unfinished "
+        "restore wrote and starts again."
+    )
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_marker(instance: Path, marker: dict) -> None:
+    """On disk before the restore's first write, whole or not at all."""
+    path = instance / MARKER
+    scratch = path.with_name(path.name + ".new")
+    with scratch.open("w", encoding="utf-8") as handle:
+        json.dump(marker, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(scratch, path)
+    _sync_folder(instance)
+
+
+def _remove_marker(instance: Path) -> None:
+    (instance / MARKER).unlink()
+    _sync_folder(instance)
+
+
+def _empty_what_it_wrote(marker: dict, url: URL, kind: str) -> None:
+    """Remove what a restore wrote. Only ever under its marker: the instance was empty when the
+    marker was written, and nothing but the restore has written to it since (the app refuses to
+    serve it), so all that is here is the restore's: the database's tables, the stored files, the
+    instance files it added."""
+    db.session.remove()
+    if kind == "sqlite":
+        db.engine.dispose()
+        target = Path(url.database)
+        for suffix in ("", "-wal", "-shm", "-journal", ".restoring"):
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+    else:
+        with db.engine.begin() as connection:
+            _drop_schema_contents(connection)
+        db.engine.dispose()
+    files = media_root() / "files"
+    if files.exists():
+        shutil.rmtree(files)
+    instance = Path(current_app.instance_path)
+    for name in marker.get("added", []):
+        if name in (*INSTANCE_FILES, ASIDE):
+            (instance / name).unlink(missing_ok=True)
+
+
+def _undone(failure: BaseException, marker: dict, url: URL, kind: str) -> BackupError:
+    """Undo a restore that failed, and say what state it leaves."""
+    reason = failure.message if isinstance(failure, ArchiveError) else str(failure) or type(failure).__name__
+    instance = Path(current_app.instance_path)
+    try:
+        _empty_what_it_wrote(marker, url, kind)
+        _remove_marker(instance)
+    except Exception as e:
+        return BackupError(
+            f"The restore stopped: {reason}\nWhat it had written could not all be removed ({e}): this "
+            "instance holds a half-done restore and is not served. Run `archive restore DIR` again: "
+            "it empties what is left first."
+        )
+    return BackupError(
+        f"The restore stopped: {reason}\nWhat it had written is removed: this instance is empty again, "
+        "ready for `archive restore DIR`."
+    )
+
+
+# --- restore --------------------------------------------------------------------------------------
+
+
 def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> RestoreReport:
-    """Restore the backup in SOURCE into this instance, which must be empty; then rebuild the index."""
-    from flask_migrate import upgrade
-
-    from archive.catalogue.models import Testimony
-    from archive.search.outbox import rebuild
-
-    echo("Checking the backup against its manifest…")
-    manifest = read_manifest(source)
+    """Restore the backup in SOURCE into this instance, which must be empty or hold only a restore
+    that did not finish (emptied first); then rebuild the index. A restore that fails leaves the
+    instance empty again."""
+    instance = Path(current_app.instance_path)
     url = _database_url()
     kind = database_kind(url)
+    with db.engine.connect() as connection:
+        schema = _schema(connection)
+    database = _database_identity(url, schema)
+    unfinished = unfinished_restore(instance)
+    if unfinished is not None and unfinished.get("database") != database:
+        raise BackupError(
+            f"{instance / MARKER} marks an unfinished restore into another database "
+            f"({unfinished.get('database', 'which it does not say')}) than this instance's "
+            f"({database}): nothing is emptied. Point ARCHIVE_DATABASE_URL back at that database and "
+            "run `archive restore` again."
+        )
+    echo("Checking the backup against its manifest…")
+    manifest = read_manifest(source)
     if manifest["database"] != kind:
         raise BackupError(
             f"This backup is of a {manifest['database']} database and this instance runs on {kind}: "
             "restore it into an instance on the same kind of database."
         )
-    with db.engine.connect() as connection:
-        schema = _schema(connection)
     if manifest.get("schema") != schema:
         raise BackupError(
             f"This backup is of the PostgreSQL schema {manifest.get('schema')} and this instance uses "
             f"{schema}: restore it with the same schema first in the database's search_path."
         )
     _known_revision(manifest["alembic_revision"])
+    if unfinished is not None:
+        echo(
+            "This instance holds only a restore that did not finish (started at "
+            f"{unfinished.get('started_at')}): removing what it wrote…"
+        )
+        _empty_what_it_wrote(unfinished, url, kind)
     _refuse_unless_empty()
+    marker = {
+        "backup": {
+            "path": str(source.resolve()),
+            "created_at": manifest.get("created_at"),
+            "archive_version": manifest.get("archive_version"),
+            "alembic_revision": manifest["alembic_revision"],
+            "manifest_sha256": _sha256(source / MANIFEST),
+        },
+        "database": database,
+        "started_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        # The instance files not here before, which the restore may add: removed with the rest.
+        "added": [name for name in (*INSTANCE_FILES, ASIDE) if not (instance / name).exists()],
+    }
+    _write_marker(instance, marker)
+    try:
+        report = _restore_into_empty(source, manifest, url, kind, echo)
+    except (Exception, KeyboardInterrupt) as failure:
+        raise _undone(failure, marker, url, kind) from failure
+    _remove_marker(instance)
+    return report
+
+
+def _restore_into_empty(
+    source: Path, manifest: dict, url: URL, kind: str, echo: Callable[[str], None]
+) -> RestoreReport:
+    from flask_migrate import upgrade
+
+    from archive.catalogue.models import Testimony
+    from archive.search.outbox import rebuild
+
     echo(f"Loading the {kind} database…")
     dump = source / DUMPS[kind]
     if kind == "sqlite":
@@ -471,26 +675,21 @@ def restore(source: Path, echo: Callable[[str], None] = lambda _: None) -> Resto
         notes.append(
             "The backup's database records no schema revision: run `archive db upgrade` to check it."
         )
-    media = sorted(n for n in manifest["files"] if n.startswith("media/files/"))
-    echo(f"Copying {len(media)} stored media files…")
-    for name in media:
-        target = media_root() / Path(name).relative_to("media")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        scratch = target.with_name(target.name + ".restoring")
-        shutil.copyfile(source / name, scratch)
-        os.replace(scratch, target)
+    media = _restore_media(source, manifest, echo)
     # The index positions of the nodes that served the backed-up instance describe their index
     # folders, not this one's (the pruned horizon is the database's own and stays); and nobody is
     # signed in to an instance just restored.
     db.session.execute(delete(IndexNode).where(IndexNode.node_id != IndexNode.PRUNED))
     db.session.execute(delete(WebSession))
+    record_event(
+        None, "instance.restore", None, source=str(source.resolve()), backup_of=manifest["created_at"]
+    )
     db.session.commit()
     echo("Rebuilding the search indexes…")
     db.session.remove()
     rebuild()
     testimonies = len(db.session.scalars(select(Testimony.id)).all())
-    record_event(
-        None, "instance.restore", None, source=str(source.resolve()), backup_of=manifest["created_at"]
-    )
-    db.session.commit()
-    return RestoreReport(testimonies, len(media), notes)
+    db.session.remove()
+    # Every file written is on the disk before the marker goes.
+    os.sync()
+    return RestoreReport(testimonies, media, notes)
