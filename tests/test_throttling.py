@@ -12,6 +12,7 @@ import pyotp
 import pytest
 from sqlalchemy import select, update
 
+from archive.accounts import second_factor
 from archive.accounts.models import SignInFailure
 from archive.accounts.throttle import DEVICE_COOKIE
 from archive.audit.models import AuditEvent
@@ -264,7 +265,7 @@ def test_the_device_cookie_is_http_only_same_site_long_lived_and_secure_with_the
 def test_with_a_second_factor_the_browser_is_known_only_once_the_code_is_right(app, users):
     staff = users["moderator"]
     totp = pyotp.TOTP(pyotp.random_base32())
-    staff.totp_secret = totp.secret
+    staff.totp_secret = second_factor.seal(totp.secret)
     db.session.commit()
     desk = app.test_client()
     assert sign_in(desk, staff.email, PASSWORD).status_code == 302
