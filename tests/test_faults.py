@@ -612,3 +612,35 @@ def test_one_worker_writes_the_index_and_another_takes_over_at_once_when_it_is_k
                 time.sleep(0.05)
             answers = _healthz_everywhere(base)
         assert {(status, report["index"]["writer"]) for status, report in answers} == {(503, "stuck")}
+
+
+# A Whoosh writer that fails on a full disk leaves some of its file objects to the garbage collector.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_full_index_disk_shows_the_writer_failing_with_its_error_on_the_admin_page(app, create_testimony):
+    app.config.update(OUTBOX_POLL_SECONDS=0.05, OUTBOX_BACKOFF_MAX_SECONDS=0.2)
+    with _full_disk(Path(app.config["INDEX_PATH"])) as filler:
+        testimony = create_testimony(**_witness(1))
+        stop = start_background_writer(app)
+        try:
+            with _served(app) as base:
+                deadline = time.monotonic() + 5
+                while _healthz(base)[1]["index"]["writer"] != "running" and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                _fill(filler)
+                _touch(testimony.id)
+                while _healthz(base)[1]["index"]["writer"] != "failing" and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                status, report = _healthz(base)
+                assert (status, report["index"]["writer"]) == (503, "failing"), report
+                page = app.test_client()
+                from tests.conftest import login
+
+                db.session.remove()
+                login(page, _user("admin"))
+                words = page.get("/admin/health").get_data(as_text=True)
+                assert "No space left on device" in words
+        finally:
+            stop.set()
+            filler.unlink(missing_ok=True)
+            search_index().close()
+            gc.collect()
