@@ -382,8 +382,9 @@ class WriterState:
 
 
 def _encode_state(state: WriterState) -> bytes:
-    fields = {**asdict(state), "last_error": state.last_error[:1000]}
-    body = json.dumps(fields, ensure_ascii=True).encode()
+    # 500 characters of an error are at most 2000 bytes: the whole state fits in its block.
+    fields = {**asdict(state), "last_error": state.last_error[:500]}
+    body = json.dumps(fields, ensure_ascii=False).encode()
     return f"{zlib.crc32(body):08x} ".encode() + body.ljust(STATE_BYTES - 9)
 
 
@@ -436,17 +437,19 @@ def writer_state() -> WriterState | None:
     no process leads this index folder. A writer that was stopped says so until another leads."""
     root = index_root()
     leading = _leader_present(root)
+    state = None
     try:
         fd = os.open(root / WRITER_STATE, os.O_RDONLY)
     except FileNotFoundError:
-        return None
-    try:
-        for _ in range(5):  # a read that met a write half done is read again
-            state = _decode_state(os.pread(fd, STATE_BYTES, 0))
-            if state is not None:
-                break
-    finally:
-        os.close(fd)
+        pass
+    else:
+        try:
+            for _ in range(5):  # a read that met a write half done is read again
+                state = _decode_state(os.pread(fd, STATE_BYTES, 0))
+                if state is not None:
+                    break
+        finally:
+            os.close(fd)
     if not leading:
         return state if state is not None and state.stopped else None
     if state is None or state.stopped:
