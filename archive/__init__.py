@@ -83,6 +83,7 @@ def create_app(config: dict | None = None, *, for_restore: bool = False) -> Flas
     register_web(app)
     _register_commands(app)
 
+    # Every worker starts one; only the one that leads the index folder writes, the others stand by.
     if app.config["OUTBOX_THREAD"] and not app.testing and _serving():
         from archive.search.outbox import start_background_writer
 

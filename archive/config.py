@@ -35,7 +35,9 @@ def defaults(instance: Path) -> dict:
         "MEDIA_PATH": str(instance / "media"),
         # Two hours of high-definition video fit; anything larger is refused before it is stored.
         "MEDIA_MAX_BYTES": 16 * 1024**3,
-        # The outbox drain thread keeps the index in step with changes made by other processes.
+        # The outbox drain thread keeps the index in step with changes made by other processes: one
+        # per index folder polls the outbox this often; the threads of the other workers try its
+        # leadership lock this often, so one takes over within a poll when its process dies.
         "OUTBOX_POLL_SECONDS": 0.5,
         "OUTBOX_THREAD": True,
         # How long a request waits for the index writer lock after its commit before it leaves its

@@ -11,6 +11,7 @@ import errno
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -499,3 +500,174 @@ def test_an_index_wrong_past_its_position_still_answers_as_the_database_says(app
     assert hits[renamed.id]["narrator"] == "Zorya Corrected"
     assert "Qorvel" + OWN[4] not in text + page and "Fictive" + OWN[4] not in text + page
     assert "draft title" not in text + page
+
+
+# --- one writer per node, under `archive serve` with two workers -------------------------------------
+
+
+@contextmanager
+def _archive_serve(app, **settings) -> Iterator[tuple[str, int]]:
+    """`archive serve --workers 2` on the test's database and index folder: its address and the
+    gunicorn master's pid, once both workers have loaded the app (each then runs a writer thread)."""
+    import socket
+
+    from tests.conftest import TEST_PASSWORD_HASH
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
+    env.update(
+        ARCHIVE_INSTANCE_PATH=app.config["INSTANCE_PATH"],
+        ARCHIVE_INDEX_PATH=app.config["INDEX_PATH"],
+        ARCHIVE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        ARCHIVE_SECRET_KEY="test-only-key",
+        ARCHIVE_PASSWORD_HASH_METHOD=TEST_PASSWORD_HASH,
+        **{f"ARCHIVE_{key}": str(value) for key, value in settings.items()},
+    )
+    archive = str(Path(sys.executable).with_name("archive"))
+    server = subprocess.Popen(
+        [archive, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_workers(server.pid)) < 2 or not all(_threads(pid) >= 2 for pid in _workers(server.pid)):
+            assert server.poll() is None and time.monotonic() < deadline, "archive serve did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", server.pid
+    finally:
+        # The master and its workers at once: a graceful stop is not what is tested, and takes a second.
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+
+
+def _workers(master: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(pid) for pid in children.split()]
+
+
+def _threads(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except FileNotFoundError:
+        return 0
+
+
+def _database_clients(since) -> int:
+    """How many connections opened since then sent the database anything in the last 0.3 s: with
+    no request made, only a writer polling the outbox (every 0.1 s here) does."""
+    from sqlalchemy import text
+
+    with db.engine.connect() as connection:
+        return connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND backend_start > :since AND query_start > now() - interval '0.3 seconds'"
+            ),
+            {"since": since},
+        )
+
+
+def _healthz_everywhere(base: str, asks: int = 12) -> list[tuple[int, dict]]:
+    """/healthz asked from several clients at once, so that every worker answers some."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda _: _healthz(base), range(asks)))
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_one_worker_writes_the_index_another_takes_over_when_it_is_killed_and_every_worker_reports_it(
+    app, users, create_testimony
+):
+    from archive.consent.service import validate_consent
+    from archive.operations import change_consent
+    from archive.search.outbox import writer_state
+
+    own = _witnesses(create_testimony)
+    first = next(iter(own))
+    settings = {"OUTBOX_POLL_SECONDS": 0.1, "INDEX_LAG_MAX_SECONDS": 0.5, "OUTBOX_BACKOFF_MAX_SECONDS": 1}
+    started = db.session.scalar(select(db.func.now()))
+    db.session.commit()
+    with _archive_serve(app, **settings) as (base, master):
+        # Sampled for a while: a second worker's writer would poll the outbox in this time, too.
+        polling = []
+        while len(polling) < 10:
+            polling.append(_database_clients(started))
+            time.sleep(0.05)
+        assert max(polling) == 1
+        writer = writer_state().pid
+        assert writer in _workers(master)
+
+        os.kill(writer, signal.SIGKILL)
+        killed_at = time.monotonic()
+        testimony = db.session.get(catalogue.Testimony, first)
+        change_consent(
+            users["archivist"],
+            testimony,
+            validate_consent({**sample_body()["consent"], "access": "withdrawn"}),
+        )
+        db.session.info.pop("outbox_dirty", None)
+        while (check() or _healthz(base)[1]["status"] != "ok") and time.monotonic() - killed_at < 3:
+            time.sleep(0.05)
+        assert check() == [], "no other worker applied the withdrawal"
+        answers = _healthz_everywhere(base)
+        assert {(status, report["status"], report["index"]["writer"]) for status, report in answers} == {
+            (200, "ok", "running")
+        }
+        assert writer_state().pid not in (writer, 0)
+        assert time.monotonic() - killed_at < 5
+        status, text = _http("GET", f"{base}/api/v1/search?q=amberlight{own[first]}")
+        assert (status, json.loads(text)["hits"]) == (200, [])
+
+        with _lock_held_elsewhere(app):
+            held_at = time.monotonic()
+            while _healthz(base)[1]["index"]["writer"] != "stuck" and time.monotonic() - held_at < 5:
+                time.sleep(0.05)
+            answers = _healthz_everywhere(base)
+        assert {(status, report["index"]["writer"]) for status, report in answers} == {(503, "stuck")}
+
+
+# A Whoosh writer that fails on a full disk leaves some of its file objects to the garbage collector.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_full_index_disk_shows_the_writer_failing_with_its_error_on_the_admin_page(app, create_testimony):
+    app.config.update(OUTBOX_POLL_SECONDS=0.05, OUTBOX_BACKOFF_MAX_SECONDS=0.2)
+    with _full_disk(Path(app.config["INDEX_PATH"])) as filler:
+        testimony = create_testimony(**_witness(1))
+        stop = start_background_writer(app)
+        try:
+            with _served(app) as base:
+                deadline = time.monotonic() + 5
+                while _healthz(base)[1]["index"]["writer"] != "running" and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                _fill(filler)
+                _touch(testimony.id)
+                while _healthz(base)[1]["index"]["writer"] != "failing" and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                status, report = _healthz(base)
+                assert (status, report["index"]["writer"]) == (503, "failing"), report
+                page = app.test_client()
+                from tests.conftest import login
+
+                db.session.remove()
+                login(page, _user("admin"))
+                words = page.get("/admin/health").get_data(as_text=True)
+                assert "No space left on device" in words
+        finally:
+            stop.set()
+            # Its last failed round ends before the disk goes, under this test's warning filter.
+            from archive.search.outbox import writer_state
+
+            deadline = time.monotonic() + 5
+            while not getattr(writer_state(), "stopped", False) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            filler.unlink(missing_ok=True)
+            search_index().close()
+            gc.collect()

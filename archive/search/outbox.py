@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import threading
 import time
 import traceback
@@ -20,7 +21,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from flask import current_app
@@ -318,24 +319,6 @@ def lag() -> Lag:
     return Lag(rows, round(seconds, 1))
 
 
-@dataclass
-class WriterState:
-    """What this process's background writer last did, for the health report."""
-
-    started: float
-    last_round: float = 0.0
-    last_success: float = 0.0
-    failures: int = 0
-    last_error: str = ""
-    lock_busy_since: float = 0.0
-    stopped: bool = False
-    warned: bool = False
-
-
-def writer_state(app) -> WriterState | None:
-    return app.extensions.get("archive_outbox_writer")
-
-
 def drain_after_commit() -> int:
     """Apply a request's own change before its answer leaves, if the index can be written now.
 
@@ -368,60 +351,199 @@ def _note_lag(app, state: WriterState) -> None:
     state.warned = over
 
 
-def start_background_writer(app) -> threading.Event:
-    """Keep this process's index in step with changes made elsewhere, and open seals on their day.
+# --- one background writer per index folder -----------------------------------------------------------
+#
+# Every web worker of a node starts a writer thread, but only the one holding the folder's leadership
+# lock writes: it holds it for the life of its process, and the kernel lets go of it when that process
+# ends however it ends (a SIGKILL, a worker restarted), so a standby thread in another worker, trying
+# the lock every poll and doing nothing else, takes over within one poll. The leader publishes what
+# it did each round in a small file beside the index, which every worker reads for the health report.
 
-    A failed round applies nothing it cannot finish (the position moves only after the index has
-    the change) and is tried again after a pause that doubles up to OUTBOX_BACKOFF_MAX_SECONDS.
-    Returns an event that stops the writer when set.
+LEADER_LOCK = ".leader.lock"
+WRITER_STATE = "writer-state"
+# The published state is overwritten in place, in blocks the file already has: a disk full of index
+# files can still be told that writing them fails.
+STATE_BYTES = 4096
+
+
+@dataclass
+class WriterState:
+    """What the node's background writer last did, as it publishes it for every worker to read."""
+
+    started: float
+    pid: int = 0
+    last_round: float = 0.0
+    last_success: float = 0.0
+    failures: int = 0
+    last_error: str = ""
+    lock_busy_since: float = 0.0
+    stopped: bool = False
+    warned: bool = False
+
+
+def _encode_state(state: WriterState) -> bytes:
+    # 500 characters of an error are at most 2000 bytes: the whole state fits in its block.
+    fields = {**asdict(state), "last_error": state.last_error[:500]}
+    body = json.dumps(fields, ensure_ascii=False).encode()
+    return f"{zlib.crc32(body):08x} ".encode() + body.ljust(STATE_BYTES - 9)
+
+
+def _decode_state(data: bytes) -> WriterState | None:
+    """None for a state torn by a write in progress (its checksum does not match) or no state."""
+    checksum, _, body = data.partition(b" ")
+    body = body.rstrip()
+    try:
+        if int(checksum, 16) != zlib.crc32(body):
+            return None
+        return WriterState(**json.loads(body))
+    except (ValueError, TypeError):
+        return None
+
+
+class _Publication:
+    """The leader's handle on the state file, opened once when it takes the lead."""
+
+    def __init__(self, root: Path) -> None:
+        self.fd = os.open(root / WRITER_STATE, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def __call__(self, state: WriterState) -> None:
+        try:
+            os.pwrite(self.fd, _encode_state(state), 0)
+        except OSError:
+            log.warning("the index writer could not publish its state", exc_info=True)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _leader_present(root: Path) -> bool:
+    """Does a process hold this folder's leadership? Asked with a shared lock taken and let go at
+    once: it never waits, and a standby that tries the lock meanwhile simply tries again next poll."""
+    try:
+        fd = os.open(root / LEADER_LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def writer_state() -> WriterState | None:
+    """The node's background writer as it last published itself, whichever worker asks; None when
+    no process leads this index folder. A writer that was stopped says so until another leads."""
+    root = index_root()
+    leading = _leader_present(root)
+    state = None
+    try:
+        fd = os.open(root / WRITER_STATE, os.O_RDONLY)
+    except FileNotFoundError:
+        pass
+    else:
+        try:
+            for _ in range(5):  # a read that met a write half done is read again
+                state = _decode_state(os.pread(fd, STATE_BYTES, 0))
+                if state is not None:
+                    break
+        finally:
+            os.close(fd)
+    if not leading:
+        return state if state is not None and state.stopped else None
+    if state is None or state.stopped:
+        # A leader that has not published yet: the moment after it took over.
+        return WriterState(started=time.time())
+    return state
+
+
+def writer_expected(app) -> bool:
+    """Whether this process runs a writer thread (leading or standing by): then the node should have
+    a writer, and none leading is a fault."""
+    return "archive_outbox_writer" in app.extensions
+
+
+def start_background_writer(app) -> threading.Event:
+    """Keep this node's index in step with changes made elsewhere, and open seals on their day.
+
+    The thread stands by until it holds the index folder's leadership, then leads until stopped or
+    until its process ends. A failed round applies nothing it cannot finish (the position moves only
+    after the index has the change) and is tried again after a pause that doubles up to
+    OUTBOX_BACKOFF_MAX_SECONDS. Returns an event that stops the writer when set.
     """
     stop = threading.Event()
-    state = WriterState(started=time.time())
-    app.extensions["archive_outbox_writer"] = state
+    app.extensions["archive_outbox_writer"] = stop
+    with app.app_context():
+        root = index_root()
+    root.mkdir(parents=True, exist_ok=True)
 
     def run() -> None:
-        last_seal_check = last_prune = 0.0
-        with app.app_context(), writer_lock(blocking=False) as locked:
-            if locked:
-                search_index().remove_dead_staging()
-        poll = app.config["OUTBOX_POLL_SECONDS"]
-        pause = poll
-        while not stop.wait(pause):
-            state.last_round = time.time()
+        with open(root / LEADER_LOCK, "a+") as leadership:
+            while True:
+                try:
+                    fcntl.flock(leadership, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if stop.wait(app.config["OUTBOX_POLL_SECONDS"]):
+                        return
+            publish = _Publication(root)
             try:
-                with app.app_context():
-                    try:
-                        if time.monotonic() - last_seal_check > 60:
-                            with unit_of_work() as work:
-                                release_due_seals(work)
-                            last_seal_check = time.monotonic()
-                        busy = drain(blocking=False) < 0
-                        _note_lag(app, state)
-                        if (
-                            not busy
-                            and time.monotonic() - last_prune > app.config["OUTBOX_PRUNE_EVERY_SECONDS"]
-                        ):
-                            prune()
-                            last_prune = time.monotonic()
-                    finally:
-                        db.session.remove()
-            except Exception as error:  # the writer must outlive a failed round; the rows stay for the next
-                state.failures += 1
-                state.last_error = f"{type(error).__name__}: {error}"
-                pause = min(poll * 2**state.failures, app.config["OUTBOX_BACKOFF_MAX_SECONDS"])
-                log.warning("search outbox round failed (%s in a row)", state.failures, exc_info=True)
-                continue
-            state.failures, state.last_error, pause = 0, "", poll
-            if busy:
-                # Another writer has the lock: normal for a moment (a request's drain), not for long.
-                state.lock_busy_since = state.lock_busy_since or time.time()
-            else:
-                state.lock_busy_since = 0.0
-                state.last_success = time.time()
-        state.stopped = True
+                _lead(app, stop, publish)
+            finally:
+                publish.close()
+                fcntl.flock(leadership, fcntl.LOCK_UN)
 
     threading.Thread(target=run, name="search-outbox", daemon=True).start()
     return stop
+
+
+def _lead(app, stop: threading.Event, publish: Callable[[WriterState], None]) -> None:
+    state = WriterState(started=time.time(), pid=os.getpid())
+    publish(state)
+    log.info("this process (%s) now writes the search index", state.pid)
+    last_seal_check = last_prune = 0.0
+    try:
+        with app.app_context(), writer_lock(blocking=False) as locked:
+            if locked:
+                search_index().remove_dead_staging()
+    except OSError:  # left for the next leader; writing the index matters more
+        log.warning("could not remove dead staging folders of the search index", exc_info=True)
+    poll = app.config["OUTBOX_POLL_SECONDS"]
+    pause = poll
+    while not stop.wait(pause):
+        state.last_round = time.time()
+        try:
+            with app.app_context():
+                try:
+                    if time.monotonic() - last_seal_check > 60:
+                        with unit_of_work() as work:
+                            release_due_seals(work)
+                        last_seal_check = time.monotonic()
+                    busy = drain(blocking=False) < 0
+                    _note_lag(app, state)
+                    if not busy and time.monotonic() - last_prune > app.config["OUTBOX_PRUNE_EVERY_SECONDS"]:
+                        prune()
+                        last_prune = time.monotonic()
+                finally:
+                    db.session.remove()
+        except Exception as error:  # the writer must outlive a failed round; the rows stay for the next
+            state.failures += 1
+            state.last_error = f"{type(error).__name__}: {error}"
+            pause = min(poll * 2**state.failures, app.config["OUTBOX_BACKOFF_MAX_SECONDS"])
+            log.warning("search outbox round failed (%s in a row)", state.failures, exc_info=True)
+            publish(state)
+            continue
+        state.failures, state.last_error, pause = 0, "", poll
+        if busy:
+            # Another writer has the lock: normal for a moment (a request's drain), not for long.
+            state.lock_busy_since = state.lock_busy_since or time.time()
+        else:
+            state.lock_busy_since = 0.0
+            state.last_success = time.time()
+        publish(state)
+    state.stopped = True
+    publish(state)
 
 
 def node_id() -> str:

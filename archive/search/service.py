@@ -30,7 +30,7 @@ from archive.extensions import db
 from archive.review.models import Revision
 from archive.search.analysis import words
 from archive.search.models import OutboxEntry
-from archive.search.outbox import Behind, behind, lag, search_index, writer_state
+from archive.search.outbox import Behind, behind, lag, search_index, writer_expected, writer_state
 from archive.search.query import search, suggest
 
 
@@ -177,11 +177,12 @@ def suggest_for(user, prefix: str, limit: int = 10) -> list[str]:
 
 
 def writer_status() -> tuple[str, str]:
-    """This process's background writer in one word, and its last error: `off` where none runs
-    (tests, the command line), `running`, `failing` (its last round raised), `stuck` (another
-    process has held the writer lock, or its thread has not come round, for longer than the lag
-    setting), `stopped`."""
-    state = writer_state(current_app)
+    """The node's background writer in one word, and its last error, the same whichever worker
+    asks: `off` where none leads the index folder (tests, the command line, or the moment between
+    a writer's death and a standby's takeover), `running`, `failing` (its last round raised),
+    `stuck` (another process has held the writer lock, or its thread has not come round, for longer
+    than the lag setting), `stopped`."""
+    state = writer_state()
     if state is None:
         return "off", ""
     limit = current_app.config["INDEX_LAG_MAX_SECONDS"]
@@ -217,7 +218,9 @@ def health() -> dict[str, Any]:
     report["index"] = index
     limit = current_app.config["INDEX_LAG_MAX_SECONDS"]
     too_far = index["lag_seconds"] is None or index["lag_seconds"] > limit
-    if database != "ok" or too_far or writer in ("failing", "stuck", "stopped"):
+    # A process that runs a writer thread expects one to lead the node: none means none drains.
+    unwritten = writer == "off" and writer_expected(current_app)
+    if database != "ok" or too_far or unwritten or writer in ("failing", "stuck", "stopped"):
         report["status"] = "degraded"
     report["writer_error"] = error
     return report
