@@ -27,18 +27,18 @@ def place(name: str) -> Place:
     return db.session.scalar(select(Place).where(Place.name == name))
 
 
-def dots(page: str) -> dict[str, tuple[str, float, float]]:
-    """The map's dots by label: (link, x, y)."""
+def dots(page: str) -> dict[str, tuple[str, float, float, str]]:
+    """The map's dots by their tooltip: (link, x, y, the name written beside it or "")."""
     svg = re.search(r'<svg class="map".*?</svg>', page, re.S)
     if svg is None:
         return {}
-    found = re.findall(
-        r'<a href="([^"]*)"[^>]*>\s*<title>.*?</title>\s*<circle class="map-dot" cx="([\d.]+)" cy="([\d.]+)"'
-        r'.*?<text class="map-label"[^>]*>(.*?)</text>',
-        svg.group(0),
-        re.S,
-    )
-    return {label: (href, float(x), float(y)) for href, x, y, label in found}
+    found = {}
+    for href, body in re.findall(r'<a href="([^"]*)"[^>]*>(.*?)</a>', svg.group(0), re.S):
+        title = re.search(r"<title>(.*?)</title>", body).group(1)
+        x, y = re.search(r'<circle class="map-dot" cx="([\d.]+)" cy="([\d.]+)"', body).groups()
+        label = re.search(r'<text class="map-label"[^>]*>(.*?)</text>', body)
+        found[title] = (href, float(x), float(y), label.group(1) if label else "")
+    return found
 
 
 def listed(page: str) -> list[str]:
@@ -57,12 +57,6 @@ def search_total(client, href: str) -> int:
     params = parse_qs(urlsplit(href).query)
     answer = client.get("/api/v1/search", query_string={**params, "per_page": 1})
     return answer.get_json()["total"]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request) -> str:
-    """The map's queries (the authority's entries, their coordinates, the counts) on both databases."""
-    return request.param
 
 
 @pytest.fixture
@@ -86,16 +80,19 @@ def test_a_place_an_archivist_locates_is_drawn_with_its_count_and_opens_its_test
     saved = locate(archivist, place("Ağdam"), "39,99", "46.93")
     assert saved.status_code == 302
     assert locate(archivist, place("Xocalı"), "39.91", "46.79").status_code == 302
+    entry = text_of(archivist.get(f"/authority/places/{place('Ağdam').id}"))
+    assert 'value="39.99"' in entry and 'value="46.93"' in entry and 'href="/places/map"' in entry
 
     reader = app.test_client()
     page = text_of(reader.get("/places/map"))
 
     drawn = dots(page)
-    assert set(drawn) == {"Ağdam (2)", "Xocalı (1)"}
-    href, x, y = drawn["Ağdam (2)"]
+    assert set(drawn) == {"Ağdam: 2 testimonies", "Xocalı: 1 testimony"}
+    href, x, y, label = drawn["Ağdam: 2 testimonies"]
+    assert label == "Ağdam (2)" and drawn["Xocalı: 1 testimony"][3] == "Xocalı (1)"
     assert search_total(reader, href) == 2
     # East is right, north is up, and both lie inside the view fitted to them.
-    _href, x2, y2 = drawn["Xocalı (1)"]
+    _href, x2, y2, _label = drawn["Xocalı: 1 testimony"]
     width, height = (float(n) for n in re.search(r'viewBox="0 0 (\d+) (\d+)"', page).groups())
     assert x > x2 and y < y2
     assert all(0 < v < width for v in (x, x2)) and all(0 < v < height for v in (y, y2))
@@ -119,6 +116,8 @@ def test_coordinates_out_of_range_are_refused_naming_the_field_and_nothing_is_sa
     assert db.session.get(PlaceCoordinates, ağdam.id) is None
 
 
+# The map's own queries (the authority's entries, their coordinates) on both databases.
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_place_typed_in_three_scripts_is_one_dot_whose_count_is_what_its_search_finds(
     app, archivist, create_testimony
 ):
@@ -134,8 +133,8 @@ def test_a_place_typed_in_three_scripts_is_one_dot_whose_count_is_what_its_searc
     reader = app.test_client()
     page = text_of(reader.get("/places/map"))
 
-    [(label, (href, _x, _y))] = dots(page).items()
-    assert label == "Ağdam (4)"
+    [(title, (href, _x, _y, label))] = dots(page).items()
+    assert (title, label) == ("Ağdam: 4 testimonies", "Ağdam (4)")
     assert search_total(reader, href) == 4
     assert listed(page) == ["Ağdam 4 testimonies"]
 
@@ -153,7 +152,7 @@ def test_the_map_counts_only_the_testimonies_the_reader_may_see(app, client, use
 
     login(client, users["researcher"])
     research = text_of(client.get("/places/map"))
-    assert set(dots(research)) == {"Şuşa (1)"}
+    assert set(dots(research)) == {"Şuşa: 1 testimony"}
     assert listed(research)[0] == "Ağdam 2 testimonies · not on the map: no coordinates yet"
 
 
@@ -187,3 +186,14 @@ def test_the_view_fits_the_places_however_far_apart_they_lie():
         assert all(0 < d.x < drawing.width and 0 < d.y < drawing.height for d in drawing.dots)
     baki, qars = far.dots
     assert baki.x > qars.x and qars.x > far.width * 0.1 and baki.x < far.width * 0.9
+
+
+def test_names_that_would_cover_one_another_are_left_to_the_tooltip_and_the_list():
+    crowded = draw(
+        [Point("Ağdam", 7, 39.99, 46.93, None), Point("Əsgəran", 1, 39.94, 46.83, None)]
+        + [Point(f"Kənd {n}", 1, 39.95 + n * 0.002, 46.88, None) for n in range(6)]
+    )
+
+    labels = [dot.label for dot in crowded.dots if dot.label is not None]
+    assert crowded.dots[0].label.text == "Ağdam (7)"
+    assert 2 <= len(labels) < len(crowded.dots)

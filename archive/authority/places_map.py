@@ -10,7 +10,7 @@ in plain degrees, only has to be stretched to match.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # The shipped outline's extent in degrees: west, east, south, north (see static/map/README.md).
 OUTLINE = (10.0, 75.0, 25.0, 62.0)
@@ -26,6 +26,23 @@ RADIUS = (5.0, 16.0)
 MARGIN = 1.4
 
 
+# Names are placed for the largest size the page draws them at (on narrow screens), in the drawing's
+# units, by an estimate of their width: a name that would cover another or a dot is left out (the
+# dot's tooltip and the list beside the map still name it).
+LABEL_FONT = 22
+LETTER = 0.62
+GAP = 4
+
+
+@dataclass(frozen=True)
+class Label:
+    x: float
+    y: float
+    anchor: str
+    """SVG's text-anchor: start, middle or end."""
+    text: str
+
+
 @dataclass(frozen=True)
 class Dot:
     name: str
@@ -35,6 +52,7 @@ class Dot:
     r: float
     key: object
     """What the caller matches the dot with (its place, its search link)."""
+    label: Label | None = None
 
 
 @dataclass(frozen=True)
@@ -105,4 +123,44 @@ def draw(points: list[Point]) -> Drawing | None:
         )
         for p in sorted(points, key=lambda p: -p.count)
     ]
-    return Drawing(WIDTH, height, outline, dots)
+    return Drawing(WIDTH, height, outline, _labelled(dots, WIDTH, height))
+
+
+Box = tuple[float, float, float, float]
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _labelled(dots: list[Dot], width: int, height: int) -> list[Dot]:
+    """Each dot with its name beside it where the name fits: right, left, above or below, the most
+    testimonies placed first."""
+    taken: list[Box] = [(d.x - d.r, d.y - d.r, d.x + d.r, d.y + d.r) for d in dots]
+    out = []
+    for dot in dots:
+        text = f"{dot.name} ({dot.count})"
+        wide, high = len(text) * LABEL_FONT * LETTER, LABEL_FONT
+        reach = dot.r + GAP
+        sides = (
+            (Label(dot.x + reach, dot.y + high * 0.35, "start", text), (dot.x + reach, dot.y - high / 2)),
+            (
+                Label(dot.x - reach, dot.y + high * 0.35, "end", text),
+                (dot.x - reach - wide, dot.y - high / 2),
+            ),
+            (
+                Label(dot.x, dot.y - reach - high * 0.2, "middle", text),
+                (dot.x - wide / 2, dot.y - reach - high),
+            ),
+            (Label(dot.x, dot.y + reach + high * 0.8, "middle", text), (dot.x - wide / 2, dot.y + reach)),
+        )
+        label = None
+        for candidate, (left, top) in sides:
+            box = (left, top, left + wide, top + high)
+            inside = box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height
+            if inside and not any(_overlap(box, other) for other in taken):
+                label = Label(round(candidate.x, 1), round(candidate.y, 1), candidate.anchor, text)
+                taken.append(box)
+                break
+        out.append(replace(dot, label=label))
+    return out
