@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from archive import access
 from archive.access import Access, Permission
 from archive.audit.service import record_event
+from archive.authority import service as authority
 from archive.catalogue import importer
 from archive.catalogue import service as catalogue
 from archive.catalogue.models import State, Testimony
@@ -253,6 +254,21 @@ def _import_entry(
     return importer.UPDATED, existing.id
 
 
+def _locate_places(user, entry: importer.Entry, report: importer.ImportReport, *, dry_run: bool) -> None:
+    """The coordinates a record gives its places go to the name authority where it had none (never
+    over an archivist's), and the report names each place so located."""
+    if not entry.coordinates or not access.has_permission(user, Permission.AUTHORITY_EDIT):
+        return
+    for name, latitude, longitude in authority.coordinates_from_import(
+        user, entry.coordinates, dry_run=dry_run
+    ):
+        said = "would be placed" if dry_run else "is placed"
+        report.notes.append(
+            f"{entry.where}: the place “{name}” {said} at {latitude:g}, {longitude:g} in the name authority, "
+            "which had no coordinates for it"
+        )
+
+
 def import_file(
     user,
     path: Path,
@@ -289,6 +305,7 @@ def import_file(
                     user, entry, dry_run=dry_run, publish=publish, note=note
                 )
                 report.record(entry.where, outcome, testimony_id)
+                _locate_places(user, entry, report, dry_run=dry_run)
             except ArchiveError as e:
                 named = importer.in_file_names(entry, e.fields)
                 report.refuse(entry.where, importer.said(named) or e.message)

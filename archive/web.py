@@ -92,6 +92,7 @@ def register_web(app: Flask) -> None:
     from archive.api.views import bp as api_bp
     from archive.audit import service as audit
     from archive.authority.views import bp as authority_bp
+    from archive.authority.views import places_bp
     from archive.catalogue.editor import bp as editor_bp
     from archive.catalogue.views import bp as catalogue_bp
     from archive.consent.views import bp as consent_bp
@@ -121,7 +122,7 @@ def register_web(app: Flask) -> None:
         return None
 
     blueprints = (catalogue_bp, editor_bp, search_bp, accounts_bp, review_bp, consent_bp, oai_bp)
-    for bp in (*blueprints, authority_bp, media_bp):
+    for bp in (*blueprints, authority_bp, places_bp, media_bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

@@ -70,10 +70,25 @@ def test_the_browser_reports_what_the_policy_refuses(watched, live_server):
 
 
 def test_the_public_pages_load_with_nothing_refused_and_autocomplete_works(
-    watched, live_server, create_testimony
+    watched, live_server, users, create_testimony
 ):
+    from archive.authority.service import set_coordinates
+    from archive.catalogue.models import Place
+    from archive.extensions import db
+
     testimony = create_testimony()
-    for path in ("/", "/search?q=snow", f"/testimonies/{testimony.id}?t=60000", "/login", "/no/such/page"):
+    # The map draws its dot over the shipped outline: an SVG image, under the same policy.
+    set_coordinates(
+        users["archivist"], db.session.scalar(db.select(Place).filter_by(name="Ağdam")), 39.99, 46.93
+    )
+    for path in (
+        "/",
+        "/search?q=snow",
+        f"/testimonies/{testimony.id}?t=60000",
+        "/places/map",
+        "/login",
+        "/no/such/page",
+    ):
         watched.visit(live_server + path)
 
     watched.visit(f"{live_server}/")

@@ -426,6 +426,84 @@ def test_an_ohms_record_with_bad_values_is_reported_by_element_and_line_and_not_
     assert [rows_of(m) for m in (catalogue.Testimony, catalogue.Segment, ConsentVersion)] == [0, 0, 0]
 
 
+# Two more points shaped as OHMS exports write them: OHMS 5's <gpspoints> group, and an older
+# file's GPS elements on the point itself, its place named by <gps_description>.
+LOCATED_POINTS = """<point>
+        <time>300</time>
+        <title>The road south</title>
+        <synopsis>The narrator passes Ağdam.</synopsis>
+        <gpspoints>
+          <gps>40.05, 47.1</gps>
+          <gps_zoom>9</gps_zoom>
+          <gps_text>Aghdam</gps_text>
+          <gps_text_alt></gps_text_alt>
+        </gpspoints>
+      </point>
+      <point>
+        <time>400</time>
+        <title>The cove</title>
+        <synopsis>The narrator reaches the cove.</synopsis>
+        <gps>39.5,48.25</gps>
+        <gps_zoom>12</gps_zoom>
+        <gps_description>Fictional Cove</gps_description>
+      </point>
+    </index>"""
+
+
+def test_an_ohms_points_gps_locates_its_place_in_the_authority_where_nobody_had(app, users, tmp_path):
+    from archive.authority import service as authority
+    from archive.authority.models import PlaceCoordinates
+
+    archivist = users["archivist"]
+    agdam = authority.create_place(archivist, "Ağdam")
+    authority.add_variant(archivist, agdam, "Aghdam")
+    authority.set_coordinates(archivist, agdam, "39.99", "46.93")
+    path = write_xml(tmp_path, OHMS.replace("</index>", LOCATED_POINTS, 1))
+
+    report = import_file(archivist, path, echo=quiet)
+
+    assert (report.imported, report.problems) == (1, [])
+    located = [note for note in report.notes if "name authority" in note]
+    assert located == [
+        "interview.xml: the place “Fictional Harbour” is placed at 40.1, 49.8 in the name authority, "
+        "which had no coordinates for it",
+        "interview.xml: the place “Fictional Cove” is placed at 39.5, 48.25 in the name authority, "
+        "which had no coordinates for it",
+    ]
+    where = {
+        place.name: (row.latitude, row.longitude)
+        for place, row in db.session.execute(
+            select(catalogue.Place, PlaceCoordinates).join(
+                PlaceCoordinates, PlaceCoordinates.place_id == catalogue.Place.id
+            )
+        )
+    }
+    # The archivist's coordinates for Ağdam stand, whatever spelling the file used.
+    assert where == {
+        "Ağdam": (39.99, 46.93),
+        "Fictional Harbour": (40.1, 49.8),
+        "Fictional Cove": (39.5, 48.25),
+    }
+    [saved] = db.session.scalars(select(catalogue.Testimony)).all()
+    assert [p.name for p in saved.places] == ["Aghdam", "Fictional Cove", "Fictional Harbour"]
+
+    again = import_file(archivist, path, echo=quiet)
+    assert [note for note in again.notes if "name authority" in note] == []
+
+
+def test_an_ohms_gps_that_is_not_a_latitude_and_longitude_is_reported_by_line(app, users, tmp_path):
+    text = OHMS.replace("<gps>40.1, 49.8</gps>", "<gps>north of the bay</gps>")
+    gps_line = text[: text.index("<gps>north")].count("\n") + 1
+
+    report = import_file(users["archivist"], write_xml(tmp_path, text), echo=quiet)
+
+    assert report.imported == 0
+    assert report.problems == [
+        f"interview.xml: <gps> (line {gps_line}): “north of the bay” is not a latitude and longitude "
+        "in degrees, like “40.41, 49.87”."
+    ]
+
+
 def test_malformed_xml_is_reported_with_its_line(app, users, tmp_path):
     text = OHMS.replace(
         "<interviewer>Test Interviewer</interviewer>", "<interviewer>Test Interviewer</interviewee>"

@@ -149,6 +149,7 @@ TABLE: dict[tuple[str, str], dict] = {
     ("authority.place", "POST"): {None: (LOGIN, 403, 400, 400, 400)},
     ("authority.person", "GET"): {None: STAFF_PAGE},
     ("authority.person", "POST"): {None: (LOGIN, 403, 400, 400, 400)},
+    ("places.map_of_places", "GET"): {None: ALL},
     ("api.openapi", "GET"): {None: ALL},
     ("api.search", "GET"): {None: ALL},
     ("api.list_testimonies", "GET"): {None: STAFF_PAGE},

@@ -48,3 +48,18 @@ class RemoveVariantForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     note = _note()
+
+
+class CoordinatesForm(FlaskForm):
+    """Where a place lies, in decimal degrees; both left blank take it off the map."""
+
+    latitude = StringField(
+        _l("Latitude"),
+        description=_l("Degrees north of the equator; south is negative. For example 40.41."),
+        render_kw={"inputmode": "decimal", "maxlength": 24},
+    )
+    longitude = StringField(
+        _l("Longitude"),
+        description=_l("Degrees east of Greenwich; west is negative. For example 49.87."),
+        render_kw={"inputmode": "decimal", "maxlength": 24},
+    )

@@ -9,6 +9,7 @@ leaves the database as it was.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from archive import access
 from archive.access import Permission
 from archive.audit.service import record_event
-from archive.authority.models import Person
+from archive.authority.models import Person, PlaceCoordinates
 from archive.catalogue.models import Narrator, Place, Testimony, testimony_places
 from archive.consent.models import ConsentVersion
 from archive.errors import Invalid, NotFound
@@ -313,6 +314,157 @@ def set_note(user, person: Person, note: str) -> Person:
     record_event(user, "authority.person.note", person, name=person.name)
     _commit("note")
     return person
+
+
+# --- where places lie --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Located:
+    """A place as the map shows it: its authority entry (None for a name no row holds) and where it
+    lies (None where nobody has said)."""
+
+    place: Place | None
+    coordinates: PlaceCoordinates | None
+
+
+def coordinates_of(place: Place) -> PlaceCoordinates | None:
+    return db.session.get(PlaceCoordinates, place.id)
+
+
+def _degrees(value: Any, field: str, limit: int) -> float | None:
+    """A number of degrees within ±limit from a form's text (a decimal comma allowed) or a number;
+    None for a blank."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        value = value.strip().replace(",", ".")
+    try:
+        degrees = float(value)
+    except (TypeError, ValueError):
+        degrees = math.nan
+    if not math.isfinite(degrees) or not -limit <= degrees <= limit:
+        message = (
+            _("The latitude is a number of degrees from -90 (south) to 90 (north), such as 40.41.")
+            if field == "latitude"
+            else _("The longitude is a number of degrees from -180 (west) to 180 (east), such as 49.87.")
+        )
+        raise Invalid(_("Nothing was saved."), {field: message})
+    return degrees
+
+
+def checked_coordinates(latitude: Any, longitude: Any) -> tuple[float, float] | None:
+    """Both numbers in range, or None where both are blank; Invalid naming the field otherwise."""
+    lat, lon = _degrees(latitude, "latitude", 90), _degrees(longitude, "longitude", 180)
+    if lat is None and lon is None:
+        return None
+    if lat is None:
+        raise Invalid(_("Nothing was saved."), {"latitude": _("Give the latitude as well as the longitude.")})
+    if lon is None:
+        raise Invalid(
+            _("Nothing was saved."), {"longitude": _("Give the longitude as well as the latitude.")}
+        )
+    return lat, lon
+
+
+def set_coordinates(user, place: Place, latitude: Any, longitude: Any) -> PlaceCoordinates | None:
+    """Where the place lies; both blank says nobody knows (the place leaves the map, not the list)."""
+    access.require(user, Permission.AUTHORITY_EDIT)
+    checked = checked_coordinates(latitude, longitude)
+    stored = coordinates_of(place)
+    if checked is None:
+        if stored is not None:
+            db.session.delete(stored)
+    elif stored is None:
+        stored = PlaceCoordinates(place_id=place.id, latitude=checked[0], longitude=checked[1])
+        db.session.add(stored)
+    else:
+        stored.latitude, stored.longitude = checked
+    place.updated_at = _stamp()
+    record_event(
+        user,
+        "authority.place.coordinates",
+        place,
+        name=place.name,
+        latitude=checked[0] if checked else None,
+        longitude=checked[1] if checked else None,
+    )
+    _commit("latitude")
+    return None if checked is None else stored
+
+
+def _authority_entry(name: str) -> Place | None:
+    """The authority's entry one of whose names is this name in any script or spelling, else the
+    catalogue's place of exactly this name."""
+    key = name_key(name)
+    if key:
+        for entry in db.session.scalars(select(Place).where(Place.updated_at.is_not(None))):
+            if any(name_key(n) == key for n in names_of(entry)):
+                return entry
+    return db.session.scalar(select(Place).where(Place.name == name))
+
+
+def coordinates_from_import(
+    user, points: Iterable[tuple[str, float, float]], *, dry_run: bool = False
+) -> list[tuple[str, float, float]]:
+    """Places an imported record locates (name, latitude, longitude) that the authority did not
+    locate yet get these coordinates; a place that has coordinates keeps them, whoever set them.
+    The place becomes an authority entry. Returns what was (or, in a dry run, would be) added."""
+    access.require(user, Permission.AUTHORITY_EDIT)
+    added: list[tuple[str, float, float]] = []
+    for name, latitude, longitude in points:
+        place = _authority_entry(name)
+        if place is not None and coordinates_of(place) is not None:
+            continue
+        if any(name_key(name) == name_key(done) for done, _lat, _lon in added):
+            continue
+        added.append((place.name if place is not None else name, latitude, longitude))
+        if dry_run:
+            continue
+        if place is None:
+            place = Place(name=_clean(name, "name"), variants=[])
+            db.session.add(place)
+            db.session.flush()
+        db.session.add(PlaceCoordinates(place_id=place.id, latitude=latitude, longitude=longitude))
+        place.updated_at = _stamp()
+        db.session.flush()
+        record_event(
+            user,
+            "authority.place.coordinates",
+            place,
+            name=place.name,
+            latitude=latitude,
+            longitude=longitude,
+        )
+    if added and not dry_run:
+        _commit("name")
+    return added
+
+
+def locate(names: Iterable[str]) -> dict[str, Located]:
+    """Each place name as testimonies give it, resolved to its authority entry (whose preferred name
+    the map shows) and where that lies. Three queries, whatever the number of names."""
+    names = list(dict.fromkeys(names))
+    entries = list(db.session.scalars(select(Place).where(Place.updated_at.is_not(None))))
+    by_key: dict[str, Place] = {}
+    for entry in entries:
+        for name in names_of(entry):
+            by_key.setdefault(name_key(name), entry)
+    bare = {
+        place.name: place
+        for place in db.session.scalars(select(Place).where(Place.name.in_(names)))
+        if place.updated_at is None
+    }
+    places = {name: by_key.get(name_key(name)) or bare.get(name) for name in names}
+    ids = {place.id for place in places.values() if place is not None}
+    located = {
+        row.place_id: row
+        for row in db.session.scalars(select(PlaceCoordinates).where(PlaceCoordinates.place_id.in_(ids)))
+    }
+    return {
+        name: Located(place, located.get(place.id) if place is not None else None)
+        for name, place in places.items()
+    }
 
 
 # --- what search reads -----------------------------------------------------------------------------

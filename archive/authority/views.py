@@ -1,11 +1,14 @@
 """Staff pages of the name authority: the lists of places and people, and one page per entry where
-archivists add and remove variant names and change the preferred name.
+archivists add and remove variant names, change the preferred name and say where a place lies; and
+the public map of places.
 
 The views parse the forms, call `archive.authority.service` (which checks the policy, validates and
 writes the audit log) and render; a refusal is shown beside the field it is about.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -15,12 +18,23 @@ from flask_wtf import FlaskForm
 
 from archive import access
 from archive.access import Permission
-from archive.authority import service
-from archive.authority.forms import NewEntryForm, NoteForm, RemoveVariantForm, RenameForm, VariantForm
+from archive.authority import places_map, service
+from archive.authority.forms import (
+    CoordinatesForm,
+    NewEntryForm,
+    NoteForm,
+    RemoveVariantForm,
+    RenameForm,
+    VariantForm,
+)
+from archive.authority.models import PlaceCoordinates
 from archive.catalogue.editor import signed_in
 from archive.errors import Invalid
+from archive.search.service import search_for
 
 bp = Blueprint("authority", __name__, url_prefix="/authority")
+# The public side of the authority: where the places testimonies speak of lie.
+places_bp = Blueprint("places", __name__, url_prefix="/places")
 
 # What each list and entry page calls its entries.
 KINDS = {
@@ -119,8 +133,17 @@ def _entry(entry: service.Entry):
         "remove_variant": made("remove_variant", RemoveVariantForm),
         "rename": made("rename", RenameForm, name=entry.name),
     }
+    located = None
     if kind == "person":
         forms["note"] = made("note", NoteForm, note=entry.note)
+    else:
+        located = service.coordinates_of(entry)
+        forms["coordinates"] = made(
+            "coordinates",
+            CoordinatesForm,
+            latitude=_degrees(located.latitude) if located else "",
+            longitude=_degrees(located.longitude) if located else "",
+        )
     status = 200
     if request.method == "POST":
         form = forms.get(action)
@@ -140,6 +163,7 @@ def _entry(entry: service.Entry):
         labels=KINDS[kind],
         entry=entry,
         testimonies=service.testimonies_naming(entry) if kind == "place" else None,
+        located=located,
         **forms,
     ), status
 
@@ -163,5 +187,65 @@ def _apply(action: str, entry: service.Entry, form: FlaskForm) -> str:
                 old=old,
             )
         return _("The preferred name is now “%(name)s”.", name=entry.name)
+    if action == "coordinates":
+        if service.set_coordinates(current_user, entry, form.latitude.data, form.longitude.data) is None:
+            return _(
+                "“%(name)s” has no coordinates now, so it is listed beside the map, not drawn on it.",
+                name=entry.name,
+            )
+        return _("“%(name)s” is on the map of places now.", name=entry.name)
     service.set_note(current_user, entry, form.note.data)
     return _("The note is saved.")
+
+
+def _degrees(value: float) -> str:
+    """Degrees as an archivist typed them: no trailing zeros, no exponent."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+@dataclass
+class MapPlace:
+    """One place of the map: its preferred name, the names its testimonies use, how many of them
+    this reader may see, and where it lies (None: listed, not drawn)."""
+
+    name: str
+    values: list[str]
+    count: int
+    coordinates: PlaceCoordinates | None
+
+
+def _map_places() -> list[MapPlace]:
+    """The places of the testimonies this reader may see, one per authority entry whatever spelling
+    or script each testimony used, counted from the reader's own search."""
+    facet = search_for(current_user, "", per_page=1)["facets"].get("place", [])
+    located = service.locate(value for value, _count in facet)
+    places: dict[object, MapPlace] = {}
+    for value, count in facet:
+        where = located[value]
+        key = where.place.id if where.place is not None else value
+        name = where.place.name if where.place is not None else value
+        if key in places:
+            places[key].values.append(value)
+        else:
+            places[key] = MapPlace(name, [value], count, where.coordinates)
+    for place in places.values():
+        if len(place.values) > 1:
+            # A testimony may name the place twice, in two spellings: the search says how many.
+            place.count = search_for(current_user, "", filters={"place": place.values}, per_page=1)["total"]
+    return sorted(places.values(), key=lambda p: (-p.count, p.name))
+
+
+@places_bp.route("/map")
+def map_of_places():
+    places = _map_places()
+    points = [
+        places_map.Point(p.name, p.count, p.coordinates.latitude, p.coordinates.longitude, p)
+        for p in places
+        if p.coordinates is not None
+    ]
+    return render_template(
+        "authority/map.html",
+        places=places,
+        drawn=places_map.draw(points),
+        outline=places_map.OUTLINE_FILE,
+    )

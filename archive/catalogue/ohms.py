@@ -8,6 +8,7 @@ transcript or the <sync> line map do. OHMS has no consent: the testimony gets th
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -334,6 +335,46 @@ def _record(root: ElementTree.Element, lines: dict) -> ElementTree.Element:
     return records[0]
 
 
+def _gps(value: str) -> tuple[float, float] | None:
+    """OHMS's "latitude, longitude" in decimal degrees, or None for a value that is not one."""
+    parts = [part for part in re.split(r"[,;\s]+", value.strip()) if part]
+    try:
+        latitude, longitude = (float(part) for part in parts)
+    except ValueError:
+        return None
+    if not (math.isfinite(latitude) and math.isfinite(longitude)):
+        return None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return latitude, longitude
+
+
+def _located_places(reading: _Reading, places: list[str]) -> list[tuple[str, float, float]]:
+    """The places the index points name (OHMS 5's <gpspoints> groups, or older files' elements on
+    the point itself), added to `places`; with the coordinates of each that has a <gps>. A point's
+    place is its <gps_text>, else its <gps_description>; a <gps> that names no place is left out,
+    a <gps> that is not "latitude, longitude" is a problem."""
+    located: list[tuple[str, float, float]] = []
+    for point in _children(_child(reading.record, "index"), "point"):
+        for group in _children(point, "gpspoints") or [point]:
+            named = _texts(group, "gps_text") or _texts(group, "gps_description")
+            for place in named:
+                if place not in places:
+                    places.append(place)
+            gps = _child(group, "gps")
+            value = _text(gps)
+            if not value or not named:
+                continue
+            where = _gps(value)
+            if where is None:
+                reading.problems[reading.at(gps, "gps")] = (
+                    f"“{value}” is not a latitude and longitude in degrees, like “40.41, 49.87”."
+                )
+            elif named[0] not in (name for name, _lat, _lon in located):
+                located.append((named[0], *where))
+    return located
+
+
 def ohms_source(path: Path) -> Source:
     """The one testimony of an OHMS file. Raises ValueError for a file that is not safe, well-formed
     OHMS."""
@@ -362,11 +403,7 @@ def ohms_source(path: Path) -> Source:
         "places": [],
         "segments": _segments(reading),
     }
-    for point in _children(_child(record, "index"), "point"):
-        for gps in _children(point, "gpspoints") or [point]:
-            for place in _texts(gps, "gps_text"):
-                if place not in body["places"]:
-                    body["places"].append(place)
+    coordinates = _located_places(reading, body["places"])
     for field, name in (
         ("external_id", key_element),
         ("title", "title"),
@@ -384,5 +421,5 @@ def ohms_source(path: Path) -> Source:
         f"{path.name}: OHMS holds no consent; the testimony is kept to staff until a consent is recorded."
     ]
     notes += [f"{path.name}: {note}." for note in reading.notes]
-    entry = Entry(path.name, body, reading.problems, reading.source_name)
+    entry = Entry(path.name, body, reading.problems, reading.source_name, coordinates)
     return Source([entry], notes)

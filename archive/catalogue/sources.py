@@ -27,6 +27,9 @@ class Entry:
     """What was wrong before the body could be made (a bad yes/no, a missing file), by source name."""
     source_name: Callable[[str], str] = _same_name
     """Turns a field name of the body ("narrator.birth_year") into the file's own ("narrator_birth_year")."""
+    coordinates: list[tuple[str, float, float]] = field(default_factory=list)
+    """Places the file locates, as (name, latitude, longitude): OHMS index points' GPS, for the name
+    authority."""
 
 
 @dataclass
