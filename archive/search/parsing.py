@@ -66,7 +66,8 @@ def with_synonyms(target: _Target, synonyms: Mapping[str, tuple[str, ...]] | Non
 
 
 def parse(q: str) -> wq.Query | None:
-    """Parse the query language into a word tree; None for an empty query.
+    """Parse the query language into a word tree; None for a query with no word to look for
+    (nothing typed, or only punctuation or operators).
 
     Whoosh's parser is forgiving, but leaves operators it could not apply as words; such a query
     (and one the parser rejects) is read again as plain words.
@@ -82,8 +83,9 @@ def parse(q: str) -> wq.Query | None:
     except Exception:  # noqa: BLE001 - any parser failure means: read the words
         parsed = None
     if parsed is None or _stray_operator(parsed) or rewrite(parsed, RANKING) is None:
-        plain = [w for w in words(q) if w not in OPERATORS] or words(q)
-        return wq.And([wq.Term("text", w) for w in plain])
+        # Operators alone (AND OR) are no words to look for.
+        plain = [w for w in words(q) if w not in OPERATORS]
+        return wq.And([wq.Term("text", w) for w in plain]) if plain else None
     return parsed
 
 
@@ -93,7 +95,7 @@ def _stray_operator(node: wq.Query) -> bool:
     return any(_stray_operator(child) for child in node.children())
 
 
-def _word(text: str, target: _Target, boost: float) -> wq.Query:
+def _word(text: str, target: _Target, boost: float) -> wq.Query | None:
     forms = query_forms(text)
     seen: set[tuple[str, str]] = set()
     terms: list[wq.Query] = []
@@ -106,7 +108,8 @@ def _word(text: str, target: _Target, boost: float) -> wq.Query:
             if value and (fieldname, value) not in seen:
                 seen.add((fieldname, value))
                 terms.append(wq.Term(fieldname, value, boost=weight * boost))
-    return wq.Or(terms)
+    # A word the analysis gives no form of (a stop word) is no word to look for.
+    return wq.Or(terms) if terms else None
 
 
 def folded_word(text: str) -> str:

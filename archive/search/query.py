@@ -21,6 +21,8 @@ from archive.search.passages import best_passages, within
 from archive.search.searchers import Snapshot, bits_of
 
 SORTS = ("relevance", "date", "title")
+# The answer's `notice` when something was typed but it holds no word to look for.
+NO_WORDS = "no_words"
 FILTERS = ("lang", "place", "subject", "from", "to", "decade", "access")
 MAX_PER_PAGE = 100
 
@@ -189,13 +191,15 @@ def search(
 ) -> dict[str, Any]:
     """Search one audience's index and return one page of testimonies.
 
-    Returns `{"total", "page", "per_page", "hits", "facets", "suggestion"}`: `total` counts the
+    Returns `{"total", "page", "per_page", "hits", "facets", "suggestion", "notice"}`: `total` counts the
     matching testimonies; each hit is `{"id", "title", "narrator", "interview_date", "languages",
     "places", "segments"}`, segments being the best `passages` matching segments (best first) as
     `{"id", "start_ms", "end_ms", "speaker", "snippet"}`, the snippet HTML-escaped with matched words
     in `<mark>`. `facets` maps place, subject, language, year, decade (of birth) and access to
     `[[value, count], ...]` over the whole filtered result. `suggestion` proposes a corrected query
-    from this audience's vocabulary when nothing matched.
+    from this audience's vocabulary when nothing matched. `notice` is `NO_WORDS` when q was typed
+    but holds no word to look for (only punctuation, operators or stop words): then nothing is found
+    and no facet is counted, rather than the whole archive browsed; None otherwise.
 
     `filters`: `lang`, `place`, `subject`, `access` (a value or a list, any of which may match),
     `decade` (birth decade), `from` and `to` (interview years, inclusive). An empty `q` browses
@@ -257,8 +261,12 @@ def _search(
     hidden: Collection[int],
 ) -> dict[str, Any]:
     parsed = parse(q)
-    ranking = rewrite(parsed, with_synonyms(RANKING, synonyms)) if parsed is not None else None
     matching = Matching(snapshot.testimonies, snapshot.cache) if snapshot.testimonies else None
+    ranking = rewrite(parsed, with_synonyms(RANKING, synonyms)) if parsed is not None else None
+    if ranking is None and q.strip():
+        # Typed, but nothing to look for: nothing found, rather than the whole archive browsed.
+        nothing = {"total": 0, "page": page, "per_page": per_page, "hits": [], "suggestion": None}
+        return {**nothing, "facets": _facets(snapshot, []), "notice": NO_WORDS}
     allowed = _allowed(snapshot, filters)
     unseen = {snapshot.docnums[t] for t in hidden if t in snapshot.docnums}
     if unseen:
@@ -286,6 +294,7 @@ def _search(
         "hits": [],
         "facets": _facets(snapshot, [docnum for docnum, _ in scored]),
         "suggestion": None,
+        "notice": None,
     }
     if testimony_id is not None:
         if scored:
