@@ -6,6 +6,7 @@ import pytest
 
 from archive.search.index import SearchIndex
 from archive.search.query import search
+from tests.conftest import login
 
 
 def _doc(tid: int, text: str) -> dict:
@@ -66,3 +67,17 @@ def test_an_empty_query_still_lists_every_testimony(client, create_testimony):
     body = client.get("/api/v1/search?q=").get_json()
     assert body["total"] == 1 and body["notice"] is None
     assert "winter road" in client.get("/search").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("access", "reader"), [("research", "researcher"), ("staff", "archivist")])
+def test_did_you_mean_and_autocomplete_never_offer_the_public_a_restricted_word(
+    app, users, create_testimony, access, reader
+):
+    create_testimony(access=access, places=["Zorbalintaq Hollow"])
+    public, privileged = app.test_client(), app.test_client()
+    login(privileged, users[reader])
+    for client, offered in ((public, False), (privileged, True)):
+        misspelt = client.get("/api/v1/search?q=Zorbalintuq").get_json()
+        assert (misspelt["suggestion"] == "Zorbalintaq") is offered
+        assert ("Did you mean" in client.get("/search?q=Zorbalintuq").get_data(as_text=True)) is offered
+        assert (client.get("/search/suggest?q=Zorbal").get_json() == ["Zorbalintaq Hollow"]) is offered
