@@ -3,7 +3,7 @@ a query on the testimony index's fields, for ranking, for search within a testim
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from whoosh import query as wq
@@ -18,7 +18,17 @@ from whoosh.qparser import (
     SingleQuotePlugin,
 )
 
-from archive.search.analysis import MIN_PREFIX, PREFIXED, WORD, fold, lowercase_auto, query_forms, words
+from archive.search.analysis import (
+    MIN_PREFIX,
+    PREFIXED,
+    WORD,
+    fold,
+    lowercase_auto,
+    query_forms,
+    stem,
+    word_forms,
+    words,
+)
 from archive.search.fields import EXACT_WEIGHT, OF_SEGMENT, PASSAGE_FORMS, QUERIED, RANKING_FORMS
 
 OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"})
@@ -53,6 +63,8 @@ class _Target:
     strict: bool
     # Name keys of the name authority: a word's name key also finds the other keys of its entry.
     synonyms: Mapping[str, tuple[str, ...]] | None = None
+    # Whether a name key is a name the index knows (a place its testimonies name).
+    names: Callable[[str], bool] | None = None
 
 
 RANKING = _Target(RANKING_FORMS, frozenset(QUERIED), segments=False, strict=True)
@@ -61,12 +73,18 @@ WITHIN = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=True)
 PASSAGES = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=False)
 
 
-def with_synonyms(target: _Target, synonyms: Mapping[str, tuple[str, ...]] | None) -> _Target:
-    return replace(target, synonyms=synonyms) if synonyms else target
+def with_synonyms(
+    target: _Target,
+    synonyms: Mapping[str, tuple[str, ...]] | None,
+    names: Callable[[str], bool] | None = None,
+) -> _Target:
+    """The target knowing the name authority's synonyms and which name keys the index holds."""
+    return replace(target, synonyms=synonyms or None, names=names) if synonyms or names else target
 
 
 def parse(q: str) -> wq.Query | None:
-    """Parse the query language into a word tree; None for an empty query.
+    """Parse the query language into a word tree; None for a query with no word to look for
+    (nothing typed, or only punctuation or operators).
 
     Whoosh's parser is forgiving, but leaves operators it could not apply as words; such a query
     (and one the parser rejects) is read again as plain words.
@@ -82,8 +100,9 @@ def parse(q: str) -> wq.Query | None:
     except Exception:  # noqa: BLE001 - any parser failure means: read the words
         parsed = None
     if parsed is None or _stray_operator(parsed) or rewrite(parsed, RANKING) is None:
-        plain = [w for w in words(q) if w not in OPERATORS] or words(q)
-        return wq.And([wq.Term("text", w) for w in plain])
+        # Operators alone (AND OR) are no words to look for.
+        plain = [w for w in words(q) if w not in OPERATORS]
+        return wq.And([wq.Term("text", w) for w in plain]) if plain else None
     return parsed
 
 
@@ -93,12 +112,13 @@ def _stray_operator(node: wq.Query) -> bool:
     return any(_stray_operator(child) for child in node.children())
 
 
-def _word(text: str, target: _Target, boost: float) -> wq.Query:
+def _word(text: str, target: _Target, boost: float) -> wq.Query | None:
     forms = query_forms(text)
+    stems = (*forms.stems, *_name_stems(forms.name, target))
     seen: set[tuple[str, str]] = set()
     terms: list[wq.Query] = []
     for fieldname, form, weight in target.forms:
-        values = forms.stems if form == "stems" else (getattr(forms, form),)
+        values = stems if form == "stems" else (getattr(forms, form),)
         if form == "name" and target.synonyms and forms.name in target.synonyms:
             # Only more terms on the name field: every other form still matches what was typed.
             values = (forms.name, *target.synonyms[forms.name])
@@ -106,7 +126,49 @@ def _word(text: str, target: _Target, boost: float) -> wq.Query:
             if value and (fieldname, value) not in seen:
                 seen.add((fieldname, value))
                 terms.append(wq.Term(fieldname, value, boost=weight * boost))
-    return wq.Or(terms)
+    # A word the analysis gives no form of (a stop word) is no word to look for.
+    return wq.Or(terms) if terms else None
+
+
+# The name-key alphabet written in Cyrillic, for the Russian stemmer to find a name's case ending.
+_NAME_CYRILLIC = str.maketrans({
+    "a": "а", "b": "б", "c": "дж", "d": "д", "e": "е", "f": "ф", "g": "г", "h": "х", "i": "и", "k": "к",
+    "l": "л", "m": "м", "n": "н", "o": "о", "p": "п", "r": "р", "s": "с", "t": "т", "u": "у", "v": "в",
+    "x": "х", "z": "з",
+})  # fmt: skip
+# A shorter stem of a name is shared by too many unrelated words of the other languages ("Ana": "an").
+_MIN_NAME_STEM = 4
+
+
+def _name_stems(key: str | None, target: _Target) -> tuple[str, ...]:
+    """The stems a name has in every script and spelling, so that whichever spelling is typed
+    ("Xocalı", "Khojaly", "Ходжалы", an authority variant) finds the same inflected forms
+    ("Xocalıdan", "Ходжалов") and so the same passages: the Latin and the Russian stems of its name
+    key and of the keys the authority gives it. Only for a name the authority or the index knows: an
+    ordinary word keeps to the stems of its own script, as a name key's coarse spelling and other
+    scripts' stems would find unrelated words ("Snow": "снова")."""
+    if not key or (target.names is None and not target.synonyms):
+        return ()
+    synonyms = (target.synonyms or {}).get(key, ())
+    if not synonyms and (target.names is None or not target.names(key)):
+        return ()
+    found: dict[str, None] = {}
+    for name in (key, *synonyms):
+        found.update(dict.fromkeys(word_forms(name).stems))
+        # A Russian name's stem is its nominative less one letter at most; a shorter one is the
+        # stemmer misreading the rendering (as a verb's ending), which would find other words.
+        russian = stem(_in_cyrillic(name), "russian")
+        if len(russian) >= len(name) - 1:
+            found[russian] = None
+    return tuple(term for term in found if len(term) >= _MIN_NAME_STEM)
+
+
+def _in_cyrillic(key: str) -> str:
+    """A name key as Russian would write it: a final i after a hard consonant is ы (Ходжалы)."""
+    written = key.translate(_NAME_CYRILLIC)
+    if key.endswith("i") and len(key) > 1 and key[-2] not in "aeioukgxcs":
+        written = written[:-1] + "ы"
+    return written
 
 
 def folded_word(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 import html
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from whoosh import query as wq
 
@@ -46,6 +46,7 @@ def within(
     page: int,
     per_page: int,
     synonyms: Mapping[str, tuple[str, ...]] | None = None,
+    names: Callable[[str], bool] | None = None,
 ) -> tuple[int, list[dict]]:
     """Matching segments of one testimony in transcript order, paged, with their total."""
     transcript = matching.transcript(docnum)
@@ -54,7 +55,7 @@ def within(
     else:
         places = []
         # Every word in one segment first; if no single segment holds them all, any of them.
-        for target in (with_synonyms(WITHIN, synonyms), with_synonyms(PASSAGES, synonyms)):
+        for target in (with_synonyms(WITHIN, synonyms, names), with_synonyms(PASSAGES, synonyms, names)):
             chosen = rewrite(q, target)
             if chosen is not None:
                 matching.forget_spots()

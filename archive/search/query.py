@@ -6,13 +6,13 @@ from __future__ import annotations
 import heapq
 import unicodedata
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from itertools import chain
 from typing import Any
 
 from whoosh import query as wq
 
-from archive.search.analysis import WORD, word_forms, words
+from archive.search.analysis import WORD, query_forms, word_forms, words
 from archive.search.documents import TestimonyEntry
 from archive.search.index import SearchIndex
 from archive.search.matching import Matching
@@ -21,6 +21,8 @@ from archive.search.passages import best_passages, within
 from archive.search.searchers import Snapshot, bits_of
 
 SORTS = ("relevance", "date", "title")
+# The answer's `notice` when something was typed but it holds no word to look for.
+NO_WORDS = "no_words"
 FILTERS = ("lang", "place", "subject", "from", "to", "decade", "access")
 MAX_PER_PAGE = 100
 
@@ -160,6 +162,22 @@ def _did_you_mean(matching: Matching | None, q: str) -> str | None:
     return "".join(out)
 
 
+def _place_names(snapshot: Snapshot) -> Callable[[str], bool]:
+    """Whether a name key is a word of a place this index's testimonies name: such a name is looked
+    for in every spelling and script alike (see `parsing.with_synonyms`), an ordinary word is not.
+    The places' keys are made on the first question, once per search."""
+    keys: set[str] | None = None
+
+    def known(key: str) -> bool:
+        nonlocal keys
+        if keys is None:
+            places = [value for kind, value in snapshot.facet_bits if kind == "place"]
+            keys = {query_forms(word).name for value in places for word in words(str(value))}
+        return key in keys
+
+    return known
+
+
 def _hit(entry: TestimonyEntry, segments: list[dict]) -> dict:
     return {
         "id": entry.testimony_id,
@@ -189,20 +207,24 @@ def search(
 ) -> dict[str, Any]:
     """Search one audience's index and return one page of testimonies.
 
-    Returns `{"total", "page", "per_page", "hits", "facets", "suggestion"}`: `total` counts the
+    Returns `{"total", "page", "per_page", "hits", "facets", "suggestion", "notice"}`: `total` counts the
     matching testimonies; each hit is `{"id", "title", "narrator", "interview_date", "languages",
     "places", "segments"}`, segments being the best `passages` matching segments (best first) as
     `{"id", "start_ms", "end_ms", "speaker", "snippet"}`, the snippet HTML-escaped with matched words
     in `<mark>`. `facets` maps place, subject, language, year, decade (of birth) and access to
     `[[value, count], ...]` over the whole filtered result. `suggestion` proposes a corrected query
-    from this audience's vocabulary when nothing matched.
+    from this audience's vocabulary when nothing matched. `notice` is `NO_WORDS` when q was typed
+    but holds no word to look for (only punctuation, operators or stop words): then nothing is found
+    and no facet is counted, rather than the whole archive browsed; None otherwise.
 
     `filters`: `lang`, `place`, `subject`, `access` (a value or a list, any of which may match),
     `decade` (birth decade), `from` and `to` (interview years, inclusive). An empty `q` browses
     every testimony the filters allow, by date unless sorted by title. With `testimony_id`, the
     search stays inside that testimony: its one hit lists every matching segment in transcript
     order, paged by `page` and `per_page`, and adds `segments_total`. `synonyms` maps a word's name
-    key to the other name keys of its entry in the name authority; a word also finds those.
+    key to the other name keys of its entry in the name authority; a word also finds those. A name
+    of a place the testimonies name, or of the authority, is looked for by the stems of all its
+    spellings, so every spelling finds the same inflected forms and shows the same passages.
     `hidden` testimonies are left out of everything: hits, total, facets and suggestion.
 
     The answer is a function of the index at one moment and of these arguments alone, so the last
@@ -257,8 +279,13 @@ def _search(
     hidden: Collection[int],
 ) -> dict[str, Any]:
     parsed = parse(q)
-    ranking = rewrite(parsed, with_synonyms(RANKING, synonyms)) if parsed is not None else None
     matching = Matching(snapshot.testimonies, snapshot.cache) if snapshot.testimonies else None
+    names = _place_names(snapshot)
+    ranking = rewrite(parsed, with_synonyms(RANKING, synonyms, names)) if parsed is not None else None
+    if ranking is None and q.strip():
+        # Typed, but nothing to look for: nothing found, rather than the whole archive browsed.
+        nothing = {"total": 0, "page": page, "per_page": per_page, "hits": [], "suggestion": None}
+        return {**nothing, "facets": _facets(snapshot, []), "notice": NO_WORDS}
     allowed = _allowed(snapshot, filters)
     unseen = {snapshot.docnums[t] for t in hidden if t in snapshot.docnums}
     if unseen:
@@ -286,15 +313,16 @@ def _search(
         "hits": [],
         "facets": _facets(snapshot, [docnum for docnum, _ in scored]),
         "suggestion": None,
+        "notice": None,
     }
     if testimony_id is not None:
         if scored:
             entry = entries[scored[0][0]]
-            count, segments = within(matching, parsed, scored[0][0], page, per_page, synonyms)
+            count, segments = within(matching, parsed, scored[0][0], page, per_page, synonyms, names)
             result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
     else:
         shown = _ordered(snapshot, scored, sort, page * per_page)[(page - 1) * per_page :]
-        passages_target = with_synonyms(PASSAGES, synonyms)
+        passages_target = with_synonyms(PASSAGES, synonyms, names)
         passage_query = rewrite(parsed, passages_target) if parsed is not None else None
         found = best_passages(matching, passage_query, shown, passages)
         result["hits"] = [_hit(entries[d], found[d]) for d in shown]

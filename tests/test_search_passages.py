@@ -1,0 +1,79 @@
+"""Passages and their marks as a reader meets them: whichever spelling or script of a name finds a
+testimony (Xocalı, Xocali, Khojaly, Ходжалы, ХОДЖАЛЫ, or a variant the name authority adds), the
+same minutes are shown and the same words marked, inflected forms in every language included."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from archive.authority.service import add_variant
+from archive.catalogue.models import Place
+from archive.extensions import db
+
+# Fictional testimonies, each naming the town in its own language and script.
+TELLINGS = {
+    "az": ("Xocalı", ["Biz Xocalıda yaşayırdıq, məktəb yaxında idi.", "Qışda çox qar yağırdı.",
+                      "Xocalıdan gecə çıxdıq.", "Oğlum Xocalını yalnız şəkillərdən tanıyır."]),
+    "ru": ("Ходжалы", ["Мы жили в Ходжалы, у самой школы.", "Зимой шёл густой снег.",
+                       "О Ходжалах мы потом говорили редко."]),
+    "en": ("Khojaly", ["We lived in Khojaly near the school.", "Snow fell all that winter.",
+                       "Khojaly's houses burned that night."]),
+}  # fmt: skip
+# What each testimony says of the town, in its own forms: every spelling must show and mark these.
+SAID = {
+    "az": ["<mark>Xocalıda</mark>", "<mark>Xocalıdan</mark>", "<mark>Xocalını</mark>"],
+    "ru": ["<mark>Ходжалы</mark>", "<mark>Ходжалах</mark>"],
+    "en": ["<mark>Khojaly</mark> near", "<mark>Khojaly</mark>&#x27;s houses"],
+}
+
+
+def _segments(texts: list[str]) -> list[dict]:
+    return [
+        {
+            "start_ms": n * 60000,
+            "end_ms": (n + 1) * 60000,
+            "speaker": "Narrator",
+            "text": text,
+            "keywords": [],
+        }
+        for n, text in enumerate(texts)
+    ]
+
+
+@pytest.fixture
+def tellings(create_testimony, users) -> dict[int, str]:
+    found = {}
+    for lang, (place, texts) in TELLINGS.items():
+        testimony = create_testimony(
+            title=f"A fictional testimony ({lang})",
+            places=[place],
+            interview={
+                "date": "2019-03-14",
+                "place": "Bakı",
+                "interviewer": "Test Interviewer",
+                "languages": [lang],
+            },
+            segments=_segments(texts),
+        )
+        found[testimony.id] = lang
+    add_variant(users["archivist"], db.session.scalar(select(Place).where(Place.name == "Xocalı")), "Hocalı")
+    return found
+
+
+def _passages(client, q: str) -> dict[int, list[tuple[int, str]]]:
+    body = client.get("/api/v1/search", query_string={"q": q, "per_page": 20}).get_json()
+    return {hit["id"]: [(s["start_ms"], s["snippet"]) for s in hit["segments"]] for hit in body["hits"]}
+
+
+def test_every_spelling_of_a_name_shows_the_same_passages_with_the_same_marks(client, tellings):
+    seen = {q: _passages(client, q) for q in ("Xocalı", "Xocali", "Khojaly", "Ходжалы", "ХОДЖАЛЫ", "Hocalı")}
+    first = seen["Xocalı"]
+    assert set(first) == set(tellings)
+    for tid, lang in tellings.items():
+        snippets = " ".join(snippet for _, snippet in first[tid])
+        assert all(said in snippets for said in SAID[lang]), (lang, snippets)
+        # The segments that do not name the town are not passages for it.
+        assert all("<mark>" in snippet for _, snippet in first[tid])
+    for q, passages in seen.items():
+        assert passages == first, q
