@@ -446,6 +446,34 @@ def test_a_thousand_segment_submission_shows_the_decision_first_on_a_light_page(
     assert "Page 10 of 10" in at_the_end
 
 
+def test_an_edit_of_a_long_testimony_shows_only_the_segments_it_added_or_changed(
+    app, users, create_testimony
+):
+    from archive.operations import submit_for_review, update_testimony
+
+    segments = long_transcript(300)
+    testimony = create_testimony(state="published", segments=segments)
+    inserted = {
+        "start_ms": 0,
+        "end_ms": 1000,
+        "speaker": "Interviewer",
+        "text": "A fictional opening.",
+        "keywords": [],
+    }
+    changed = {**segments[150], "text": "Fictional sentence number 150, corrected."}
+    edited = [inserted, *segments[:150], changed, *segments[151:]]
+    update_testimony(users["archivist"], testimony, {"segments": edited}, testimony.version)
+    submit_for_review(users["archivist"], testimony)
+    moderator = as_user(app, users["moderator"])
+
+    page = moderator.get(f"/review/{testimony.id}").text
+
+    assert "299 segments unchanged." in page
+    assert page.count('class="segment-change') == 2
+    assert "A fictional opening." in page
+    assert "corrected.</ins>" in page
+
+
 def test_the_queue_shows_each_submissions_size_and_how_long_it_has_waited_oldest_first(
     app, users, create_testimony
 ):

@@ -13,6 +13,7 @@ import bisect
 import datetime as dt
 import difflib
 import re
+from collections import Counter
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -121,14 +122,49 @@ def _segment_key(s: dict) -> tuple:
     )
 
 
+def _anchors(a: list, b: list) -> list[tuple[int, int]]:
+    """Positions (i, j) of keys found once in each list, the longest run of them in the same order
+    in both (as patience diff does): what surely stayed in place."""
+    count_a, count_b = Counter(a), Counter(b)
+    in_b = {key: j for j, key in enumerate(b) if count_b[key] == 1}
+    pairs = [(i, in_b[key]) for i, key in enumerate(a) if count_a[key] == 1 and key in in_b]
+    # The longest increasing run of j, in O(n log n): tails[k] ends the best run of length k + 1.
+    tails: list[int] = []
+    ends: list[int] = []
+    previous: list[int | None] = []
+    for n, (_i, j) in enumerate(pairs):
+        k = bisect.bisect_left(tails, j)
+        if k == len(tails):
+            tails.append(j)
+            ends.append(n)
+        else:
+            tails[k], ends[k] = j, n
+        previous.append(ends[k - 1] if k else None)
+    run, n = [], ends[-1] if ends else None
+    while n is not None:
+        run.append(pairs[n])
+        n = previous[n]
+    return run[::-1]
+
+
+def _opcodes(a: list, b: list) -> list[tuple[str, int, int, int, int]]:
+    """difflib's opcodes turning `a` into `b`, its matcher run only between the anchors: on its own
+    it spent 255 ms on a 3,000-segment edit with a change every tenth segment."""
+    ops, i, j = [], 0, 0
+    for ai, bj in [*_anchors(a, b), (len(a), len(b))]:
+        matcher = difflib.SequenceMatcher(None, a[i:ai], b[j:bj], autojunk=False)
+        ops.extend((op, i + i1, i + i2, j + j1, j + j2) for op, i1, i2, j1, j2 in matcher.get_opcodes())
+        if ai < len(a):
+            ops.append(("equal", ai, ai + 1, bj, bj + 1))
+        i, j = ai + 1, bj + 1
+    return ops
+
+
 def segment_changes(old: list[dict], new: list[dict]) -> tuple[list[tuple[dict | None, dict | None]], int]:
     """The segments that were added, removed or changed, as (before, after) pairs in reading order
     (None on the side where a segment is missing), and how many stayed as they were."""
     changes, unchanged = [], 0
-    matcher = difflib.SequenceMatcher(
-        None, [_segment_key(s) for s in old], [_segment_key(s) for s in new], autojunk=False
-    )
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in _opcodes([_segment_key(s) for s in old], [_segment_key(s) for s in new]):
         if op == "equal":
             unchanged += i2 - i1
             continue
