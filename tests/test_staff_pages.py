@@ -3,7 +3,9 @@ a testimony, sending it to review, deciding on it, recording consent, and who ma
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import io
 import re
 
 import pytest
@@ -411,6 +413,90 @@ def test_the_review_page_marks_the_changed_words_of_an_edited_testimony_escaped(
     assert "<del>blue</del><ins>&lt;b&gt;red&lt;/b&gt;</ins>" in page
     assert "2 segments unchanged." in page
     assert "<b>red</b>" not in page
+
+
+def long_transcript(count: int) -> list[dict]:
+    """`count` fictional three-second segments, each saying its own number."""
+    return [
+        {"start_ms": i * 3000, "end_ms": (i + 1) * 3000, "speaker": "Narrator",
+         "text": f"Fictional sentence number {i} about the road to the mill.", "keywords": []}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def test_a_thousand_segment_submission_shows_the_decision_first_on_a_light_page(app, users, create_testimony):
+    testimony = create_testimony(state="in_review", segments=long_transcript(1000))
+    moderator = as_user(app, users["moderator"])
+
+    first = moderator.get(f"/review/{testimony.id}")
+    at_the_end = moderator.get(f"/review/{testimony.id}?t=2997500").text
+
+    page = first.text
+    assert len(first.data) < 80_000
+    assert (
+        page.index('name="decision"')
+        < page.index('id="consent-heading"')
+        < page.index('id="content-heading"')
+    )
+    assert "Fictional sentence number 99 about" in page
+    assert "Fictional sentence number 100 about" not in page
+    assert "Page 1 of 10" in page
+    assert "1000 segments" in page
+    assert "Fictional sentence number 999 about" in at_the_end
+    assert "Page 10 of 10" in at_the_end
+
+
+def test_an_edit_of_a_long_testimony_shows_only_the_segments_it_added_or_changed(
+    app, users, create_testimony
+):
+    from archive.operations import submit_for_review, update_testimony
+
+    segments = long_transcript(300)
+    testimony = create_testimony(state="published", segments=segments)
+    inserted = {
+        "start_ms": 0,
+        "end_ms": 1000,
+        "speaker": "Interviewer",
+        "text": "A fictional opening.",
+        "keywords": [],
+    }
+    changed = {**segments[150], "text": "Fictional sentence number 150, corrected."}
+    edited = [inserted, *segments[:150], changed, *segments[151:]]
+    update_testimony(users["archivist"], testimony, {"segments": edited}, testimony.version)
+    submit_for_review(users["archivist"], testimony)
+    moderator = as_user(app, users["moderator"])
+
+    page = moderator.get(f"/review/{testimony.id}").text
+
+    assert "299 segments unchanged." in page
+    assert page.count('class="segment-change') == 2
+    assert "A fictional opening." in page
+    assert "corrected.</ins>" in page
+
+
+def test_the_queue_shows_each_submissions_size_and_how_long_it_has_waited_oldest_first(
+    app, users, create_testimony
+):
+    from archive.operations import add_media, submit_for_review
+    from archive.timeutil import utcnow
+    from tests.test_media import wav_bytes
+
+    older = create_testimony(state="draft", title="A fictional entry sent three days ago")
+    add_media(users["archivist"], older, io.BytesIO(wav_bytes(2)), "visit.wav", "audio")
+    submit_for_review(users["archivist"], older)
+    newer = create_testimony(state="in_review", title="A fictional entry sent just now")
+    older.submitted_at = utcnow() - dt.timedelta(days=3, hours=1)
+    db.session.commit()
+    moderator = as_user(app, users["moderator"])
+
+    queue = moderator.get("/review").text
+
+    rows = [
+        html.unescape(re.sub(r"<[^>]+>|\s+", " ", row)) for row in re.findall(r"<tr>.*?</tr>", queue, re.S)
+    ]
+    assert older.title in rows[1] and newer.title in rows[2]
+    assert "3 days" in rows[1] and "3 segments · 0:02 of recording" in rows[1]
+    assert "3 segments" in rows[2] and "of recording" not in rows[2]
 
 
 # --- consent ------------------------------------------------------------------------------------

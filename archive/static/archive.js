@@ -43,7 +43,7 @@
     if (start > 0) {
       player.addEventListener("loadedmetadata", function () { player.currentTime = start; }, { once: true });
     }
-    document.querySelectorAll(".segments a.timecode, .passages a.timecode").forEach(function (link) {
+    document.querySelectorAll(".segments a.timecode, .passages a.timecode, .segment-change a.timecode").forEach(function (link) {
       link.addEventListener("click", function (event) {
         var ms = new URL(link.href, location.href).searchParams.get("t");
         if (ms === null) return;
