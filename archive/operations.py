@@ -469,13 +469,21 @@ def _import_job(job: Job) -> dict[str, Any]:
     path = folder / params["filename"]
     if path.suffix.lower() == ".zip":
         path = bundle.unpack(path, folder / "unpacked", current_app.config["IMPORT_MAX_BYTES"])
+    write = jobs.Progress(job.id)
+
+    def progress(done: int, total: int) -> None:
+        # Between records nothing is pending; what this thread last read is let go before another
+        # connection writes the progress, so the next record never writes on a stale snapshot.
+        db.session.rollback()
+        write(done, total)
+
     report = import_file(
         job.user,
         path,
         dry_run=params["dry_run"],
         publish=params["publish"],
         echo=log.debug,
-        progress=jobs.Progress(job.id),
+        progress=progress,
     )
     return {
         "dry_run": params["dry_run"],

@@ -139,7 +139,32 @@ def test_a_job_left_running_by_a_killed_process_is_shown_failed(app, client, use
 
     page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
 
-    assert "Failed" in page and "Running" not in page
+    assert re.search(r"<dd data-job-state><span [^>]*>Failed</span></dd>", page)
     assert "The server process running this job stopped before it finished; start it again." in page
     assert client.get(f"/jobs/{job.id}/progress").get_json()["state"] == "failed"
     assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "job.interrupted"))
+
+
+@pytest.mark.browser
+def test_an_archivist_checks_a_csv_in_a_dry_run_and_reads_the_report_on_the_job_page(
+    page, live_server, users, tmp_path
+):
+    from playwright.sync_api import expect
+
+    from tests.conftest import browser_login
+
+    sheet = tmp_path / "orchard.csv"
+    sheet.write_text(CSV_TEXT, encoding="utf-8")
+    browser_login(page, live_server, users["archivist"])
+    page.get_by_role("link", name="Import", exact=True).click()
+    page.get_by_label("File to import").set_input_files(str(sheet))
+    expect(page.get_by_label("Only check the file")).to_be_checked()
+    page.get_by_role("button", name="Start").click()
+
+    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
+    summary = page.locator(".job-summary")
+    expect(summary).to_contain_text("Dry run: 1 of 2 records would be imported, 1 refused.")
+    refused = page.get_by_role("table").first.get_by_role("row", name=re.compile(r"line 3 \(row 2\)"))
+    expect(refused).to_contain_text("narrator_birth_year: Must be a whole number.")
+    expect(page.locator("progress")).to_have_attribute("value", "2")
+    assert count_testimonies() == 0
