@@ -131,6 +131,7 @@ def _import_models() -> None:
     from archive.authority import models as _authority  # noqa: F401
     from archive.catalogue import models as _catalogue  # noqa: F401
     from archive.consent import models as _consent  # noqa: F401
+    from archive.jobs import models as _jobs  # noqa: F401
     from archive.media import models as _media  # noqa: F401
     from archive.review import models as _review  # noqa: F401
     from archive.search import models as _search  # noqa: F401

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from archive.accounts.models import User
     from archive.catalogue.models import Testimony
     from archive.consent.models import ConsentVersion
+    from archive.jobs.models import Job
     from archive.media.models import MediaFile
 
 
@@ -61,6 +62,7 @@ class Permission(StrEnum):
     AUTHORITY_EDIT = "authority:edit"
     SEARCH_BY_CONSENT = "search:consent-level"
     HEALTH_READ = "health:read"
+    INDEX_REBUILD = "index:rebuild"
 
 
 # Rank 0 is the public (anonymous). A higher rank includes everything a lower one may do.
@@ -86,6 +88,8 @@ _MIN_ROLE = {
     # The words of the health page (errors of the index writer) are for admins; /healthz names no
     # testimony and answers anyone.
     Permission.HEALTH_READ: Role.ADMIN,
+    # Rebuilding this server's search indexes takes a while and loads it: an admin's call.
+    Permission.INDEX_REBUILD: Role.ADMIN,
 }
 
 # The workflow states (`catalogue.models.State` values) from which an entry may go to review.
@@ -388,6 +392,14 @@ def may_manage_sign_in(actor: User | None, user: User) -> bool:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return False
     return actor.id == user.id or has_permission(actor, Permission.USERS_MANAGE)
+
+
+def may_follow_job(user: User | None, job: Job) -> bool:
+    """A background job's progress and report (an import's names every record of its file): for
+    the person who started it, and for admins."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return job.user_id == user.id or is_admin(user)
 
 
 def may_search_by_consent(user: User | None) -> bool:

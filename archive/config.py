@@ -35,6 +35,11 @@ def defaults(instance: Path) -> dict:
         "MEDIA_PATH": str(instance / "media"),
         # Two hours of high-definition video fit; anything larger is refused before it is stored.
         "MEDIA_MAX_BYTES": 16 * 1024**3,
+        # The import page takes files up to this size, and a zip that unpacks to no more than this.
+        "IMPORT_MAX_BYTES": 512 * 1024**2,
+        # A background job (an import, an index rebuild) whose heartbeat is older than this belongs
+        # to a process that stopped, and is marked failed; a running one beats six times as often.
+        "JOB_STALE_SECONDS": 60,
         # The outbox drain thread keeps the index in step with changes made by other processes: one
         # per index folder polls the outbox this often; the threads of the other workers try its
         # leadership lock this often, so one takes over within a poll when its process dies.

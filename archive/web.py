@@ -97,6 +97,7 @@ def register_web(app: Flask) -> None:
     from archive.catalogue.views import bp as catalogue_bp
     from archive.consent.views import bp as consent_bp
     from archive.extensions import csrf
+    from archive.jobs.views import bp as jobs_bp
     from archive.media.views import bp as media_bp
     from archive.oai.views import bp as oai_bp
     from archive.review.views import bp as review_bp
@@ -122,7 +123,7 @@ def register_web(app: Flask) -> None:
         return None
 
     blueprints = (catalogue_bp, editor_bp, search_bp, accounts_bp, review_bp, consent_bp, oai_bp)
-    for bp in (*blueprints, authority_bp, places_bp, media_bp):
+    for bp in (*blueprints, authority_bp, places_bp, media_bp, jobs_bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

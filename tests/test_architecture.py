@@ -20,6 +20,7 @@ stands on a floor and may import rooms on its own floor or below, never above:
 | 5     | consent      | consent/service.py                                       | floors 0-5        |
 | 4     | media        | media/ service, transcripts, render                      | floors 0-4        |
 | 4     | accounts     | accounts/service.py                                      | floors 0-4        |
+| 4     | jobs         | jobs/service.py: background jobs' records and progress   | floors 0-4        |
 | 3     | audit        | audit/service.py: the append-only log, for every room    | floors 0-3        |
 | 2     | access       | archive.access: THE policy                               | floors 0-2        |
 | 2     | unit_of_work | archive.unit_of_work: one commit per user action         | floors 0-2        |
@@ -58,6 +59,7 @@ FLOORS = {
     "consent": 5,
     "media": 4,
     "accounts": 4,
+    "jobs": 4,
     "audit": 3,
     "access": 2,
     "unit_of_work": 2,

@@ -13,6 +13,7 @@ import io
 import pytest
 from werkzeug.exceptions import MethodNotAllowed
 
+from archive.jobs.models import JobKind
 from tests.conftest import login
 
 ROLES = (None, "researcher", "archivist", "moderator", "admin")
@@ -150,6 +151,14 @@ TABLE: dict[tuple[str, str], dict] = {
     ("authority.person", "GET"): {None: STAFF_PAGE},
     ("authority.person", "POST"): {None: (LOGIN, 403, 400, 400, 400)},
     ("places.map_of_places", "GET"): {None: ALL},
+    ("jobs.import_page", "GET"): {None: STAFF_PAGE},
+    # Without a file nothing is imported.
+    ("jobs.import_page", "POST"): {None: (LOGIN, 403, 422, 422, 422)},
+    # A job is followed by who started it (here an archivist) and by admins; nobody else learns of it.
+    ("jobs.show", "GET"): {"job": (LOGIN, 404, 200, 404, 200)},
+    ("jobs.progress", "GET"): {"job": (LOGIN, 404, 200, 404, 200)},
+    # A rebuild is under way already: the admin is sent to its page, and no second one starts.
+    ("jobs.rebuild_indexes", "POST"): {None: ADMINS_PAGE[:4] + (MOVED,)},
     ("api.openapi", "GET"): {None: ALL},
     ("api.search", "GET"): {None: ALL},
     ("api.list_testimonies", "GET"): {None: STAFF_PAGE},
@@ -231,10 +240,24 @@ def world(create_testimony, users):
     records["removed_draft_recording"] = recording(unheard, "removed.wav")
     remove_media(archivist, records["removed_draft_recording"])
     drain()
+    records["job"] = _job(users["archivist"], JobKind.IMPORT)
+    _job(users["admin"], JobKind.INDEX_REBUILD)
     records["account"] = users["archivist"]
     records["place"] = records["public"].places[0]
     records["person"] = create_person(archivist, "Fictional Person Mentioned")
     return records
+
+
+def _job(user, kind):
+    """A job as its thread leaves it while it runs, with no thread: the walk starts none."""
+    from archive.jobs import service as jobs
+    from archive.unit_of_work import unit_of_work
+
+    with unit_of_work():
+        job = jobs.create_job(user, kind, {"filename": "walk.csv", "dry_run": True, "publish": False})
+    with unit_of_work():
+        jobs.begin(job.id)
+    return job
 
 
 def _url(rule, record_key: str | None, world: dict) -> str:
@@ -246,6 +269,8 @@ def _url(rule, record_key: str | None, world: dict) -> str:
             values[arg] = world["account"].id
         elif arg == "place_id":
             values[arg] = world["place"].id
+        elif arg == "job_id":
+            values[arg] = world["job"].id
         elif arg == "person_id":
             values[arg] = world["person"].id
         elif arg == "version":

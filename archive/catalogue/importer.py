@@ -41,6 +41,8 @@ class ImportReport:
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys((ADDED, UPDATED, UNCHANGED, REFUSED), 0)
     )
+    rows: list[dict] = field(default_factory=list)
+    """The same records as data, for a page to lay out: {"where", "outcome", "testimony_id", "why"}."""
 
     def record(self, where: str, outcome: str, testimony_id: int | None) -> None:
         self.imported += 1
@@ -50,11 +52,13 @@ class ImportReport:
         self.records.append(
             (outcome, f"{where}: {outcome}" + (f", testimony {testimony_id}" if testimony_id else ""))
         )
+        self.rows.append({"where": where, "outcome": outcome, "testimony_id": testimony_id, "why": ""})
 
     def refuse(self, where: str, why: str) -> None:
         self.counts[REFUSED] += 1
         self.problems.append(f"{where}: {why}")
         self.records.append((REFUSED, f"{where}: {REFUSED}: {why}"))
+        self.rows.append({"where": where, "outcome": REFUSED, "testimony_id": None, "why": why})
 
 
 def check_format(path: Path) -> None:

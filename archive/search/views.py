@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
 from archive import access
+from archive.catalogue.forms import ActionForm
 from archive.search.filters import read_filters
 from archive.search.query import SORTS
 from archive.search.service import health, search_for, suggest_for
@@ -112,4 +113,4 @@ def healthz():
 @login_required
 def admin_health():
     access.require(current_user, access.Permission.HEALTH_READ)
-    return render_template("search/health.html", report=health())
+    return render_template("search/health.html", report=health(), rebuild_form=ActionForm())

@@ -1,0 +1,1 @@
+"""Background jobs: long imports and index rebuilds, run beside the request that started them."""
