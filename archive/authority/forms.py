@@ -48,3 +48,11 @@ class RemoveVariantForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     note = _note()
+
+
+class SubjectForm(FlaskForm):
+    """A subject's label in each interface language; the English one is required."""
+
+    label_en = StringField(_l("In English"), render_kw={"maxlength": MAX_NAME})
+    label_az = StringField(_l("In Azerbaijani"), render_kw={"maxlength": MAX_NAME})
+    label_ru = StringField(_l("In Russian"), render_kw={"maxlength": MAX_NAME})
