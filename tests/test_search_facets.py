@@ -40,11 +40,6 @@ def home_places(page: str) -> list[tuple[str, int]]:
     ]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request) -> str:
-    return request.param
-
-
 @pytest.fixture
 def agdam(create_testimony):
     """Five public testimonies naming one town three ways, and one naming another town."""
@@ -102,9 +97,14 @@ def add_subject(client, en: str, az: str, ru: str):
     return client.post("/authority/subjects", data={"label_en": en, "label_az": az, "label_ru": ru})
 
 
+# On both databases: the labels are JSON, matched and grouped as each database reads them back.
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_subject_typed_in_any_language_is_one_subject_shown_in_the_readers_language(
     app, client, users, create_testimony
 ):
+    typed_before = create_testimony(
+        title="A fictional testimony typed before the entry", subjects=["Депортация"]
+    )
     login(client, users["archivist"])
     assert add_subject(client, "Deportation", "Sürgün", "Депортация").status_code == 302
     typed = ["deportation", "Депортация", "Sürgün"]
@@ -113,25 +113,46 @@ def test_a_subject_typed_in_any_language_is_one_subject_shown_in_the_readers_lan
         for n, subject in enumerate(typed, start=1)
     ]
     create_testimony(title="A fictional research testimony", access="research", subjects=["Депортация"])
-    # An import or an edit that types a label stores the subject itself.
+    # An import or an edit that types a label stores the subject itself; one saved before the
+    # entry existed keeps what it typed, and is counted with it all the same.
     assert {tuple(s.name for s in t.subjects) for t in made} == {("Deportation",)}
+    assert [s.name for s in typed_before.subjects] == ["Депортация"]
 
     reader = app.test_client()
-    assert reader.get("/api/v1/search").get_json()["facets"]["subject"] == [["Deportation", 3]]
+    assert reader.get("/api/v1/search").get_json()["facets"]["subject"] == [["Deportation", 4]]
     page = text_of(reader.get("/search", query_string={"lang_ui": "az"}))
-    assert shown_facet(page, "Mövzu") == [("Sürgün", 3)]
+    assert shown_facet(page, "Mövzu") == [("Sürgün", 4)]
     shown = text_of(reader.get(f"/testimonies/{made[0].id}", query_string={"lang_ui": "ru"}))
     assert ">Депортация</a>" in shown
 
     # The public list of subjects counts only what the caller may see, each leading to its search.
     subjects = text_of(reader.get("/subjects", query_string={"lang_ui": "ru"}))
     assert re.search(
-        r'<a href="/search\?subject=Deportation">Депортация</a> <span class="count">3</span>', subjects
+        r'<a href="/search\?subject=Deportation">Депортация</a> <span class="count">4</span>', subjects
     )
     researcher = app.test_client()
     login(researcher, users["researcher"])
-    assert '<span class="count">4</span>' in text_of(researcher.get("/subjects"))
-    assert researcher.get("/api/v1/search", query_string={"subject": "Sürgün"}).get_json()["total"] == 4
+    assert '<span class="count">5</span>' in text_of(researcher.get("/subjects"))
+    assert researcher.get("/api/v1/search", query_string={"subject": "Sürgün"}).get_json()["total"] == 5
+
+
+def test_labels_given_to_a_subject_testimonies_already_name_show_at_once(
+    app, client, users, create_testimony
+):
+    testimony = create_testimony(subjects=["winter"])
+    reader = app.test_client()
+    facet = shown_facet(text_of(reader.get("/search", query_string={"lang_ui": "az"})), "Mövzu")
+    assert facet == [("winter", 1)]
+
+    login(client, users["archivist"])
+    winter = next(s for s in testimony.subjects if s.name == "winter")
+    labels = {"label_en": "Winter", "label_az": "Qış", "label_ru": "Зима"}
+    assert client.post(f"/authority/subjects/{winter.id}", data=labels).status_code == 302
+
+    # Asked again with no new commit to the index: the labels are in force at once.
+    facet = shown_facet(text_of(reader.get("/search", query_string={"lang_ui": "az"})), "Mövzu")
+    assert facet == [("Qış", 1)]
+    assert reader.get("/api/v1/search", query_string={"subject": "Зима"}).get_json()["total"] == 1
 
 
 def test_a_label_of_another_subject_is_refused_and_nothing_is_saved(app, client, users):

@@ -365,10 +365,6 @@ def subject_names_of(subject: Subject) -> list[str]:
     return list(dict.fromkeys([subject.name, *(subject.labels or {}).values()]))
 
 
-def subject_label(subject: Subject, language: str) -> str:
-    return (subject.labels or {}).get(language) or subject.name
-
-
 def _checked_labels(subject: Subject | None, labels: Mapping[str, Any]) -> dict[str, str]:
     """Labels that may be this subject's (None: a new one), or Invalid naming the field of each
     that may not. A label joins the testimonies that give it to this subject in facets and when
@@ -390,11 +386,15 @@ def _checked_labels(subject: Subject | None, labels: Mapping[str, Any]) -> dict[
         if subject is None or other.id != subject.id
         for name in subject_names_of(other)
     }
-    for language, label in clean.items():
+    # The name testimonies store joins the subject's names too: it may not be another's label.
+    named = [(f"label_{language}", label) for language, label in clean.items()]
+    if subject is not None:
+        named.append((f"label_{LABEL_LANGUAGES[0]}", subject.name))
+    for field_name, label in named:
         other = taken.get(name_key(label))
         if other is not None:
             errors.setdefault(
-                f"label_{language}",
+                field_name,
                 _("“%(name)s” is already a label of the subject “%(other)s”.", name=label, other=other.name),
             )
     if errors:
