@@ -70,6 +70,7 @@ def _moderators_only(allowed):
 TABLE: dict[tuple[str, str], dict] = {
     ("static", "GET"): {None: ALL},
     ("catalogue.home", "GET"): {None: ALL},
+    ("catalogue.subjects", "GET"): {None: ALL},
     ("search.results", "GET"): {None: ALL},
     ("search.suggestions", "GET"): {None: ALL},
     ("search.healthz", "GET"): {None: ALL},
@@ -159,6 +160,11 @@ TABLE: dict[tuple[str, str], dict] = {
     ("jobs.progress", "GET"): {"job": (LOGIN, 404, 200, 404, 200)},
     # A rebuild is under way already: the admin is sent to its page, and no second one starts.
     ("jobs.rebuild_indexes", "POST"): {None: ADMINS_PAGE[:4] + (MOVED,)},
+    ("authority.subjects", "GET"): {None: STAFF_PAGE},
+    # Sent without labels: refused for that once the policy let the caller through.
+    ("authority.subjects", "POST"): {None: (LOGIN, 403, 422, 422, 422)},
+    ("authority.subject", "GET"): {None: STAFF_PAGE},
+    ("authority.subject", "POST"): {None: (LOGIN, 403, 422, 422, 422)},
     ("api.openapi", "GET"): {None: ALL},
     ("api.search", "GET"): {None: ALL},
     ("api.list_testimonies", "GET"): {None: STAFF_PAGE},
@@ -203,7 +209,7 @@ PROBES = {
 @pytest.fixture
 def world(create_testimony, users):
     """A record of each consent and state, recordings in and out of the published version, and the
-    other things routes name: an account, a place, a person."""
+    other things routes name: an account, a place, a person, a subject."""
     from archive.authority.service import create_person
     from archive.operations import add_media as upload
     from archive.operations import delete_testimony, remove_media, review, submit_for_review
@@ -245,6 +251,7 @@ def world(create_testimony, users):
     records["account"] = users["archivist"]
     records["place"] = records["public"].places[0]
     records["person"] = create_person(archivist, "Fictional Person Mentioned")
+    records["subject"] = records["public"].subjects[0]
     return records
 
 
@@ -273,6 +280,8 @@ def _url(rule, record_key: str | None, world: dict) -> str:
             values[arg] = world["job"].id
         elif arg == "person_id":
             values[arg] = world["person"].id
+        elif arg == "subject_id":
+            values[arg] = world["subject"].id
         elif arg == "version":
             values[arg] = 1
         elif arg == "code":

@@ -63,3 +63,11 @@ class CoordinatesForm(FlaskForm):
         description=_l("Degrees east of Greenwich; west is negative. For example 49.87."),
         render_kw={"inputmode": "decimal", "maxlength": 24},
     )
+
+
+class SubjectForm(FlaskForm):
+    """A subject's label in each interface language; the English one is required."""
+
+    label_en = StringField(_l("In English"), render_kw={"maxlength": MAX_NAME})
+    label_az = StringField(_l("In Azerbaijani"), render_kw={"maxlength": MAX_NAME})
+    label_ru = StringField(_l("In Russian"), render_kw={"maxlength": MAX_NAME})

@@ -1,5 +1,6 @@
 """What the name authority does: places and people under one preferred name with variant spellings
-in other scripts, kept by archivists, and the synonyms search reads from them.
+in other scripts, subjects with a label in each interface language, kept by archivists, and what
+search reads from them: the synonyms of names and how facet values are grouped.
 
 Every write checks the policy, validates everything before changing anything, records an audit
 event and commits once, with the outbox rows of the testimonies it changes; a refused change
@@ -12,8 +13,9 @@ import datetime as dt
 import math
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -25,7 +27,8 @@ from archive import access
 from archive.access import Permission
 from archive.audit.service import record_event
 from archive.authority.models import Person, PlaceCoordinates
-from archive.catalogue.models import Narrator, Place, Testimony, testimony_places
+from archive.catalogue.models import Narrator, Place, Subject, Testimony, testimony_places, testimony_subjects
+from archive.catalogue.service import subject_key
 from archive.consent.models import ConsentVersion
 from archive.errors import Invalid, NotFound
 from archive.extensions import db
@@ -40,6 +43,8 @@ MAX_VARIANTS = 50
 LISTED = 200
 
 Entry = Place | Person
+# The interface languages a subject has a label in; the first is the one a label is required in.
+LABEL_LANGUAGES = ("en", "az", "ru")
 
 
 def kind_of(entry: Entry) -> str:
@@ -174,8 +179,13 @@ def _checked(model: type, entry: Entry | None, value: Any, field: str) -> str:
         )
         raise Invalid(_("Nothing was saved."), {field: message})
     # Search links names by key, so one key belongs to one entry of a kind: otherwise a variant
-    # would silently merge two places (or two people) in every search.
-    for other in db.session.scalars(select(model)):
+    # would silently merge two places (or two people) in every search. A place only testimonies
+    # have named is no entry: its name may become a variant of one, which is how the authority
+    # joins spellings that folding cannot. A preferred name is a row's name, so it is never one.
+    others = select(model)
+    if model is Place and field == "variant":
+        others = others.where(Place.updated_at.is_not(None))
+    for other in db.session.scalars(others):
         if entry is not None and other.id == entry.id:
             continue
         if any(name_key(name) == key for name in names_of(other)):
@@ -207,6 +217,7 @@ def _stamp() -> dt.datetime:
         select(
             select(func.max(Place.updated_at)).scalar_subquery(),
             select(func.max(Person.updated_at)).scalar_subquery(),
+            select(func.max(Subject.updated_at)).scalar_subquery(),
         )
     ).one()
     latest = max((t for t in newest if t is not None), default=None)
@@ -467,7 +478,143 @@ def locate(names: Iterable[str]) -> dict[str, Located]:
     }
 
 
+# --- subjects --------------------------------------------------------------------------------------
+
+
+def list_subjects(user, q: str = "") -> Listing:
+    """Subjects, entries and those only testimonies have named, with the number of (not deleted)
+    testimonies of each."""
+    access.require(user, Permission.AUTHORITY_EDIT)
+    named = (
+        select(testimony_subjects.c.subject_id, func.count().label("testimonies"))
+        .join(Testimony, Testimony.id == testimony_subjects.c.testimony_id)
+        .where(Testimony.deleted_at.is_(None))
+        .group_by(testimony_subjects.c.subject_id)
+        .subquery()
+    )
+    query = select(Subject, func.coalesce(named.c.testimonies, 0)).outerjoin(
+        named, named.c.subject_id == Subject.id
+    )
+    rows = [(subject, count) for subject, count in db.session.execute(query)]
+    q = " ".join((q or "").split())
+    if q:
+        wanted = subject_key(q)
+        rows = [row for row in rows if any(wanted in subject_key(n) for n in subject_names_of(row[0]))]
+    rows.sort(key=lambda row: (subject_key(row[0].name), row[0].name))
+    return Listing(rows[:LISTED], len(rows))
+
+
+def get_subject(user, subject_id: int) -> Subject:
+    access.require(user, Permission.AUTHORITY_EDIT)
+    subject = db.session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound()
+    return subject
+
+
+def subject_names_of(subject: Subject) -> list[str]:
+    """The name testimonies store first, then its labels."""
+    return list(dict.fromkeys([subject.name, *(subject.labels or {}).values()]))
+
+
+def _checked_labels(subject: Subject | None, labels: Mapping[str, Any]) -> dict[str, str]:
+    """Labels that may be this subject's (None: a new one), or Invalid naming the field of each
+    that may not. A label joins the testimonies that give it to this subject in facets and when
+    they are saved, so one label belongs to one subject."""
+    clean: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for language in LABEL_LANGUAGES:
+        value = labels.get(language)
+        if not (isinstance(value, str) and value.strip()) and language != LABEL_LANGUAGES[0]:
+            continue
+        try:
+            clean[language] = _clean(value, f"label_{language}")
+        except Invalid as error:
+            errors.update(error.fields)
+    others = db.session.scalars(select(Subject).where(Subject.updated_at.is_not(None)))
+    taken = {
+        name_key(name): other
+        for other in others
+        if subject is None or other.id != subject.id
+        for name in subject_names_of(other)
+    }
+    # The name testimonies store joins the subject's names too: it may not be another's label.
+    named = [(f"label_{language}", label) for language, label in clean.items()]
+    if subject is not None:
+        named.append((f"label_{LABEL_LANGUAGES[0]}", subject.name))
+    for field_name, label in named:
+        other = taken.get(name_key(label))
+        if other is not None:
+            errors.setdefault(
+                field_name,
+                _("“%(name)s” is already a label of the subject “%(other)s”.", name=label, other=other.name),
+            )
+    if errors:
+        raise Invalid(_("Nothing was saved."), errors)
+    return clean
+
+
+def create_subject(user, labels: Mapping[str, Any]) -> Subject:
+    """A new subject entry; testimonies store its English label as its name."""
+    access.require(user, Permission.AUTHORITY_EDIT)
+    clean = _checked_labels(None, labels)
+    name = clean[LABEL_LANGUAGES[0]]
+    if db.session.scalar(select(Subject.id).where(Subject.name == name)) is not None:
+        raise Invalid(
+            _("Nothing was saved."),
+            {"label_en": _("“%(name)s” is a subject already: give it labels on its own page.", name=name)},
+        )
+    subject = Subject(name=name, labels=clean, updated_at=_stamp())
+    db.session.add(subject)
+    db.session.flush()
+    record_event(user, "authority.subject.create", subject, name=name, labels=clean)
+    _commit("label_en")
+    return subject
+
+
+def set_labels(user, subject: Subject, labels: Mapping[str, Any]) -> Subject:
+    """The subject's label in each interface language. Its name, which published testimonies keep,
+    stays as it is; the English label is what readers of the English interface see."""
+    access.require(user, Permission.AUTHORITY_EDIT)
+    clean = _checked_labels(subject, labels)
+    old = dict(subject.labels or {})
+    subject.labels = clean
+    subject.updated_at = _stamp()
+    record_event(user, "authority.subject.labels", subject, name=subject.name, old=old, new=clean)
+    _commit("label_en")
+    return subject
+
+
 # --- what search reads -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=100_000)
+def _value_key(value: str) -> str:
+    # A value without a letter ("1992") is its own key, not the empty key of every such value.
+    return name_key(value) or value.casefold()
+
+
+# The facets whose values are names: one place (or subject) typed several ways is one value.
+NAMED_FACETS = ("place", "subject")
+
+
+@dataclass(frozen=True)
+class FacetNames:
+    """Which facet values are one place or one subject, as search groups them.
+
+    Values whose names fold to one key (`name_key`: "Ağdam", "Aghdam", "Агдам") are one; where the
+    key is a name of an authority entry, the entry decides: every value it names is one, shown
+    under its preferred name (for a subject, its name; the page shows its label). `entries` maps a
+    facet to the name key of each name of an entry and that entry's preferred name.
+    """
+
+    entries: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def group(self, facet: str, value: str) -> tuple[tuple[str, str], str | None]:
+        """The value's group, and the entry's preferred name where an entry decides it."""
+        key = _value_key(value)
+        preferred = self.entries.get(facet, {}).get(key)
+        return (("entry", preferred), preferred) if preferred is not None else (("key", key), None)
 
 
 @dataclass(frozen=True)
@@ -475,11 +622,14 @@ class SearchNames:
     """The authority as search uses it.
 
     `synonyms`: a word's name key -> the other keys it stands for. `place_aliases`: a place name ->
-    the other names of its entry, for autocomplete.
+    the other names of its entry, for autocomplete. `facets`: how facet values are grouped.
+    `subject_labels`: a subject entry's name -> its label in each interface language.
     """
 
     synonyms: dict[str, tuple[str, ...]]
     place_aliases: dict[str, tuple[str, ...]]
+    facets: FacetNames = field(default_factory=FacetNames)
+    subject_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _link(synonyms: dict[str, set[str]], names: list[str]) -> None:
@@ -500,6 +650,7 @@ def _build() -> SearchNames:
     hidden = _anonymised_keys()
     synonyms: dict[str, set[str]] = defaultdict(set)
     aliases: dict[str, tuple[str, ...]] = {}
+    grouped: dict[str, dict[str, str]] = {facet: {} for facet in NAMED_FACETS}
     # Only places the authority has touched can have variants; the catalogue adds bare names.
     places = db.session.execute(select(Place.name, Place.variants).where(Place.updated_at.is_not(None)))
     people = db.session.execute(select(Person.name, Person.variants))
@@ -507,18 +658,30 @@ def _build() -> SearchNames:
         for name, variants in rows:
             # Refused when entered; left out here too, for a narrator anonymised after the fact.
             names = [n for n in [name, *(variants or [])] if name_key(n) not in hidden]
+            if is_place and names:
+                for n in names:
+                    grouped["place"].setdefault(_value_key(n), name)
             if len(names) < 2:
                 continue
             _link(synonyms, names)
             if is_place:
                 aliases.update({n: tuple(o for o in names if o != n) for n in names})
-    return SearchNames({k: tuple(sorted(v)) for k, v in synonyms.items() if v}, aliases)
+    labels: dict[str, dict[str, str]] = {}
+    for name, entry_labels in db.session.execute(
+        select(Subject.name, Subject.labels).where(Subject.updated_at.is_not(None))
+    ):
+        labels[name] = dict(entry_labels or {})
+        for n in [name, *labels[name].values()]:
+            grouped["subject"].setdefault(_value_key(n), name)
+    return SearchNames(
+        {k: tuple(sorted(v)) for k, v in synonyms.items() if v}, aliases, FacetNames(grouped), labels
+    )
 
 
 def search_names() -> SearchNames:
     """The authority's search names, rebuilt only when it (or a consent) has changed since.
 
-    One indexed query per call: the newest change of places and people, and the newest consent
+    One indexed query per call: the newest change of places, people and subjects, and the newest consent
     version (a narrator may have asked for anonymity since). The built names are kept per app.
     """
     version = tuple(
@@ -526,6 +689,7 @@ def search_names() -> SearchNames:
             select(
                 select(func.max(Place.updated_at)).scalar_subquery(),
                 select(func.max(Person.updated_at)).scalar_subquery(),
+                select(func.max(Subject.updated_at)).scalar_subquery(),
                 select(func.max(ConsentVersion.id)).scalar_subquery(),
             )
         ).one()

@@ -1,6 +1,6 @@
-"""Staff pages of the name authority: the lists of places and people, and one page per entry where
-archivists add and remove variant names, change the preferred name and say where a place lies; and
-the public map of places.
+"""Staff pages of the name authority: the lists of places, people and subjects, and one page per
+entry where archivists add and remove variant names, change the preferred name and say where a place
+lies, or give a subject its label in each interface language; and the public map of places.
 
 The views parse the forms, call `archive.authority.service` (which checks the policy, validates and
 writes the audit log) and render; a refusal is shown beside the field it is about.
@@ -25,6 +25,7 @@ from archive.authority.forms import (
     NoteForm,
     RemoveVariantForm,
     RenameForm,
+    SubjectForm,
     VariantForm,
 )
 from archive.authority.models import PlaceCoordinates
@@ -249,3 +250,56 @@ def map_of_places():
         drawn=places_map.draw(points),
         outline=places_map.OUTLINE_FILE,
     )
+
+
+def _labels(form: SubjectForm) -> dict[str, str]:
+    return {language: form[f"label_{language}"].data for language in service.LABEL_LANGUAGES}
+
+
+@bp.route("/subjects", methods=["GET", "POST"])
+@signed_in
+def subjects():
+    access.require(current_user, Permission.AUTHORITY_EDIT)
+    form = SubjectForm()
+    status = 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            subject = service.create_subject(current_user, _labels(form))
+        except Invalid as error:
+            _show(form, error)
+            status = 422
+        else:
+            flash(_("“%(name)s” is added.", name=subject.name), "success")
+            return redirect(url_for("authority.subject", subject_id=subject.id))
+    q = (request.args.get("q") or "").strip()[: service.MAX_NAME]
+    listing = service.list_subjects(current_user, q)
+    return render_template(
+        "authority/subjects.html", listing=listing, q=q, form=form, languages=service.LABEL_LANGUAGES
+    ), status
+
+
+@bp.route("/subjects/<int:subject_id>", methods=["GET", "POST"])
+@signed_in
+def subject(subject_id: int):
+    entry = service.get_subject(current_user, subject_id)
+    # What is stored: a language without a label is left blank, not filled with the name.
+    labels = {
+        f"label_{language}": (entry.labels or {}).get(language, "") for language in service.LABEL_LANGUAGES
+    }
+    labels["label_en"] = labels["label_en"] or entry.name
+    form = SubjectForm() if request.method == "POST" else SubjectForm(formdata=None, **labels)
+    status = 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            service.set_labels(current_user, entry, _labels(form))
+        except Invalid as error:
+            _show(form, error)
+            status = 422
+        else:
+            flash(_("The labels of “%(name)s” are saved.", name=entry.name), "success")
+            return redirect(url_for("authority.subject", subject_id=entry.id))
+    return render_template("authority/subject.html", entry=entry, form=form), status

@@ -59,10 +59,17 @@ class Place(db.Model):
 
 
 class Subject(db.Model):
+    """A subject of the authority: the name testimonies store, and its label in each interface
+    language (`{"en": …, "az": …, "ru": …}`), by which a subject typed in any of them is known."""
+
     __tablename__ = "subjects"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(300), unique=True)
+    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    # When the authority last changed this entry; None for a subject only a testimony has named.
+    # Search reads the newest to know when its facet names are out of date.
+    updated_at: Mapped[dt.datetime | None] = mapped_column(index=True)
 
 
 class Testimony(db.Model):

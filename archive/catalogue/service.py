@@ -30,6 +30,7 @@ from archive.extensions import db, get_row
 from archive.fields import FieldChecker
 from archive.media.service import media_for, relative_media_url
 from archive.review.models import ReviewDecision, Revision
+from archive.search.analysis import fold, lowercase_auto
 from archive.timeutil import utcnow
 from archive.unit_of_work import UnitOfWork
 
@@ -264,6 +265,26 @@ def _named(model, names: list[str], **defaults) -> list:
     return [rows[name] for name in names]
 
 
+def subject_key(text: str) -> str:
+    """What a typed subject is matched to an entry's name or labels by: case, diacritics and
+    spacing aside ("Deportation", "deportation", "Депортация" as a Russian label)."""
+    return fold(lowercase_auto(" ".join(text.split())))
+
+
+def subject_names(names: list[str]) -> list[str]:
+    """Each subject as the authority knows it: a name or label (in any interface language) of a
+    subject entry gives that entry's name; any other is kept as typed, a subject of its own."""
+    if not names:
+        return []
+    known: dict[str, str] = {}
+    for name, labels in db.session.execute(
+        select(Subject.name, Subject.labels).where(Subject.updated_at.is_not(None))
+    ):
+        for label in [name, *(labels or {}).values()]:
+            known.setdefault(subject_key(label), name)
+    return list(dict.fromkeys(known.get(subject_key(name), name) for name in names))
+
+
 def refuse_taken_external_id(body: dict, testimony: Testimony | None = None) -> None:
     """Refuse a key that another testimony has already: it would say two records are one."""
     holder = by_external_id(body.get("external_id"))
@@ -297,7 +318,7 @@ def _apply(testimony: Testimony, body: dict) -> None:
         if "places" in body:
             testimony.places = _named(Place, body["places"], variants=[])
         if "subjects" in body:
-            testimony.subjects = _named(Subject, body["subjects"])
+            testimony.subjects = _named(Subject, subject_names(body["subjects"]), labels={})
     if "segments" in body:
         testimony.segments = [
             Segment(
@@ -363,6 +384,8 @@ def _as_stored(body: dict) -> dict:
     if "interview" in out:
         date = out["interview"]["date"]
         out["interview"] = {**out["interview"], "date": date.isoformat() if date else None}
+    if "subjects" in out:
+        out["subjects"] = subject_names(out["subjects"])
     for key in ("places", "subjects"):
         if key in out:
             out[key] = sorted(set(out[key]))

@@ -1,4 +1,5 @@
-"""Public pages of the catalogue: the home page and a testimony with its timecoded transcript.
+"""Public pages of the catalogue: the home page, the list of subjects and a testimony with its
+timecoded transcript.
 
 What a caller may see is decided by `archive.access` (through `catalogue.service.view_for` and
 `search.service.search_for`); these routes only choose what to show of it.
@@ -7,15 +8,17 @@ What a caller may see is decided by `archive.access` (through `catalogue.service
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import closing
 
 from babel import Locale, UnknownLocaleError
-from flask import Blueprint, render_template, request
+from flask import Blueprint, g, render_template, request
 from flask_babel import format_date, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from archive import access
+from archive.authority.service import search_names
 from archive.catalogue.models import State, Testimony
 from archive.catalogue.service import view_for
 from archive.extensions import db
@@ -54,6 +57,14 @@ def language_name(code: str) -> str:
     return name[:1].upper() + name[1:] if name else code
 
 
+@bp.app_template_filter("subject_label")
+def subject_label(name: str) -> str:
+    """A subject in the reader's language: its authority entry's label, else the name testimonies give."""
+    if "subject_labels" not in g:
+        g.subject_labels = search_names().subject_labels
+    return (g.subject_labels.get(name) or {}).get(str(get_locale())) or name
+
+
 ACCESS_NAMES = {
     access.Access.PUBLIC: _l("open to everyone"),
     access.Access.RESEARCH: _l("researchers and staff"),
@@ -78,12 +89,14 @@ def _recently_published(limit: int) -> list[dict]:
         .execution_options(yield_per=50)
     )
     found = []
-    for testimony in db.session.scalars(query):
-        # Admins may open withdrawn testimonies, but a withdrawn one is not news for the home page.
-        if access.can_view(current_user, testimony) and not access.is_withdrawn(testimony):
-            found.append(view_for(current_user, testimony, media_url=stream_url))
-            if len(found) == limit:
-                break
+    # Closed when enough are found: PostgreSQL reads them through a server-side cursor.
+    with closing(db.session.scalars(query)) as testimonies:
+        for testimony in testimonies:
+            # Admins may open withdrawn testimonies, but a withdrawn one is not news for the home page.
+            if access.can_view(current_user, testimony) and not access.is_withdrawn(testimony):
+                found.append(view_for(current_user, testimony, media_url=stream_url))
+                if len(found) == limit:
+                    break
     return found
 
 
@@ -96,6 +109,15 @@ def home():
         total=browse["total"],
         facets={name: browse["facets"].get(name, [])[:BROWSE] for name in ("place", "subject", "language")},
     )
+
+
+@bp.route("/subjects")
+def subjects():
+    """Every subject of what the caller may see, in the reader's language, with its count."""
+    browse = search_for(current_user, "", per_page=1)
+    listed = [(subject_label(value), value, count) for value, count in browse["facets"].get("subject", [])]
+    listed.sort(key=lambda item: (item[0].casefold(), item[1]))
+    return render_template("catalogue/subjects.html", subjects=listed, total=browse["total"])
 
 
 def current_segment(segments: list[dict], at_ms: int | None) -> dict | None:

@@ -13,11 +13,14 @@ from sqlalchemy import select
 
 from archive import operations
 from archive.accounts.service import create_user, user_by_email
-from archive.catalogue.models import Testimony
+from archive.authority.service import create_subject, set_labels
+from archive.catalogue.models import Subject, Testimony
 from archive.extensions import db
 from archive.search.outbox import drain
 
 DATA = Path(__file__).with_name("testimonies.json")
+# The subjects of the sample testimonies, with their labels in each interface language.
+SUBJECTS = Path(__file__).with_name("subjects.json")
 ACCOUNTS = {
     "admin": ("admin@demo.example", "admin", "Demo Admin"),
     "moderator": ("moderator@demo.example", "moderator", "Demo Moderator"),
@@ -48,9 +51,20 @@ def _accounts() -> tuple[dict, dict]:
     return users, credentials
 
 
+def _subjects(archivist) -> None:
+    """The subject entries, before the testimonies that name them (in lower case, in English)."""
+    for labels in json.loads(SUBJECTS.read_text(encoding="utf-8")):
+        subject = db.session.scalar(select(Subject).where(Subject.name == labels["en"]))
+        if subject is None:
+            create_subject(archivist, labels)
+        elif subject.labels != labels:
+            set_labels(archivist, subject, labels)
+
+
 def load_demo(echo: Callable[[str], None] = print) -> dict:
     """Load the sample archive; returns {role: (email, password)} of the demo accounts."""
     users, credentials = _accounts()
+    _subjects(users["archivist"])
     records = json.loads(DATA.read_text(encoding="utf-8"))
     added = 0
     for record in records:

@@ -12,6 +12,7 @@ from typing import Any
 
 from whoosh import query as wq
 
+from archive.authority.service import NAMED_FACETS, FacetNames
 from archive.search.analysis import WORD, query_forms, word_forms, words
 from archive.search.documents import TestimonyEntry
 from archive.search.index import SearchIndex
@@ -25,6 +26,8 @@ SORTS = ("relevance", "date", "title")
 NO_WORDS = "no_words"
 FILTERS = ("lang", "place", "subject", "from", "to", "decade", "access")
 MAX_PER_PAGE = 100
+# Facet values grouped without the authority: only forms of one name in other scripts or spellings.
+_NO_ENTRIES = FacetNames()
 
 
 # Filters and facets, read from the snapshot's table of entries rather than from Whoosh.
@@ -36,8 +39,11 @@ def _values(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple | set) else [value]
 
 
-def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None) -> set[int] | None:
-    """Docnums passing the filters; None when nothing is filtered."""
+def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None, names: FacetNames) -> set[int] | None:
+    """Docnums passing the filters; None when nothing is filtered.
+
+    A place or subject filter finds every testimony of its facet value: any form of the name that
+    `names` groups with it ("Aghdam" and "Агдам" for "Ağdam")."""
     filters = {k: v for k, v in (filters or {}).items() if _values(v)}
     unknown = set(filters) - set(FILTERS)
     if unknown:
@@ -45,8 +51,9 @@ def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None) -> set[int] | N
     if not filters:
         return None
     langs = set(_values(filters.get("lang")))
-    places = set(_values(filters.get("place")))
-    subjects = set(_values(filters.get("subject")))
+    places = {names.group("place", str(v))[0] for v in _values(filters.get("place"))}
+    subjects = {names.group("subject", str(v))[0] for v in _values(filters.get("subject"))}
+    key_of = snapshot.facet_groups(names).key_of
     accesses = set(_values(filters.get("access")))
     decades = {int(d) for d in _values(filters.get("decade"))}
     start = int(filters["from"]) if "from" in filters else None
@@ -56,8 +63,8 @@ def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None) -> set[int] | N
         year = entry.interview_year
         return (
             (not langs or not langs.isdisjoint(entry.languages))
-            and (not places or not places.isdisjoint(entry.places))
-            and (not subjects or not subjects.isdisjoint(entry.subjects))
+            and (not places or any(key_of[("place", p)] in places for p in entry.places))
+            and (not subjects or any(key_of[("subject", s)] in subjects for s in entry.subjects))
             and (not accesses or entry.access in accesses)
             and (not decades or entry.birth_decade in decades)
             and (start is None or (year is not None and year >= start))
@@ -71,19 +78,22 @@ def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None) -> set[int] | N
 _FACET_BITS_FROM = 200
 
 
-def _facets(snapshot: Snapshot, docnums: Collection[int]) -> dict[str, list[list[Any]]]:
+def _facets(snapshot: Snapshot, docnums: Collection[int], names: FacetNames) -> dict[str, list[list[Any]]]:
+    """Each facet's values over these testimonies, a testimony counted once per value: the forms
+    of one place or subject are one value (`names`), so its count is what filtering by it finds."""
     counts: dict[str, Counter] = {
         name: Counter() for name in ("place", "subject", "language", "year", "decade", "access")
     }
+    groups = snapshot.facet_groups(names)
     if len(docnums) < _FACET_BITS_FROM:
-        entries = snapshot.entries
+        entries, shown = snapshot.entries, groups.shown
         for (name, value), count in Counter(
-            chain.from_iterable(entries[d].facet_keys for d in docnums)
+            chain.from_iterable({shown[key] for key in entries[d].facet_keys} for d in docnums)
         ).items():
             counts[name][value] = count
     else:
         found = bits_of(docnums)
-        for (name, value), members in snapshot.facet_bits.items():
+        for (name, value), members in groups.bits.items():
             count = (found & members).bit_count()
             if count:
                 counts[name][value] = count
@@ -95,6 +105,34 @@ def _facets(snapshot: Snapshot, docnums: Collection[int]) -> dict[str, list[list
             ordered = sorted(counter.items(), key=lambda item: (-item[1], str(item[0])))
         facets[name] = [[value, count] for value, count in ordered]
     return facets
+
+
+def _with_every_form(parsed: wq.Query, snapshot: Snapshot, names: FacetNames) -> wq.Query:
+    """`place:Ağdam` as every form of that facet value (Aghdam, Агдам, and what an authority entry
+    joins to them), so that it finds what filtering by the value finds; a name the index does not
+    hold as a place (or subject) is left to be matched as typed."""
+
+    def expand(node: wq.Query) -> wq.Query:
+        facet = getattr(node, "fieldname", None)
+        if facet not in NAMED_FACETS or type(node) not in (wq.Term, wq.Phrase):
+            return node
+        typed = node.text if type(node) is wq.Term else " ".join(node.words)
+        shown = snapshot.facet_groups(names).shown_of.get((facet, names.group(facet, typed)[0]))
+        if shown is None:
+            return node
+        forms = [words(form) for form in snapshot.facet_groups(names).forms[shown]]
+        return wq.Or(
+            [
+                wq.Term(facet, found[0], boost=node.boost)
+                if len(found) == 1
+                else wq.Phrase(facet, found, boost=node.boost)
+                for found in forms
+                if found
+            ]
+            or [node]
+        )
+
+    return parsed.accept(expand)
 
 
 def _ordered(snapshot: Snapshot, scored: list[tuple[int, float]], sort: str, shown: int) -> list[int]:
@@ -202,6 +240,7 @@ def search(
     testimony_id: int | None = None,
     passages: int = 3,
     synonyms: Mapping[str, tuple[str, ...]] | None = None,
+    names: FacetNames | None = None,
     hidden: Collection[int] = (),
     remember: int = 0,
 ) -> dict[str, Any]:
@@ -225,7 +264,9 @@ def search(
     key to the other name keys of its entry in the name authority; a word also finds those. A name
     of a place the testimonies name, or of the authority, is looked for by the stems of all its
     spellings, so every spelling finds the same inflected forms and shows the same passages.
-    `hidden` testimonies are left out of everything: hits, total, facets and suggestion.
+    `names` groups the place and subject values that are one, in facets, filters and `place:`
+    (without it, only forms of one name in other scripts or spellings). `hidden` testimonies are
+    left out of everything: hits, total, facets and suggestion.
 
     The answer is a function of the index at one moment and of these arguments alone, so the last
     `remember` answers are kept with the audience's snapshot and given again while no commit has
@@ -241,12 +282,24 @@ def search(
     key = (q, page, per_page, _filters_key(filters), sort, testimony_id, passages, frozenset(hidden))
     with index.reading(audience) as snapshot:
         kept = snapshot.answers.get(key)
-        if kept is not None and kept[0] is synonyms:
+        if kept is not None and kept[0][0] is synonyms and kept[0][1] is names:
             snapshot.answers.move_to_end(key)
             return _copy(kept[1])
-        result = _search(snapshot, q, page, per_page, filters, sort, testimony_id, passages, synonyms, hidden)
+        result = _search(
+            snapshot,
+            q,
+            page,
+            per_page,
+            filters,
+            sort,
+            testimony_id,
+            passages,
+            synonyms,
+            names or _NO_ENTRIES,
+            hidden,
+        )
         if remember > 0:
-            snapshot.answers[key] = (synonyms, result)
+            snapshot.answers[key] = ((synonyms, names), result)
             while len(snapshot.answers) > remember:
                 snapshot.answers.popitem(last=False)
         return _copy(result)
@@ -276,17 +329,20 @@ def _search(
     testimony_id: int | None,
     passages: int,
     synonyms: Mapping[str, tuple[str, ...]] | None,
+    names: FacetNames,
     hidden: Collection[int],
 ) -> dict[str, Any]:
     parsed = parse(q)
+    if parsed is not None:
+        parsed = _with_every_form(parsed, snapshot, names)
     matching = Matching(snapshot.testimonies, snapshot.cache) if snapshot.testimonies else None
-    names = _place_names(snapshot)
-    ranking = rewrite(parsed, with_synonyms(RANKING, synonyms, names)) if parsed is not None else None
+    place_names = _place_names(snapshot)
+    ranking = rewrite(parsed, with_synonyms(RANKING, synonyms, place_names)) if parsed is not None else None
     if ranking is None and q.strip():
         # Typed, but nothing to look for: nothing found, rather than the whole archive browsed.
         nothing = {"total": 0, "page": page, "per_page": per_page, "hits": [], "suggestion": None}
-        return {**nothing, "facets": _facets(snapshot, []), "notice": NO_WORDS}
-    allowed = _allowed(snapshot, filters)
+        return {**nothing, "facets": _facets(snapshot, [], names), "notice": NO_WORDS}
+    allowed = _allowed(snapshot, filters, names)
     unseen = {snapshot.docnums[t] for t in hidden if t in snapshot.docnums}
     if unseen:
         allowed = (set(snapshot.entries) if allowed is None else allowed) - unseen
@@ -311,18 +367,18 @@ def _search(
         "page": page,
         "per_page": per_page,
         "hits": [],
-        "facets": _facets(snapshot, [docnum for docnum, _ in scored]),
+        "facets": _facets(snapshot, [docnum for docnum, _ in scored], names),
         "suggestion": None,
         "notice": None,
     }
     if testimony_id is not None:
         if scored:
             entry = entries[scored[0][0]]
-            count, segments = within(matching, parsed, scored[0][0], page, per_page, synonyms, names)
+            count, segments = within(matching, parsed, scored[0][0], page, per_page, synonyms, place_names)
             result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
     else:
         shown = _ordered(snapshot, scored, sort, page * per_page)[(page - 1) * per_page :]
-        passages_target = with_synonyms(PASSAGES, synonyms, names)
+        passages_target = with_synonyms(PASSAGES, synonyms, place_names)
         passage_query = rewrite(parsed, passages_target) if parsed is not None else None
         found = best_passages(matching, passage_query, shown, passages)
         result["hits"] = [_hit(entries[d], found[d]) for d in shown]
@@ -338,22 +394,29 @@ def suggest(
     limit: int = 10,
     aliases: Mapping[str, tuple[str, ...]] | None = None,
     hidden: Collection[int] = (),
+    names: FacetNames | None = None,
 ) -> list[str]:
     """Place names and narrator labels of this audience's index that a word of starts with prefix.
 
-    `aliases` maps a place name to its other names in the name authority: a place is offered, under
-    the name its testimonies give, when a word of any of them starts with prefix.
+    A place is offered once, as its facet value (`names` groups its forms, as in `search`), when a
+    word of any of its forms starts with prefix, or of their other names in the name authority
+    (`aliases` maps a place name to those).
     """
     aliases = aliases or {}
     wanted = folded_word(unicodedata.normalize("NFC", prefix).strip())
     if not wanted:
         return []
     with index.reading(audience) as snapshot:
+        groups = snapshot.facet_groups(names or _NO_ENTRIES)
         counts: Counter[str] = Counter()
+        forms: dict[str, tuple[str, ...]] = {}
         for entry in snapshot.entries.values():
             if entry.testimony_id in hidden:
                 continue
-            counts.update(set(entry.places))
+            shown = {groups.shown[("place", place)][1] for place in entry.places}
+            counts.update(shown)
+            for value in shown:
+                forms.setdefault(value, groups.forms[("place", value)])
             if entry.narrator:
                 counts[entry.narrator] += 1
     matching = [
@@ -361,7 +424,8 @@ def suggest(
         for value, count in counts.items()
         if any(
             folded_word(w).startswith(wanted)
-            for name in (value, *aliases.get(value, ()))
+            for form in forms.get(value, (value,))
+            for name in (form, *aliases.get(form, ()))
             for w in words(name)
         )
     ]

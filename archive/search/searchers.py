@@ -12,8 +12,57 @@ from typing import Any
 from whoosh.reading import SegmentReader
 from whoosh.searching import Searcher
 
+from archive.authority.service import NAMED_FACETS, FacetNames
 from archive.search.codec import latest_searcher, open_mapped
 from archive.search.documents import TestimonyEntry
+
+
+@dataclass(frozen=True)
+class FacetGroups:
+    """A snapshot's facet values as one `FacetNames` groups them: one place typed three ways is one
+    value, shown under the entry's preferred name, else the form most of its testimonies use.
+
+    `key_of`: (facet, value) -> its group's key (filters compare these). `shown`: (facet, value)
+    -> (facet, the group's shown value); `shown_of`: (facet, group key) -> the same. `bits`:
+    (facet, shown value) -> the docnums counted in it, as `facet_bits`. `forms`: (facet, shown
+    value) -> the values it stands for, the commonest first. Facets that are not names are their
+    own groups.
+    """
+
+    key_of: dict[tuple[str, Any], Any]
+    shown: dict[tuple[str, Any], tuple[str, Any]]
+    shown_of: dict[tuple[str, Any], tuple[str, Any]]
+    bits: dict[tuple[str, Any], int]
+    forms: dict[tuple[str, Any], tuple[Any, ...]]
+
+
+def _grouped(facet_bits: dict[tuple[str, Any], int], names: FacetNames) -> FacetGroups:
+    key_of: dict[tuple[str, Any], Any] = {}
+    members: dict[tuple[str, Any], list[tuple[int, Any, int]]] = defaultdict(list)
+    preferred: dict[tuple[str, Any], str] = {}
+    for (facet, value), bits in facet_bits.items():
+        if facet in NAMED_FACETS:
+            key, entry_name = names.group(facet, value)
+            if entry_name is not None:
+                preferred[(facet, key)] = entry_name
+        else:
+            key = value
+        key_of[(facet, value)] = key
+        members[(facet, key)].append((-bits.bit_count(), value, bits))
+    shown: dict[tuple[str, Any], tuple[str, Any]] = {}
+    shown_of: dict[tuple[str, Any], tuple[str, Any]] = {}
+    grouped_bits: dict[tuple[str, Any], int] = {}
+    forms: dict[tuple[str, Any], tuple[Any, ...]] = {}
+    for (facet, key), found in members.items():
+        found.sort(key=lambda member: (member[0], str(member[1])))
+        label = shown_of[(facet, key)] = (facet, preferred.get((facet, key), found[0][1]))
+        union = 0
+        for _, value, bits in found:
+            shown[(facet, value)] = label
+            union |= bits
+        grouped_bits[label] = union
+        forms[label] = tuple(value for _, value, _ in found)
+    return FacetGroups(key_of, shown, shown_of, grouped_bits, forms)
 
 
 @dataclass
@@ -31,6 +80,8 @@ class Snapshot:
     cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     # (facet, value) to the docnums counted in it, as the bits of one integer (`facet_bits`).
     _facet_bits: dict[tuple[str, Any], int] | None = field(default=None, repr=False)
+    # The facet values grouped (`facet_groups`), with the `FacetNames` they were grouped by.
+    _groups: tuple[FacetNames, FacetGroups] | None = field(default=None, repr=False)
     # The answers given at this moment of the index, newest last (`query.search` keeps them): never
     # shared with a later snapshot, so a commit to the index is the end of every one of them.
     answers: OrderedDict[tuple, tuple[Any, dict[str, Any]]] = field(default_factory=OrderedDict, repr=False)
@@ -76,6 +127,13 @@ class Snapshot:
                     members[key].append(docnum)
             self._facet_bits = {key: bits_of(docnums) for key, docnums in members.items()}
         return self._facet_bits
+
+    def facet_groups(self, names: FacetNames) -> FacetGroups:
+        """The facet values grouped by `names`, made once per snapshot and authority."""
+        groups = self._groups
+        if groups is None or groups[0] is not names:
+            groups = self._groups = (names, _grouped(self.facet_bits, names))
+        return groups[1]
 
     @property
     def docnums(self) -> dict[int, int]:

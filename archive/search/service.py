@@ -43,15 +43,18 @@ def search_for(user, q: str, **options) -> dict:
     by_consent = access.may_search_by_consent(user)
     if not by_consent:
         filters.pop("access", None)
-    # The name authority's synonyms: one cheap query per search tells whether the cached ones are current.
-    synonyms = search_names().synonyms if words(q or "") else None
+    # The name authority's synonyms and facet names: one cheap query per search tells whether the
+    # cached ones are current. Both are part of what the answer is a function of, so an answer kept
+    # with the index is never given again once the authority has changed.
+    names = search_names()
     stale = behind()
     result = search(
         search_index(),
         audience.value,
         q,
         filters=filters,
-        synonyms=synonyms,
+        synonyms=names.synonyms if words(q or "") else None,
+        names=names.facets,
         hidden=stale.testimonies,
         remember=current_app.config["SEARCH_ANSWERS_KEPT"],
         **options,
@@ -170,10 +173,18 @@ def suggest_for(user, prefix: str, limit: int = 10) -> list[str]:
     and none of a testimony whose latest change this node's index has not applied."""
     if not words(prefix or ""):
         return []
-    aliases = search_names().place_aliases
+    names = search_names()
     audience = access.audience_for(user).value
     hidden = behind().testimonies
-    return suggest(search_index(), audience, prefix, limit=limit, aliases=aliases, hidden=hidden)
+    return suggest(
+        search_index(),
+        audience,
+        prefix,
+        limit=limit,
+        aliases=names.place_aliases,
+        hidden=hidden,
+        names=names.facets,
+    )
 
 
 def writer_status() -> tuple[str, str]:
