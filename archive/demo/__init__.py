@@ -13,14 +13,24 @@ from sqlalchemy import select
 
 from archive import operations
 from archive.accounts.service import create_user, user_by_email
-from archive.authority.service import create_subject, set_labels
-from archive.catalogue.models import Subject, Testimony
+from archive.authority.service import (
+    add_variant,
+    coordinates_of,
+    create_subject,
+    names_of,
+    set_coordinates,
+    set_labels,
+)
+from archive.catalogue.models import Place, Subject, Testimony
 from archive.extensions import db
 from archive.search.outbox import drain
 
 DATA = Path(__file__).with_name("testimonies.json")
 # The subjects of the sample testimonies, with their labels in each interface language.
 SUBJECTS = Path(__file__).with_name("subjects.json")
+# The places the sample testimonies name, as the name authority joins their spellings, and where the
+# real towns among them lie (public geography; the villages of the stories are left unplaced).
+PLACES = Path(__file__).with_name("places.json")
 ACCOUNTS = {
     "admin": ("admin@demo.example", "admin", "Demo Admin"),
     "moderator": ("moderator@demo.example", "moderator", "Demo Moderator"),
@@ -61,6 +71,20 @@ def _subjects(archivist) -> None:
             set_labels(archivist, subject, labels)
 
 
+def _places(archivist) -> None:
+    """The authority's entries of the places the testimonies name: their other spellings joined as
+    variants, and their coordinates for the map, unless an archivist has set some already."""
+    for entry in json.loads(PLACES.read_text(encoding="utf-8")):
+        place = db.session.scalar(select(Place).where(Place.name == entry["name"]))
+        if place is None:
+            continue
+        if "latitude" in entry and coordinates_of(place) is None:
+            set_coordinates(archivist, place, entry["latitude"], entry["longitude"])
+        for variant in entry["variants"]:
+            if variant not in names_of(place):
+                add_variant(archivist, place, variant)
+
+
 def load_demo(echo: Callable[[str], None] = print) -> dict:
     """Load the sample archive; returns {role: (email, password)} of the demo accounts."""
     users, credentials = _accounts()
@@ -88,6 +112,7 @@ def load_demo(echo: Callable[[str], None] = print) -> dict:
         if withdraw:
             operations.withdraw(users["archivist"], testimony)
         added += 1
+    _places(users["archivist"])
     drain()
     echo(f"Demo archive: {added} testimonies added, {len(records) - added} were there already.")
     return credentials
