@@ -97,6 +97,7 @@ TABLE: dict[tuple[str, str], dict] = {
     ("editor.mine", "GET"): {None: STAFF_PAGE},
     ("editor.edit", "GET"): _staff_only(200),
     ("editor.edit", "POST"): _staff_only(422),
+    ("editor.transcript", "GET"): _staff_only(200),
     # A published or in-review entry cannot be sent to review: the page says so and goes back.
     ("editor.submit", "POST"): {
         "public": (404, 403, MOVED, MOVED, MOVED),

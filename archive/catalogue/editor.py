@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -18,8 +18,6 @@ from archive import access, operations
 from archive.access import Permission
 from archive.catalogue import service
 from archive.catalogue.forms import (
-    EMPTY_ROWS,
-    MORE_ROWS,
     ActionForm,
     DeleteForm,
     NewTestimonyForm,
@@ -30,6 +28,7 @@ from archive.catalogue.forms import (
 )
 from archive.catalogue.models import State, Testimony
 from archive.errors import Conflict, Invalid, NotFound, StaleVersion
+from archive.media.transcripts import vtt_text
 from archive.review import service as review_service
 
 bp = Blueprint("editor", __name__)
@@ -65,10 +64,6 @@ def new():
     access.require(current_user, Permission.TESTIMONY_CREATE)
     form = NewTestimonyForm()
     if request.method == "GET":
-        form.add_rows(EMPTY_ROWS + 2)
-        return render_template("catalogue/edit.html", form=form, testimony=None)
-    if request.form.get("action") == "more_rows":
-        form.add_rows(MORE_ROWS)
         return render_template("catalogue/edit.html", form=form, testimony=None)
     if not form.validate_on_submit():
         abort(400)
@@ -91,9 +86,6 @@ def edit(testimony_id: int):
     if request.method == "GET":
         form.fill(service.working_body(testimony))
         form.version.data = str(testimony.version)
-        return _render_edit(form, testimony)
-    if request.form.get("action") == "more_rows":
-        form.add_rows(MORE_ROWS)
         return _render_edit(form, testimony)
     if not form.validate_on_submit():
         abort(400)
@@ -171,6 +163,19 @@ def _render_edit(form, testimony: Testimony, *, status: int = 200, stale=None, d
             submittable=bool(access.may_submit(current_user, testimony)),
         ),
         status,
+    )
+
+
+@bp.get("/testimonies/<int:testimony_id>/edit/transcript.vtt")
+def transcript(testimony_id: int):
+    """The working copy's transcript as the edit page holds it (keywords included), to keep or to
+    edit elsewhere and upload again."""
+    testimony = editable(testimony_id)
+    text = vtt_text(service.working_body(testimony)["segments"], keywords=True)
+    return Response(
+        text,
+        mimetype="text/vtt",
+        headers={"Content-Disposition": f'attachment; filename="testimony-{testimony.id}.vtt"'},
     )
 
 
