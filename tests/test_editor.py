@@ -1,0 +1,96 @@
+"""The testimony editor over long days: nothing typed is lost to a session that ended or a form
+left open too long, drafts come back, two people's edits meet side by side, and a possible
+duplicate is named on saving. Driven through the test client, CSRF tokens on, as a browser sends."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from archive.catalogue.models import EditorDraft
+from archive.extensions import db
+from tests.conftest import PASSWORD
+from tests.test_staff_pages import ENTRY_VTT, csrf_token_of, entry_form, value_of
+
+TYPED_TITLE = "The quince orchard, as typed before the session ended"
+TYPED_VTT = ENTRY_VTT + "\n01:02:03.000 --> 01:03:00.000\n<v Narrator>They cut the trees down for firewood.\n"
+
+
+@pytest.fixture
+def csrf_on(app):
+    app.config["WTF_CSRF_ENABLED"] = True
+
+
+def signed_in(app, user):
+    """A browser signed in through the sign-in form, token and all."""
+    browser = app.test_client()
+    token = csrf_token_of(browser.get("/login").text)
+    response = browser.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302
+    return browser
+
+
+def sign_in_again(browser, user, next_path: str):
+    """The sign-in page the person was sent to, filled in and sent: where it leads, followed."""
+    page = browser.get(next_path)
+    assert page.status_code == 200
+    assert "Your session had ended, so nothing was saved yet." in html.unescape(page.text)
+    form = {
+        "email": user.email,
+        "password": PASSWORD,
+        "csrf_token": csrf_token_of(page.text),
+        "next": html.unescape(re.search(r'name="next" type="hidden" value="([^"]*)"', page.text).group(1)),
+    }
+    return browser.post("/login", data=form, follow_redirects=True)
+
+
+def test_a_session_that_ends_mid_edit_loses_nothing_the_archivist_signs_in_and_finds_the_form_as_left(
+    app, users, create_testimony, csrf_on
+):
+    testimony = create_testimony(state="draft")
+    browser = signed_in(app, users["archivist"])
+    edit = browser.get(f"/testimonies/{testimony.id}/edit").text
+    typed = {**entry_form(), "version": "1", "title": TYPED_TITLE, "vtt": TYPED_VTT}
+    typed = {k: v for k, v in typed.items() if not k.startswith("consent-")}
+    app.config["SESSION_IDLE_HOURS"] = 0  # the archivist typed all afternoon: the session ended
+
+    refused = browser.post(
+        f"/testimonies/{testimony.id}/edit", data={**typed, "csrf_token": csrf_token_of(edit)}
+    )
+
+    assert refused.status_code == 302
+    login_page = urlsplit(refused.headers["Location"])
+    assert login_page.path == "/login"
+    assert testimony.title != TYPED_TITLE
+    app.config["SESSION_IDLE_HOURS"] = 8
+    shown = sign_in_again(browser, users["archivist"], f"{login_page.path}?{login_page.query}")
+    assert shown.status_code == 200
+    assert "The form as you left it, not saved yet" in html.unescape(shown.text)
+    assert value_of(shown.text, "title") == TYPED_TITLE
+    assert value_of(shown.text, "vtt").replace("\r\n", "\n") == TYPED_VTT
+    assert value_of(shown.text, "version") == "1"
+    # What was kept is the archivist's alone now: the browser's key to it is gone.
+    assert db.session.query(EditorDraft).filter(EditorDraft.key_hash.is_not(None)).count() == 0
+
+
+def test_a_stale_form_token_keeps_what_was_typed_and_says_so_in_the_readers_language(
+    app, users, create_testimony, csrf_on
+):
+    testimony = create_testimony(state="draft")
+    browser = signed_in(app, users["archivist"])
+    browser.get("/lang/ru", headers={"Referer": "http://localhost/"})
+
+    refused = browser.post(
+        f"/testimonies/{testimony.id}/edit",
+        data={**entry_form(), "version": "1", "title": TYPED_TITLE, "csrf_token": "stale"},
+        follow_redirects=True,
+    )
+
+    page = html.unescape(refused.text)
+    assert refused.status_code == 200
+    assert "CSRF" not in page
+    assert "Форма была слишком старой" in page
+    assert value_of(refused.text, "title") == TYPED_TITLE
