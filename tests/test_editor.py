@@ -37,7 +37,6 @@ def sign_in_again(browser, user, next_path: str):
     """The sign-in page the person was sent to, filled in and sent: where it leads, followed."""
     page = browser.get(next_path)
     assert page.status_code == 200
-    assert "Your session had ended, so nothing was saved yet." in html.unescape(page.text)
     form = {
         "email": user.email,
         "password": PASSWORD,
@@ -66,6 +65,8 @@ def test_a_session_that_ends_mid_edit_loses_nothing_the_archivist_signs_in_and_f
     assert login_page.path == "/login"
     assert testimony.title != TYPED_TITLE
     app.config["SESSION_IDLE_HOURS"] = 8
+    login_text = browser.get(f"{login_page.path}?{login_page.query}").text
+    assert "Your session had ended, so nothing was saved yet." in html.unescape(login_text)
     shown = sign_in_again(browser, users["archivist"], f"{login_page.path}?{login_page.query}")
     assert shown.status_code == 200
     assert "The form as you left it, not saved yet" in html.unescape(shown.text)
@@ -94,3 +95,50 @@ def test_a_stale_form_token_keeps_what_was_typed_and_says_so_in_the_readers_lang
     assert "CSRF" not in page
     assert "Форма была слишком старой" in page
     assert value_of(refused.text, "title") == TYPED_TITLE
+
+
+def test_a_draft_saved_as_the_archivist_types_is_offered_back_and_is_never_a_version(
+    app, users, create_testimony, csrf_on
+):
+    testimony = create_testimony(state="draft")
+    browser = signed_in(app, users["archivist"])
+    edit = browser.get(f"/testimonies/{testimony.id}/edit").text
+    typed = {**entry_form(), "version": "1", "title": TYPED_TITLE, "vtt": TYPED_VTT}
+
+    saved = browser.post(
+        f"/testimonies/{testimony.id}/edit/draft", data=typed, headers={"X-CSRFToken": csrf_token_of(edit)}
+    )
+
+    assert saved.status_code == 200
+    assert re.fullmatch(r"Draft saved at \d{1,2}:\d\d\s?[AP]M", saved.json["message"])
+    assert (testimony.version, testimony.title) == (1, "A fictional testimony about the winter road")
+    offered = browser.get(f"/testimonies/{testimony.id}/edit").text
+    assert "You have a draft of this form from" in offered
+    assert value_of(offered, "title") == "A fictional testimony about the winter road"
+    restored = browser.get(f"/testimonies/{testimony.id}/edit?draft=restore").text
+    assert value_of(restored, "title") == TYPED_TITLE
+    discard = re.search(r'action="([^"]+/draft/discard)"', offered).group(1)
+    browser.post(discard, data={"csrf_token": csrf_token_of(offered)})
+    assert "You have a draft" not in browser.get(f"/testimonies/{testimony.id}/edit").text
+
+
+def test_an_autosave_after_the_session_ended_answers_sign_in_and_keeps_the_text(
+    app, users, create_testimony, csrf_on
+):
+    testimony = create_testimony(state="draft")
+    browser = signed_in(app, users["archivist"])
+    token = csrf_token_of(browser.get(f"/testimonies/{testimony.id}/edit").text)
+    app.config["SESSION_IDLE_HOURS"] = 0
+
+    refused = browser.post(
+        f"/testimonies/{testimony.id}/edit/draft",
+        data={"title": TYPED_TITLE, "vtt": TYPED_VTT, "version": "1"},
+        headers={"X-CSRFToken": token},
+    )
+
+    assert refused.status_code == 401
+    assert refused.json["sign_in"].startswith("/login?next=")
+    assert refused.json["error"]["message"].startswith("Your session had ended")
+    app.config["SESSION_IDLE_HOURS"] = 8
+    shown = sign_in_again(browser, users["archivist"], refused.json["sign_in"])
+    assert value_of(shown.text, "title") == TYPED_TITLE

@@ -99,5 +99,6 @@ def take_back(user, key: str, testimony_id: int | None, minutes: float) -> Edito
 
 def discard(user, testimony_id: int | None) -> None:
     """Forget this user's draft of that testimony (it was saved, or they chose not to keep it)."""
+    access.require(user, Permission.TESTIMONY_CREATE)
     db.session.execute(delete(EditorDraft).where(*_mine(user, testimony_id)))
     db.session.commit()

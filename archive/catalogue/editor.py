@@ -17,11 +17,13 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask_babel import format_time
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
@@ -49,7 +51,8 @@ bp = Blueprint("editor", __name__)
 # The cookie that ties a form kept after its session ended to the browser that sent it.
 DRAFT_COOKIE = "archive_draft"
 # The pages whose refused forms are kept (see keep_refused_form).
-KEPT_FORMS = {"editor.new", "editor.edit"}
+KEPT_FORMS = {"editor.new", "editor.edit", "editor.autosave", "editor.autosave_new"}
+AUTOSAVES = {"editor.autosave", "editor.autosave_new"}
 
 # Which moderator decisions an archivist needs to read on "My entries".
 SENT_BACK = {State.CHANGES_REQUESTED: "request_changes", State.REJECTED: "reject"}
@@ -81,7 +84,14 @@ def new():
     access.require(current_user, Permission.TESTIMONY_CREATE)
     if request.method == "GET":
         form, restored = _form_or_draft(NewTestimonyForm, None)
-        page = render_template("catalogue/edit.html", form=form, testimony=None, restored=restored)
+        page = render_template(
+            "catalogue/edit.html",
+            form=form,
+            testimony=None,
+            restored=restored,
+            offered=None if restored else drafts.draft_for(current_user, None),
+            discard_form=ActionForm(),
+        )
         return _with_draft_taken(page, restored)
     form = NewTestimonyForm()
     if not form.validate_on_submit():
@@ -130,6 +140,48 @@ def edit(testimony_id: int):
     drafts.discard(current_user, testimony.id)
     flash(_("Saved version %(version)s.", version=testimony.version), "success")
     return redirect(url_for("editor.edit", testimony_id=testimony.id))
+
+
+@bp.post("/testimonies/new/draft")
+@signed_in
+def autosave_new():
+    return _autosave(None)
+
+
+@bp.post("/testimonies/<int:testimony_id>/edit/draft")
+def autosave(testimony_id: int):
+    return _autosave(editable(testimony_id).id)
+
+
+def _autosave(testimony_id: int | None):
+    """The form as typed so far, kept as the user's draft (not a version): the page's script sends
+    it every few seconds of typing and shows the answer's time."""
+    draft = drafts.keep(current_user, testimony_id, _posted_fields())
+    when = format_time(draft.saved_at, "short")
+    return jsonify(
+        {"saved_at": draft.saved_at.isoformat() + "Z", "message": _("Draft saved at %(time)s", time=when)}
+    )
+
+
+@bp.post("/testimonies/new/draft/discard")
+@signed_in
+def discard_draft_new():
+    return _discard(None)
+
+
+@bp.post("/testimonies/<int:testimony_id>/edit/draft/discard")
+def discard_draft(testimony_id: int):
+    return _discard(editable(testimony_id).id)
+
+
+def _discard(testimony_id: int | None):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    drafts.discard(current_user, testimony_id)
+    flash(_("The draft was discarded."), "info")
+    if testimony_id is None:
+        return redirect(url_for("editor.new"))
+    return redirect(url_for("editor.edit", testimony_id=testimony_id))
 
 
 def _form_or_draft(form_class, testimony_id: int | None):
@@ -184,6 +236,11 @@ def keep_refused_form():
             drafts.keep(current_user, testimony_id, fields)
         except ArchiveError:
             return None
+        if request.endpoint in AUTOSAVES:
+            message = _("This page is too old to save drafts: reload it. What you typed so far is kept.")
+            return jsonify(
+                {"error": {"code": "stale_form", "message": message, "fields": {}}, "reload": back}
+            ), 400
         flash(
             _(
                 "The form was too old to be accepted, so nothing was saved yet. What you typed is back "
@@ -195,14 +252,18 @@ def keep_refused_form():
     minutes = float(current_app.config["DRAFT_SIGN_IN_MINUTES"])
     key = secrets.token_urlsafe(32)
     drafts.keep_until_sign_in(key, testimony_id, fields, minutes, replacing=request.cookies.get(DRAFT_COOKIE))
-    flash(
-        _(
-            "Your session had ended, so nothing was saved yet. Sign in again: what you typed is kept, "
-            "and you will find it back in the form."
-        ),
-        "error",
+    message = _(
+        "Your session had ended, so nothing was saved yet. Sign in again: what you typed is kept, "
+        "and you will find it back in the form."
     )
-    response = redirect(url_for("accounts.login", next=back))
+    sign_in = url_for("accounts.login", next=back)
+    if request.endpoint in AUTOSAVES:
+        body = {"error": {"code": "signed_out", "message": message, "fields": {}}, "sign_in": sign_in}
+        response = jsonify(body)
+        response.status_code = 401
+    else:
+        flash(message, "error")
+        response = redirect(sign_in)
     response.set_cookie(
         DRAFT_COOKIE,
         key,
@@ -270,6 +331,8 @@ def _render_edit(
             delete_form=delete_form or DeleteForm(),
             submittable=bool(access.may_submit(current_user, testimony)),
             restored=restored,
+            offered=None if restored or status != 200 else drafts.draft_for(current_user, testimony.id),
+            discard_form=ActionForm(),
         ),
         status,
     )
