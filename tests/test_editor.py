@@ -142,3 +142,37 @@ def test_an_autosave_after_the_session_ended_answers_sign_in_and_keeps_the_text(
     app.config["SESSION_IDLE_HOURS"] = 8
     shown = sign_in_again(browser, users["archivist"], refused.json["sign_in"])
     assert value_of(shown.text, "title") == TYPED_TITLE
+
+
+def test_two_edits_of_the_transcript_meet_side_by_side_and_the_typed_one_is_kept_on_top_of_theirs(app, users):
+    from tests.test_staff_pages import as_user, enter
+
+    first = as_user(app, users["archivist"])
+    second = as_user(app, users["archivist2"])
+    testimony = enter(first)
+    theirs = ENTRY_VTT.replace("picked the quinces together", "picked the ripe quinces together")
+    mine = ENTRY_VTT.replace("picked the quinces together", "gathered the quinces together")
+    second.post(f"/testimonies/{testimony.id}/edit", data={**entry_form(), "version": "1", "vtt": theirs})
+
+    response = first.post(
+        f"/testimonies/{testimony.id}/edit", data={**entry_form(), "version": "1", "vtt": mine}
+    )
+
+    page = response.text
+    assert response.status_code == 409
+    compared = page[
+        page.index('class="side-by-side"') : page.index("</section>", page.index('class="side-by-side"'))
+    ]
+    assert "Cue 1" in compared
+    assert "we <del>picked</del> the <del>ripe</del> quinces" in compared
+    assert "we <ins>gathered</ins> the quinces" in compared
+    assert "Cue 2" not in compared
+    assert value_of(page, "vtt").replace("\r\n", "\n") == mine
+    again = first.post(
+        f"/testimonies/{testimony.id}/edit",
+        data={**entry_form(), "version": value_of(page, "version"), "vtt": mine},
+    )
+    assert again.status_code == 302
+    db.session.refresh(testimony)
+    assert testimony.version == 3
+    assert testimony.segments[0].text == "Every autumn we gathered the quinces together."

@@ -38,7 +38,9 @@ from archive.catalogue.forms import (
     TestimonyForm,
     changed_parts,
     comparable,
+    differences,
     shown_values,
+    transcript_differences,
 )
 from archive.catalogue.models import State, Testimony
 from archive.errors import ArchiveError, Conflict, Invalid, NotFound, StaleVersion
@@ -314,7 +316,19 @@ def _stale(form: TestimonyForm, testimony: Testimony, base: dict, body: dict):
             conflicts.append(name)
     form.fill(theirs_body, only=set(taken))
     form.version.data = str(testimony.version)
-    return _render_edit(form, testimony, status=409, stale={"taken": taken, "conflicts": conflicts})
+    cues, more_cues = (
+        transcript_differences(theirs_body["segments"], body["segments"])
+        if "segments" in conflicts
+        else ([], 0)
+    )
+    stale = {
+        "taken": taken,
+        "conflicts": conflicts,
+        "fields": differences(theirs_body, body, conflicts),
+        "cues": cues,
+        "more_cues": more_cues,
+    }
+    return _render_edit(form, testimony, status=409, stale=stale)
 
 
 def _render_edit(

@@ -9,7 +9,9 @@ so an edit saves only what its author changed.
 from __future__ import annotations
 
 import re
-from itertools import islice
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from itertools import islice, zip_longest
 from typing import Any
 
 from flask_babel import gettext as _
@@ -21,7 +23,7 @@ from wtforms import BooleanField, FormField, HiddenField, StringField, TextAreaF
 
 from archive.consent.forms import ConsentFields, add_error, plain
 from archive.errors import Invalid
-from archive.media.transcripts import VTT_FIELD, parse_vtt, vtt_text
+from archive.media.transcripts import VTT_FIELD, format_timecode, parse_vtt, vtt_text
 
 SEGMENT_KEYS = ("start_ms", "end_ms", "speaker", "text", "keywords")
 
@@ -120,6 +122,75 @@ def shown_values(body: dict) -> dict[str, Any]:
         else:
             shown[name] = "" if value is None else str(value)
     return shown
+
+
+# A 409 page compares at most this many cues, so that it stays light whatever the two edits did.
+MOST_CUES_COMPARED = 100
+
+
+@dataclass
+class Difference:
+    """One field, or one cue, in both versions: each a list of (mark, words), where mark is "same",
+    "del" (only in theirs) or "ins" (only in yours)."""
+
+    label: str
+    theirs: list[tuple[str, str]]
+    mine: list[tuple[str, str]]
+
+
+def marked_words(theirs: str, mine: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Both texts, word by word, with what only one of them has marked."""
+    a, b = theirs.split(), mine.split()
+    left: list[tuple[str, str]] = []
+    right: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            left.append(("same", " ".join(a[i1:i2])))
+            right.append(("same", " ".join(b[j1:j2])))
+            continue
+        if i2 > i1:
+            left.append(("del", " ".join(a[i1:i2])))
+        if j2 > j1:
+            right.append(("ins", " ".join(b[j1:j2])))
+    return left, right
+
+
+def _cue_words(segment: dict | None) -> str:
+    if segment is None:
+        return ""
+    words = f"{format_timecode(segment.get('start_ms'))}–{format_timecode(segment.get('end_ms'))}"
+    if segment.get("speaker"):
+        words += f" {segment['speaker']}:"
+    words += f" {segment.get('text') or ''}"
+    if segment.get("keywords"):
+        words += f" [{', '.join(segment['keywords'])}]"
+    return words
+
+
+def transcript_differences(theirs: list[dict], mine: list[dict]) -> tuple[list[Difference], int]:
+    """The cues that differ between two transcripts, paired where one replaced the other, and how
+    many more differ than are listed (MOST_CUES_COMPARED)."""
+    a = [_comparable_segment(s) for s in theirs]
+    b = [_comparable_segment(s) for s in mine]
+    rows: list[Difference] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        pairs = zip_longest(range(i1, i2), range(j1, j2))
+        for i, j in pairs:
+            left, right = marked_words(
+                _cue_words(theirs[i] if i is not None else None),
+                _cue_words(mine[j] if j is not None else None),
+            )
+            label = _("Cue %(n)s", n=(j if j is not None else i) + 1)
+            rows.append(Difference(str(label), left, right))
+    return rows[:MOST_CUES_COMPARED], max(0, len(rows) - MOST_CUES_COMPARED)
+
+
+def differences(theirs: dict, mine: dict, names: list[str]) -> list[Difference]:
+    """The named form fields (not the transcript) in both bodies, as the form shows them, marked."""
+    a, b = shown_values(theirs), shown_values(mine)
+    return [Difference(name, *marked_words(a[name], b[name])) for name in names if name != "segments"]
 
 
 class TestimonyForm(FlaskForm):
