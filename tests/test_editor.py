@@ -176,3 +176,39 @@ def test_two_edits_of_the_transcript_meet_side_by_side_and_the_typed_one_is_kept
     db.session.refresh(testimony)
     assert testimony.version == 3
     assert testimony.segments[0].text == "Every autumn we gathered the quinces together."
+
+
+def test_the_same_entry_saved_twice_is_named_as_a_possible_duplicate_with_a_link_and_still_saved(app, users):
+    from tests.test_staff_pages import as_user, count_testimonies, enter
+
+    archivist = as_user(app, users["archivist"])
+    first = enter(archivist)
+
+    second = enter(archivist)
+
+    page = html.unescape(archivist.get(f"/testimonies/{second.id}/edit").text)
+    assert count_testimonies() == 2
+    assert "This entry may be the same testimony as:" in page
+    assert f'<a href="/testimonies/{first.id}/edit">{first.title}</a> (#{first.id}):' in page
+    assert "the same narrator and interview date" in page
+    assert "may be the same testimony" not in archivist.get(f"/testimonies/{second.id}/edit").text
+
+
+def test_a_very_similar_title_and_transcript_are_named_with_how_alike_and_a_different_entry_is_not(
+    app, users
+):
+    from tests.test_staff_pages import as_user, enter
+
+    archivist = as_user(app, users["archivist"])
+    first = enter(archivist)
+    elsewhere = {"narrator_name": "Another Fictional", "interview_date": "2020-01-01"}
+
+    alike = enter(archivist, title=first.title.replace("orchard", "orchard."), **elsewhere)
+    alike_page = html.unescape(archivist.get(f"/testimonies/{alike.id}/edit").text)
+    other = enter(
+        archivist, title="A fictional testimony about the mountain school", narrator_name="A Third Fictional"
+    )
+    other_page = archivist.get(f"/testimonies/{other.id}/edit").text
+
+    assert "a very similar title, and 100% of the transcript alike" in alike_page
+    assert "may be the same testimony" not in other_page

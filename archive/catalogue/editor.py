@@ -21,6 +21,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import format_time
@@ -31,6 +32,7 @@ from werkzeug.datastructures import MultiDict
 from archive import access, operations
 from archive.access import Permission
 from archive.catalogue import drafts, service
+from archive.catalogue.duplicates import possible_duplicates
 from archive.catalogue.forms import (
     ActionForm,
     DeleteForm,
@@ -55,6 +57,9 @@ DRAFT_COOKIE = "archive_draft"
 # The pages whose refused forms are kept (see keep_refused_form).
 KEPT_FORMS = {"editor.new", "editor.edit", "editor.autosave", "editor.autosave_new"}
 AUTOSAVES = {"editor.autosave", "editor.autosave_new"}
+
+# Where the session keeps the possible duplicates a save found, for the page shown next.
+DUPLICATES = "possible_duplicates"
 
 # Which moderator decisions an archivist needs to read on "My entries".
 SENT_BACK = {State.CHANGES_REQUESTED: "request_changes", State.REJECTED: "reject"}
@@ -107,6 +112,7 @@ def new():
         form.show_errors(e.fields, body)
         return _invalid(form, None)
     drafts.discard(current_user, None)
+    _flag_duplicates(testimony)
     flash(_("Saved as a draft. Only staff can see it until a moderator approves it."), "success")
     return redirect(url_for("editor.edit", testimony_id=testimony.id))
 
@@ -140,6 +146,7 @@ def edit(testimony_id: int):
         form.show_errors(e.fields, body)
         return _invalid(form, testimony)
     drafts.discard(current_user, testimony.id)
+    _flag_duplicates(testimony)
     flash(_("Saved version %(version)s.", version=testimony.version), "success")
     return redirect(url_for("editor.edit", testimony_id=testimony.id))
 
@@ -184,6 +191,21 @@ def _discard(testimony_id: int | None):
     if testimony_id is None:
         return redirect(url_for("editor.new"))
     return redirect(url_for("editor.edit", testimony_id=testimony_id))
+
+
+def _flag_duplicates(testimony: Testimony) -> None:
+    """Name the testimonies this one may duplicate on the page shown after saving; the save stands."""
+    found = possible_duplicates(current_user, testimony)
+    if found:
+        session[DUPLICATES] = {"testimony_id": testimony.id, "items": [vars(d) for d in found]}
+
+
+def _flagged_duplicates(testimony: Testimony) -> list[dict]:
+    flagged = session.get(DUPLICATES)
+    if not flagged or flagged["testimony_id"] != testimony.id:
+        return []
+    session.pop(DUPLICATES)
+    return flagged["items"]
 
 
 def _form_or_draft(form_class, testimony_id: int | None):
@@ -346,6 +368,7 @@ def _render_edit(
             submittable=bool(access.may_submit(current_user, testimony)),
             restored=restored,
             offered=None if restored or status != 200 else drafts.draft_for(current_user, testimony.id),
+            duplicates=_flagged_duplicates(testimony) if status == 200 else [],
             discard_form=ActionForm(),
         ),
         status,
