@@ -46,7 +46,9 @@ from archive.catalogue.forms import (
 )
 from archive.catalogue.models import State, Testimony
 from archive.errors import ArchiveError, Conflict, Invalid, NotFound, StaleVersion
+from archive.media.service import media_for
 from archive.media.transcripts import vtt_text
+from archive.media.views import stream_url
 from archive.review import service as review_service
 
 bp = Blueprint("editor", __name__)
@@ -58,6 +60,7 @@ DRAFT_COOKIE = "archive_draft"
 KEPT_FORMS = {"editor.new", "editor.edit", "editor.autosave", "editor.autosave_new"}
 AUTOSAVES = {"editor.autosave", "editor.autosave_new"}
 
+PLAYED = ("audio", "video")
 # Where the session keeps the possible duplicates a save found, for the page shown next.
 DUPLICATES = "possible_duplicates"
 
@@ -198,6 +201,12 @@ def _flag_duplicates(testimony: Testimony) -> None:
     found = possible_duplicates(current_user, testimony)
     if found:
         session[DUPLICATES] = {"testimony_id": testimony.id, "items": [vars(d) for d in found]}
+
+
+def _recording(testimony: Testimony) -> dict | None:
+    """The first recording this user may play in full, to play beside the segment editor."""
+    playable = (m for m in media_for(current_user, testimony, media_url=stream_url) if m["kind"] in PLAYED)
+    return next((m for m in playable if m["ready"]), None)
 
 
 def _flagged_duplicates(testimony: Testimony) -> list[dict]:
@@ -369,6 +378,7 @@ def _render_edit(
             restored=restored,
             offered=None if restored or status != 200 else drafts.draft_for(current_user, testimony.id),
             duplicates=_flagged_duplicates(testimony) if status == 200 else [],
+            recording=_recording(testimony),
             discard_form=ActionForm(),
         ),
         status,
