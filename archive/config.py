@@ -75,6 +75,9 @@ def defaults(instance: Path) -> dict:
         # lifetime (days), however busy.
         "SESSION_IDLE_HOURS": 8,
         "SESSION_LIFETIME_DAYS": 7,
+        # A testimony form sent after its session ended is kept this long (minutes) for whoever
+        # signs in again in that browser, who finds it back in the form; then it goes.
+        "DRAFT_SIGN_IN_MINUTES": 120,
         # Sign-in throttling: this many failures in the window lock the account, or the client
         # address, until the oldest of them is older than the window.
         "SIGN_IN_FAILURES_PER_ACCOUNT": 5,

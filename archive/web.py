@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, g, jsonify, render_template, request, session
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from archive import access
@@ -94,6 +95,7 @@ def register_web(app: Flask) -> None:
     from archive.authority.views import bp as authority_bp
     from archive.authority.views import places_bp
     from archive.catalogue.editor import bp as editor_bp
+    from archive.catalogue.editor import keep_refused_form
     from archive.catalogue.views import bp as catalogue_bp
     from archive.consent.views import bp as consent_bp
     from archive.extensions import csrf
@@ -172,6 +174,21 @@ def register_web(app: Flask) -> None:
                 body["error"]["current_version"] = current
             return jsonify(body), status
         return render_template("error.html", status=status, message=error.message), status
+
+    @app.errorhandler(CSRFError)
+    def refused_form(error: CSRFError):
+        # The token lives in the session: a session that ended (or a page kept open across a new
+        # sign-in) sends a form whose token no longer matches. Never Flask-WTF's English line, and
+        # never the typed testimony thrown away: the editor keeps it.
+        kept = keep_refused_form()
+        if kept is not None:
+            return kept
+        message = _(
+            "This form was too old to be accepted, so nothing was saved. Reload the page and try again."
+        )
+        if wants_json():
+            return jsonify({"error": {"code": "csrf", "message": message, "fields": {}}}), 400
+        return render_template("error.html", status=400, message=message), 400
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

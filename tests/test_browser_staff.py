@@ -33,16 +33,17 @@ def test_an_entry_made_in_the_form_is_approved_by_a_moderator_and_found_by_the_p
     page.get_by_label("Birth year").fill("1947")
     page.get_by_label("Languages").fill("en")
     page.get_by_label("Places").fill("Xocalı")
-    page.get_by_label("Start of row 1").fill("0:00")
-    page.get_by_label("End of row 1").fill("1:10")
-    page.get_by_label("Speaker of row 1").fill("Narrator")
-    page.get_by_label("Text of row 1").fill("We dried the apricots on the flat roof of the house.")
+    page.get_by_label("Transcript (WebVTT)").fill(
+        "WEBVTT\n\n00:00.000 --> 01:10.000\n"
+        "<v Narrator>We dried the apricots on the flat roof of the house.\n"
+    )
     page.get_by_label("Who may see it").select_option("public")
     page.get_by_role("button", name="Save as draft").click()
 
     expect(page.get_by_text("Saved as a draft.")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/testimonies/\d+/edit$"))
-    expect(page.get_by_label("Start of row 1")).to_have_value("0:00")
+    saved = re.compile("00:00:00.000 --> 00:01:10.000")
+    expect(page.get_by_label("Transcript (WebVTT)")).to_have_value(saved)
     page.get_by_role("button", name="Send the saved version to review").click()
     expect(page.get_by_role("status")).to_contain_text("was sent to review")
     expect(page.get_by_role("row", name=re.compile(TITLE))).to_contain_text("Waiting for a moderator")

@@ -99,6 +99,11 @@ TABLE: dict[tuple[str, str], dict] = {
     ("editor.mine", "GET"): {None: STAFF_PAGE},
     ("editor.edit", "GET"): _staff_only(200),
     ("editor.edit", "POST"): _staff_only(422),
+    ("editor.transcript", "GET"): _staff_only(200),
+    ("editor.autosave_new", "POST"): {None: (LOGIN, 403, 200, 200, 200)},
+    ("editor.autosave", "POST"): _staff_only(200),
+    ("editor.discard_draft_new", "POST"): {None: (LOGIN, 403, MOVED, MOVED, MOVED)},
+    ("editor.discard_draft", "POST"): _staff_only(MOVED),
     # A published or in-review entry cannot be sent to review: the page says so and goes back.
     ("editor.submit", "POST"): {
         "public": (404, 403, MOVED, MOVED, MOVED),

@@ -27,8 +27,20 @@ VTT = """WEBVTT
 """
 
 
+ENTRY_VTT = """WEBVTT
+
+NOTE keywords: quince, autumn
+
+00:00:00.000 --> 00:00:45.000
+<v Narrator>Every autumn we picked the quinces together.
+
+00:00:45.000 --> 01:02:03.000
+<v Interviewer>What happened to the orchard later?
+"""
+
+
 def entry_form(**changes) -> dict:
-    """The new-testimony form as an archivist fills it in: two transcript rows, one row left empty."""
+    """The new-testimony form as an archivist fills it in, with a transcript of two cues."""
     data = {
         "title": "A fictional testimony about the quince orchard",
         "summary": "Fictional sample: a narrator remembers the family orchard.",
@@ -42,21 +54,7 @@ def entry_form(**changes) -> dict:
         "languages": "az, ru",
         "places": "Xocalı\nAğdam",
         "subjects": "orchard, family",
-        "segments-0-start": "0:00",
-        "segments-0-end": "0:45",
-        "segments-0-speaker": "Narrator",
-        "segments-0-text": "Every autumn we picked the quinces together.",
-        "segments-0-keywords": "quince, autumn",
-        "segments-1-start": "0:45",
-        "segments-1-end": "1:02:03",
-        "segments-1-speaker": "Interviewer",
-        "segments-1-text": "What happened to the orchard later?",
-        "segments-1-keywords": "",
-        "segments-2-start": "",
-        "segments-2-end": "",
-        "segments-2-speaker": "",
-        "segments-2-text": "",
-        "segments-2-keywords": "",
+        "vtt": ENTRY_VTT,
         "consent-access": "public",
         "consent-release_to": "",
         "consent-publish_transcript": "y",
@@ -151,21 +149,41 @@ def test_an_archivist_enters_a_testimony_with_its_transcript_and_it_is_a_draft_h
     assert "quince orchard" not in client.get("/search?q=quince").text
 
 
-def test_the_edit_form_shows_the_saved_transcript_as_rows_with_empty_rows_to_add_more(app, users):
+def test_the_edit_form_holds_the_saved_transcript_as_webvtt_text_with_speakers_and_keywords(app, users):
     archivist = as_user(app, users["archivist"])
     testimony = enter(archivist)
 
     page = archivist.get(f"/testimonies/{testimony.id}/edit").text
+    download = archivist.get(f"/testimonies/{testimony.id}/edit/transcript.vtt")
 
-    assert value_of(page, "segments-1-end") == "1:02:03"
-    assert value_of(page, "segments-0-keywords") == "quince, autumn"
-    assert value_of(page, "segments-4-text") == ""
-    assert 'id="segments-5-text"' not in page
-    more = archivist.post(
-        f"/testimonies/{testimony.id}/edit", data={**entry_form(), "action": "more_rows", "version": "1"}
+    assert value_of(page, "vtt") == ENTRY_VTT
+    assert 'id="segments-0-start"' not in page
+    assert download.headers["Content-Disposition"] == f'attachment; filename="testimony-{testimony.id}.vtt"'
+    assert download.text == ENTRY_VTT
+
+
+def test_an_uploaded_vtt_file_replaces_the_transcript_and_saving_the_text_again_changes_nothing(app, users):
+    archivist = as_user(app, users["archivist"])
+    testimony = enter(archivist)
+
+    response = archivist.post(
+        f"/testimonies/{testimony.id}/edit",
+        data={**entry_form(), "version": "1", "vtt_file": (io.BytesIO(VTT.encode()), "visit.vtt")},
+        content_type="multipart/form-data",
     )
-    assert 'id="segments-7-text"' in more.text
-    assert testimony.version == 1
+
+    assert response.status_code == 302
+    db.session.refresh(testimony)
+    assert [s.speaker for s in testimony.segments] == ["Narrator", "Interviewer"]
+    assert testimony.segments[1].end_ms == 65_500
+    page = archivist.get(f"/testimonies/{testimony.id}/edit").text
+    again = archivist.post(
+        f"/testimonies/{testimony.id}/edit",
+        data={**entry_form(), "version": "2", "vtt": value_of(page, "vtt")},
+        follow_redirects=True,
+    )
+    assert "Nothing was changed" in again.text
+    assert testimony.version == 2
 
 
 def test_a_pasted_webvtt_transcript_becomes_the_segments_of_the_entry(app, users):
@@ -181,17 +199,15 @@ def test_a_pasted_webvtt_transcript_becomes_the_segments_of_the_entry(app, users
 
 def test_bad_input_shows_each_message_beside_its_field_keeps_what_was_typed_and_saves_nothing(app, users):
     archivist = as_user(app, users["archivist"])
+    out_of_order = ENTRY_VTT + "\n00:00:10.000 --> 00:00:20.000\nToo early.\n"
 
     response = archivist.post(
         "/testimonies/new",
         data=entry_form(
             title="",
             narrator_birth_year="1700",
-            **{
-                "segments-1-end": "0:30",
-                "consent-access": "sealed",
-                "consent-release_to": "public",
-            },
+            vtt=out_of_order,
+            **{"consent-access": "sealed", "consent-release_to": "public"},
         ),
     )
 
@@ -200,11 +216,10 @@ def test_bad_input_shows_each_message_beside_its_field_keeps_what_was_typed_and_
     assert "Nothing was saved" in page
     assert errors_of(page, "title") == "This field is required."
     assert "Must be between 1850 and" in errors_of(page, "narrator_birth_year")
-    assert errors_of(page, "segments-1-end") == "The end must be after the start."
-    assert errors_of(page, "segments-0-end") == ""
+    assert errors_of(page, "vtt") == "Cue 3 (line 11): Segments must be in order of time."
     assert "needs the date its seal ends" in errors_of(page, "consent-sealed_until")
     assert value_of(page, "narrator_birth_year") == "1700"
-    assert value_of(page, "segments-1-text") == "What happened to the orchard later?"
+    assert value_of(page, "vtt") == out_of_order
     assert value_of(page, "summary") == "Fictional sample: a narrator remembers the family orchard."
     assert count_testimonies() == 0
 
@@ -215,12 +230,14 @@ def test_a_timecode_or_redaction_that_cannot_be_read_is_named_beside_its_field(a
     response = archivist.post(
         "/testimonies/new",
         data=entry_form(
-            **{"segments-0-start": "soon", "consent-redactions": "\n0:10-0:05 a neighbour's name"}
+            vtt=ENTRY_VTT.replace("00:00:00.000 -->", "soon -->"),
+            **{"consent-redactions": "\n0:10-0:05 a neighbour's name"},
         ),
     )
 
     assert response.status_code == 422
-    assert "mm:ss, h:mm:ss or milliseconds" in errors_of(response.text, "segments-0-start")
+    message = "Cue 1 (line 5): the timing “soon --> 00:00:45.000” cannot be read."
+    assert message in errors_of(response.text, "vtt")
     assert errors_of(response.text, "consent-redactions") == "Line 2: The end must be after the start."
     assert count_testimonies() == 0
 
@@ -255,8 +272,8 @@ def test_an_edit_saves_a_new_version_of_what_was_changed(app, users):
 
     response = archivist.post(
         f"/testimonies/{testimony.id}/edit",
-        data={**entry_form(), "version": "1", "segments-2-start": "1:02:03", "segments-2-end": "1:03:00",
-              "segments-2-text": "They cut the trees down for firewood."},
+        data={**entry_form(), "version": "1",
+              "vtt": ENTRY_VTT + "\n1:02:03.000 --> 1:03:00.000\nThey cut the trees down for firewood.\n"},
     )  # fmt: skip
 
     assert response.status_code == 302
@@ -394,16 +411,14 @@ def test_the_review_page_marks_the_changed_words_of_an_edited_testimony_escaped(
     testimony = create_testimony(state="published")
     archivist = as_user(app, users["archivist"])
     edit = archivist.get(f"/testimonies/{testimony.id}/edit").text
-    form = {name: value_of(edit, name) for name in ("title", "summary", "narrator_name", "segments-1-text")}
+    form = {name: value_of(edit, name) for name in ("title", "summary", "narrator_name")}
     archivist.post(
         f"/testimonies/{testimony.id}/edit",
         data={**{k: v for k, v in form.items()}, "version": "1", "narrator_pseudonym": "L. F.",
               "narrator_birth_year": "1950", "narrator_gender": "female", "interview_date": "2019-03-14",
               "interview_place": "Bakı", "interviewer": "Test Interviewer", "languages": "en",
               "places": "Ağdam\nXocalı", "subjects": "family\nwinter",
-              **{f"segments-{i}-{k}": value_of(edit, f"segments-{i}-{k}") for i in range(3)
-                 for k in ("start", "end", "speaker", "text", "keywords")},
-              "segments-1-text": "My brother carried our grandmother's <b>red</b> shawl."},
+              "vtt": value_of(edit, "vtt").replace("blue", "&lt;b&gt;red&lt;/b&gt;")},
     )  # fmt: skip
     archivist.post(f"/testimonies/{testimony.id}/submit")
     moderator = as_user(app, users["moderator"])
@@ -708,7 +723,9 @@ def test_every_staff_form_carries_a_csrf_token_and_a_decision_without_one_is_ref
         assert forms, path
         assert all('name="csrf_token"' in form for form in forms), path
 
-    assert moderator.post("/testimonies/new", data=entry_form()).status_code == 400
+    # A testimony form without its token saves nothing; what was typed goes back into the form.
+    refused = moderator.post("/testimonies/new", data=entry_form())
+    assert (refused.status_code, refused.headers["Location"]) == (302, "/testimonies/new?draft=restore")
     assert count_testimonies() == 1
 
     data = {"target": "content", "decision": "approve", "comment": ""}

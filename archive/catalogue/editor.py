@@ -7,33 +7,62 @@ render; every permission and every validation is the services' (and through them
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import format_time
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from archive import access, operations
 from archive.access import Permission
-from archive.catalogue import service
+from archive.catalogue import drafts, service
+from archive.catalogue.duplicates import possible_duplicates
 from archive.catalogue.forms import (
-    EMPTY_ROWS,
-    MORE_ROWS,
     ActionForm,
     DeleteForm,
     NewTestimonyForm,
     TestimonyForm,
     changed_parts,
     comparable,
+    differences,
     shown_values,
+    transcript_differences,
 )
 from archive.catalogue.models import State, Testimony
-from archive.errors import Conflict, Invalid, NotFound, StaleVersion
+from archive.errors import ArchiveError, Conflict, Invalid, NotFound, StaleVersion
+from archive.media.service import media_for
+from archive.media.transcripts import vtt_text
+from archive.media.views import stream_url
 from archive.review import service as review_service
 
 bp = Blueprint("editor", __name__)
 
+
+# The cookie that ties a form kept after its session ended to the browser that sent it.
+DRAFT_COOKIE = "archive_draft"
+# The pages whose refused forms are kept (see keep_refused_form).
+KEPT_FORMS = {"editor.new", "editor.edit", "editor.autosave", "editor.autosave_new"}
+AUTOSAVES = {"editor.autosave", "editor.autosave_new"}
+
+PLAYED = ("audio", "video")
+# Where the session keeps the possible duplicates a save found, for the page shown next.
+DUPLICATES = "possible_duplicates"
 
 # Which moderator decisions an archivist needs to read on "My entries".
 SENT_BACK = {State.CHANGES_REQUESTED: "request_changes", State.REJECTED: "reject"}
@@ -63,13 +92,18 @@ def editable(testimony_id: int) -> Testimony:
 @signed_in
 def new():
     access.require(current_user, Permission.TESTIMONY_CREATE)
-    form = NewTestimonyForm()
     if request.method == "GET":
-        form.add_rows(EMPTY_ROWS + 2)
-        return render_template("catalogue/edit.html", form=form, testimony=None)
-    if request.form.get("action") == "more_rows":
-        form.add_rows(MORE_ROWS)
-        return render_template("catalogue/edit.html", form=form, testimony=None)
+        form, restored = _form_or_draft(NewTestimonyForm, None)
+        page = render_template(
+            "catalogue/edit.html",
+            form=form,
+            testimony=None,
+            restored=restored,
+            offered=None if restored else drafts.draft_for(current_user, None),
+            discard_form=ActionForm(),
+        )
+        return _with_draft_taken(page, restored)
+    form = NewTestimonyForm()
     if not form.validate_on_submit():
         abort(400)
     body, errors = form.to_body()
@@ -80,6 +114,8 @@ def new():
     except Invalid as e:
         form.show_errors(e.fields, body)
         return _invalid(form, None)
+    drafts.discard(current_user, None)
+    _flag_duplicates(testimony)
     flash(_("Saved as a draft. Only staff can see it until a moderator approves it."), "success")
     return redirect(url_for("editor.edit", testimony_id=testimony.id))
 
@@ -87,20 +123,20 @@ def new():
 @bp.route("/testimonies/<int:testimony_id>/edit", methods=["GET", "POST"])
 def edit(testimony_id: int):
     testimony = editable(testimony_id)
-    form = TestimonyForm()
     if request.method == "GET":
-        form.fill(service.working_body(testimony))
-        form.version.data = str(testimony.version)
-        return _render_edit(form, testimony)
-    if request.form.get("action") == "more_rows":
-        form.add_rows(MORE_ROWS)
-        return _render_edit(form, testimony)
+        form, restored = _form_or_draft(TestimonyForm, testimony.id)
+        if not restored:
+            form.fill(service.working_body(testimony))
+            form.version.data = str(testimony.version)
+        return _with_draft_taken(_render_edit(form, testimony, restored=restored), restored)
+    form = TestimonyForm()
     if not form.validate_on_submit():
         abort(400)
     base = _base_body(testimony, form.version.data)
     body, errors = form.to_body()
     changes = changed_parts(body, base)
     if not changes and not errors:
+        drafts.discard(current_user, testimony.id)
         flash(_("Nothing was changed, so nothing was saved."), "info")
         return redirect(url_for("editor.edit", testimony_id=testimony.id))
     try:
@@ -112,8 +148,164 @@ def edit(testimony_id: int):
     except Invalid as e:
         form.show_errors(e.fields, body)
         return _invalid(form, testimony)
+    drafts.discard(current_user, testimony.id)
+    _flag_duplicates(testimony)
     flash(_("Saved version %(version)s.", version=testimony.version), "success")
     return redirect(url_for("editor.edit", testimony_id=testimony.id))
+
+
+@bp.post("/testimonies/new/draft")
+@signed_in
+def autosave_new():
+    return _autosave(None)
+
+
+@bp.post("/testimonies/<int:testimony_id>/edit/draft")
+def autosave(testimony_id: int):
+    return _autosave(editable(testimony_id).id)
+
+
+def _autosave(testimony_id: int | None):
+    """The form as typed so far, kept as the user's draft (not a version): the page's script sends
+    it every few seconds of typing and shows the answer's time."""
+    draft = drafts.keep(current_user, testimony_id, _posted_fields())
+    when = format_time(draft.saved_at, "short")
+    return jsonify(
+        {"saved_at": draft.saved_at.isoformat() + "Z", "message": _("Draft saved at %(time)s", time=when)}
+    )
+
+
+@bp.post("/testimonies/new/draft/discard")
+@signed_in
+def discard_draft_new():
+    return _discard(None)
+
+
+@bp.post("/testimonies/<int:testimony_id>/edit/draft/discard")
+def discard_draft(testimony_id: int):
+    return _discard(editable(testimony_id).id)
+
+
+def _discard(testimony_id: int | None):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    drafts.discard(current_user, testimony_id)
+    flash(_("The draft was discarded."), "info")
+    if testimony_id is None:
+        return redirect(url_for("editor.new"))
+    return redirect(url_for("editor.edit", testimony_id=testimony_id))
+
+
+def _flag_duplicates(testimony: Testimony) -> None:
+    """Name the testimonies this one may duplicate on the page shown after saving; the save stands."""
+    found = possible_duplicates(current_user, testimony)
+    if found:
+        session[DUPLICATES] = {"testimony_id": testimony.id, "items": [vars(d) for d in found]}
+
+
+def _recording(testimony: Testimony) -> dict | None:
+    """The first recording this user may play in full, to play beside the segment editor."""
+    playable = (m for m in media_for(current_user, testimony, media_url=stream_url) if m["kind"] in PLAYED)
+    return next((m for m in playable if m["ready"]), None)
+
+
+def _flagged_duplicates(testimony: Testimony) -> list[dict]:
+    flagged = session.get(DUPLICATES)
+    if not flagged or flagged["testimony_id"] != testimony.id:
+        return []
+    session.pop(DUPLICATES)
+    return flagged["items"]
+
+
+def _form_or_draft(form_class, testimony_id: int | None):
+    """The form, filled from the user's draft when the address asks for it (`?draft=restore`):
+    a draft this browser kept while nobody was signed in becomes theirs first."""
+    if request.args.get("draft") != "restore":
+        return form_class(formdata=None), False
+    key = request.cookies.get(DRAFT_COOKIE)
+    minutes = float(current_app.config["DRAFT_SIGN_IN_MINUTES"])
+    taken = drafts.take_back(current_user, key, testimony_id, minutes) if key else None
+    draft = taken or drafts.draft_for(current_user, testimony_id)
+    if draft is None:
+        return form_class(formdata=None), False
+    return form_class(formdata=MultiDict(draft.fields)), True
+
+
+def _with_draft_taken(page, restored: bool):
+    """The page; once a draft is back in the form, the browser's key to it is worth nothing."""
+    response = current_app.make_response(page)
+    if restored and request.cookies.get(DRAFT_COOKIE):
+        response.delete_cookie(DRAFT_COOKIE)
+    return response
+
+
+def _posted_fields() -> dict[str, str]:
+    """The testimony form as it was sent, without its token and button; an uploaded .vtt file as
+    its text."""
+    fields = {key: value for key, value in request.form.items() if key not in ("csrf_token", "action")}
+    upload = request.files.get("vtt_file")
+    if upload is not None and upload.filename:
+        fields["vtt"] = upload.read().decode("utf-8-sig", errors="replace")
+    return fields
+
+
+def keep_refused_form():
+    """The app's answer to a testimony form refused for its CSRF token: the session had ended (the
+    token lives in it) or the token is stale. What was typed is kept as a draft, never thrown away:
+    the signed-in author goes back to the form with it; anyone else signs in again first, and the
+    draft waits under a random key in this browser's cookie. None for any other refused request."""
+    if request.method != "POST" or request.endpoint not in KEPT_FORMS:
+        return None
+    testimony_id = (request.view_args or {}).get("testimony_id")
+    fields = _posted_fields()
+    if testimony_id is None:
+        back = url_for("editor.new", draft="restore")
+    else:
+        back = url_for("editor.edit", testimony_id=testimony_id, draft="restore")
+    if current_user.is_authenticated:
+        try:
+            if testimony_id is not None:
+                editable(testimony_id)
+            drafts.keep(current_user, testimony_id, fields)
+        except ArchiveError:
+            return None
+        if request.endpoint in AUTOSAVES:
+            message = _("This page is too old to save drafts: reload it. What you typed so far is kept.")
+            return jsonify(
+                {"error": {"code": "stale_form", "message": message, "fields": {}}, "reload": back}
+            ), 400
+        flash(
+            _(
+                "The form was too old to be accepted, so nothing was saved yet. What you typed is back "
+                "in the form: check it and save again."
+            ),
+            "error",
+        )
+        return redirect(back)
+    minutes = float(current_app.config["DRAFT_SIGN_IN_MINUTES"])
+    key = secrets.token_urlsafe(32)
+    drafts.keep_until_sign_in(key, testimony_id, fields, minutes, replacing=request.cookies.get(DRAFT_COOKIE))
+    message = _(
+        "Your session had ended, so nothing was saved yet. Sign in again: what you typed is kept, "
+        "and you will find it back in the form."
+    )
+    sign_in = url_for("accounts.login", next=back)
+    if request.endpoint in AUTOSAVES:
+        body = {"error": {"code": "signed_out", "message": message, "fields": {}}, "sign_in": sign_in}
+        response = jsonify(body)
+        response.status_code = 401
+    else:
+        flash(message, "error")
+        response = redirect(sign_in)
+    response.set_cookie(
+        DRAFT_COOKIE,
+        key,
+        max_age=int(minutes * 60),
+        httponly=True,
+        secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
+        samesite="Lax",
+    )
+    return response
 
 
 def _raise_with(errors: dict[str, str], body: dict, *, partial: bool = False) -> None:
@@ -155,10 +347,24 @@ def _stale(form: TestimonyForm, testimony: Testimony, base: dict, body: dict):
             conflicts.append(name)
     form.fill(theirs_body, only=set(taken))
     form.version.data = str(testimony.version)
-    return _render_edit(form, testimony, status=409, stale={"taken": taken, "conflicts": conflicts})
+    cues, more_cues = (
+        transcript_differences(theirs_body["segments"], body["segments"])
+        if "segments" in conflicts
+        else ([], 0)
+    )
+    stale = {
+        "taken": taken,
+        "conflicts": conflicts,
+        "fields": differences(theirs_body, body, conflicts),
+        "cues": cues,
+        "more_cues": more_cues,
+    }
+    return _render_edit(form, testimony, status=409, stale=stale)
 
 
-def _render_edit(form, testimony: Testimony, *, status: int = 200, stale=None, delete_form=None):
+def _render_edit(
+    form, testimony: Testimony, *, status: int = 200, stale=None, delete_form=None, restored: bool = False
+):
     return (
         render_template(
             "catalogue/edit.html",
@@ -169,8 +375,26 @@ def _render_edit(form, testimony: Testimony, *, status: int = 200, stale=None, d
             submit_form=ActionForm(),
             delete_form=delete_form or DeleteForm(),
             submittable=bool(access.may_submit(current_user, testimony)),
+            restored=restored,
+            offered=None if restored or status != 200 else drafts.draft_for(current_user, testimony.id),
+            duplicates=_flagged_duplicates(testimony) if status == 200 else [],
+            recording=_recording(testimony),
+            discard_form=ActionForm(),
         ),
         status,
+    )
+
+
+@bp.get("/testimonies/<int:testimony_id>/edit/transcript.vtt")
+def transcript(testimony_id: int):
+    """The working copy's transcript as the edit page holds it (keywords included), to keep or to
+    edit elsewhere and upload again."""
+    testimony = editable(testimony_id)
+    text = vtt_text(service.working_body(testimony)["segments"], keywords=True)
+    return Response(
+        text,
+        mimetype="text/vtt",
+        headers={"Content-Disposition": f'attachment; filename="testimony-{testimony.id}.vtt"'},
     )
 
 

@@ -1,7 +1,7 @@
 """The testimony form: what an archivist types, turned into the API's testimony body and back.
 
 The fields carry text only; `catalogue.service.validate_body` is the one judge of what is valid.
-This module reads timecodes and lists, maps the service's field messages (`segments[2].end_ms`,
+This module reads the WebVTT transcript and lists, maps the service's field messages (`segments[2].end_ms`,
 `narrator.birth_year`, `consent.sealed_until`) back to the inputs, and compares bodies field by field
 so an edit saves only what its author changed.
 """
@@ -9,27 +9,23 @@ so an edit saves only what its author changed.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from itertools import islice, zip_longest
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, StringField, TextAreaField
+from flask_wtf.file import FileField
+from werkzeug.datastructures import FileStorage
+from wtforms import BooleanField, FormField, HiddenField, StringField, TextAreaField
 
-from archive.consent.forms import TIME_HINT, ConsentFields, add_error, plain
+from archive.consent.forms import ConsentFields, add_error, plain
 from archive.errors import Invalid
-from archive.media.transcripts import format_timecode, parse_timecode, parse_vtt
+from archive.media.transcripts import VTT_FIELD, format_timecode, parse_vtt, vtt_text
 
-EMPTY_ROWS = 3
-MORE_ROWS = 5
 SEGMENT_KEYS = ("start_ms", "end_ms", "speaker", "text", "keywords")
-_ROW_FIELD = {
-    "start_ms": "start",
-    "end_ms": "end",
-    "speaker": "speaker",
-    "text": "text",
-    "keywords": "keywords",
-}
 
 # Each form field, the top-level body key it belongs to, and how to read its value from a body.
 _FIELDS: dict[str, tuple[str, Any]] = {
@@ -85,13 +81,17 @@ def split_list(text: str | None, *, lines: bool = True) -> list[str]:
 def _comparable(value: Any) -> Any:
     """A field's value in one shape, whether it came from a form or from the database."""
     if isinstance(value, list):
-        return tuple(
-            tuple(_comparable(item.get(k)) for k in SEGMENT_KEYS) if isinstance(item, dict) else item
-            for item in value
-        )
+        return tuple(_comparable_segment(item) if isinstance(item, dict) else item for item in value)
     if value is None:
         return ""
     return str(value).strip()
+
+
+def _comparable_segment(segment: dict) -> tuple:
+    # WebVTT joins a cue's lines with spaces: a text saved with line breaks reads back unchanged.
+    values = {k: _comparable(segment.get(k)) for k in SEGMENT_KEYS}
+    values["text"] = " ".join(values["text"].split())
+    return tuple(values.values())
 
 
 # The catalogue keeps places and subjects in alphabetical order: the order typed means nothing.
@@ -124,21 +124,82 @@ def shown_values(body: dict) -> dict[str, Any]:
     return shown
 
 
-class SegmentRow(Form):
-    """One row of the timecoded transcript. A plain Form: the CSRF token is the outer form's."""
+# A 409 page compares at most this many cues, so that it stays light whatever the two edits did.
+MOST_CUES_COMPARED = 100
 
-    start = StringField(_l("Start"), render_kw={"placeholder": "0:00", "size": 9, "inputmode": "numeric"})
-    end = StringField(_l("End"), render_kw={"placeholder": "1:30", "size": 9, "inputmode": "numeric"})
-    speaker = StringField(_l("Speaker"), render_kw={"size": 14})
-    text = TextAreaField(_l("Text"), render_kw={"rows": 2})
-    keywords = StringField(_l("Keywords"), render_kw={"size": 16})
 
-    def is_blank(self) -> bool:
-        return not any((field.data or "").strip() for field in self)
+@dataclass
+class Difference:
+    """One field, or one cue, in both versions: each a list of (mark, words), where mark is "same",
+    "del" (only in theirs) or "ins" (only in yours)."""
+
+    label: str
+    theirs: list[tuple[str, str]]
+    mine: list[tuple[str, str]]
+
+
+def marked_words(theirs: str, mine: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Both texts, word by word, with what only one of them has marked."""
+    a, b = theirs.split(), mine.split()
+    left: list[tuple[str, str]] = []
+    right: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            left.append(("same", " ".join(a[i1:i2])))
+            right.append(("same", " ".join(b[j1:j2])))
+            continue
+        if i2 > i1:
+            left.append(("del", " ".join(a[i1:i2])))
+        if j2 > j1:
+            right.append(("ins", " ".join(b[j1:j2])))
+    return left, right
+
+
+def _cue_words(segment: dict | None) -> str:
+    if segment is None:
+        return ""
+    words = f"{format_timecode(segment.get('start_ms'))}–{format_timecode(segment.get('end_ms'))}"
+    if segment.get("speaker"):
+        words += f" {segment['speaker']}:"
+    words += f" {segment.get('text') or ''}"
+    if segment.get("keywords"):
+        words += f" [{', '.join(segment['keywords'])}]"
+    return words
+
+
+def transcript_differences(theirs: list[dict], mine: list[dict]) -> tuple[list[Difference], int]:
+    """The cues that differ between two transcripts, paired where one replaced the other, and how
+    many more differ than are listed (MOST_CUES_COMPARED)."""
+    a = [_comparable_segment(s) for s in theirs]
+    b = [_comparable_segment(s) for s in mine]
+    rows: list[Difference] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        pairs = zip_longest(range(i1, i2), range(j1, j2))
+        for i, j in pairs:
+            left, right = marked_words(
+                _cue_words(theirs[i] if i is not None else None),
+                _cue_words(mine[j] if j is not None else None),
+            )
+            label = _("Cue %(n)s", n=(j if j is not None else i) + 1)
+            rows.append(Difference(str(label), left, right))
+    return rows[:MOST_CUES_COMPARED], max(0, len(rows) - MOST_CUES_COMPARED)
+
+
+def differences(theirs: dict, mine: dict, names: list[str]) -> list[Difference]:
+    """The named form fields (not the transcript) in both bodies, as the form shows them, marked."""
+    a, b = shown_values(theirs), shown_values(mine)
+    return [Difference(name, *marked_words(a[name], b[name])) for name in names if name != "segments"]
 
 
 class TestimonyForm(FlaskForm):
-    """The testimony's description and transcript; the new-testimony page adds the consent."""
+    """The testimony's description and transcript; the new-testimony page adds the consent.
+
+    The transcript is one WebVTT text, whatever its length: the page stays one text area for a
+    thousand segments, works without JavaScript, and the segment editor (archive/static/editor.js)
+    writes into the same text.
+    """
 
     version = HiddenField()
     title = StringField(_l("Title"), validators=[Needed()])
@@ -159,49 +220,39 @@ class TestimonyForm(FlaskForm):
     subjects = TextAreaField(
         _l("Subjects"), description=_l("One per line or separated by commas."), render_kw={"rows": 3}
     )
-    segments = FieldList(FormField(SegmentRow), label=_l("Transcript segments"))
     vtt = TextAreaField(
-        _l("Or paste a WebVTT transcript"),
+        _l("Transcript (WebVTT)"),
         description=_l(
-            "When this box is filled, its cues replace the segments above on saving. "
-            # Descriptions are rendered as markup, so the tag is written as entities.
-            "A voice tag such as &lt;v Narrator&gt; becomes the speaker."
+            # Descriptions are rendered as markup, so the tags are written as entities.
+            "One cue per segment: a timing line such as 00:01.000 --&gt; 00:04.000, then its text. "
+            "&lt;v Name&gt; before the text gives the speaker; a line "
+            "NOTE keywords: first, second before a cue gives its keywords."
         ),
-        render_kw={"rows": 6, "spellcheck": "false"},
+        render_kw={"rows": 18, "spellcheck": "false", "class": "vtt-text"},
+    )
+    vtt_file = FileField(
+        _l("Or upload a .vtt file"),
+        description=_l("Its cues replace the text above when you save."),
+        render_kw={"accept": ".vtt,text/vtt"},
     )
 
-    def add_rows(self, count: int) -> None:
-        for _row in range(count):
-            self.segments.append_entry()
-
-    def _segments(self, errors: dict[str, str]) -> list[dict]:
-        """The transcript rows as segments; `self.segment_rows` remembers which row each came from."""
-        segments, rows = [], []
-        for row_index, entry in enumerate(self.segments.entries):
-            row: SegmentRow = entry.form
-            if row.is_blank():
-                continue
-            segment = {
-                "start_ms": None,
-                "end_ms": None,
-                "speaker": (row.speaker.data or "").strip(),
-                "text": (row.text.data or "").strip(),
-                "keywords": split_list(row.keywords.data),
-            }
-            for key, field in (("start_ms", row.start), ("end_ms", row.end)):
-                if (field.data or "").strip():
-                    try:
-                        segment[key] = parse_timecode(field.data)
-                    except ValueError:
-                        errors[f"segments[{len(segments)}].{key}"] = str(TIME_HINT)
-            segments.append(segment)
-            rows.append(row_index)
-        if not errors and all(s["start_ms"] is not None for s in segments):
-            # Rows added at the bottom may belong earlier: put them in order of time, as saved.
-            order = sorted(range(len(segments)), key=lambda i: segments[i]["start_ms"])
-            segments, rows = [segments[i] for i in order], [rows[i] for i in order]
-        self.segment_rows = rows
-        return segments
+    def _transcript(self, errors: dict[str, str]) -> list[dict]:
+        """The segments of the WebVTT text (or of the uploaded file, which then fills the text)."""
+        upload = self.vtt_file.data
+        if isinstance(upload, FileStorage) and upload.filename:
+            try:
+                self.vtt.data = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                errors[VTT_FIELD] = str(_("The file is not a WebVTT text file (UTF-8)."))
+                return []
+        text = (self.vtt.data or "").strip()
+        if text in ("", "WEBVTT"):
+            return []
+        try:
+            return parse_vtt(text)
+        except Invalid as e:
+            errors.update(e.fields)
+            return []
 
     def to_body(self) -> tuple[dict, dict[str, str]]:
         """The testimony body as typed (no consent), and messages for what could not even be read.
@@ -209,16 +260,7 @@ class TestimonyForm(FlaskForm):
         Messages use the service's field names, so show_errors() places both kinds alike.
         """
         errors: dict[str, str] = {}
-        self.from_vtt = bool((self.vtt.data or "").strip())
-        if self.from_vtt:
-            self.segment_rows = []
-            try:
-                segments = parse_vtt(self.vtt.data)
-            except Invalid as e:
-                errors.update(e.fields)
-                segments = []
-        else:
-            segments = self._segments(errors)
+        segments = self._transcript(errors)
         birth_year = (self.narrator_birth_year.data or "").strip()
         body = {
             "title": (self.title.data or "").strip(),
@@ -251,7 +293,7 @@ class TestimonyForm(FlaskForm):
             match = _KEY.match(key)
             head, index, rest = match.groups() if match else (key, None, None)
             if head == "segments":
-                self._segment_error(index, rest, message)
+                self._segment_error(index, message)
             elif head == "vtt":
                 add_error(self.vtt, message)
             elif head in _SERVICE_KEY:
@@ -264,21 +306,20 @@ class TestimonyForm(FlaskForm):
             else:
                 self.form_errors.append(f"{key}: {plain(message)}")
 
-    def _segment_error(self, index: str | None, rest: str | None, message: str) -> None:
+    def _segment_error(self, index: str | None, message: str) -> None:
+        """A segment's message on the text, naming its cue and the line of its timing."""
         if index is None:
-            target = self.vtt if self.from_vtt else None
-            if target is not None:
-                add_error(target, message)
-            else:
-                self.form_errors.append(_("Transcript: %(error)s", error=plain(message)))
+            add_error(self.vtt, message)
             return
         i = int(index)
-        if self.from_vtt:
+        timings = (n for n, line in enumerate((self.vtt.data or "").splitlines(), start=1) if "-->" in line)
+        line = next(islice(timings, i, None), None)
+        if line is None:
             add_error(self.vtt, _("Cue %(n)s: %(error)s", n=i + 1, error=plain(message)))
-            return
-        row = self.segments.entries[self.segment_rows[i]].form
-        key = (rest or "").split("[")[0]
-        add_error(row[_ROW_FIELD.get(key, "text")], message)
+        else:
+            add_error(
+                self.vtt, _("Cue %(n)s (line %(line)s): %(error)s", n=i + 1, line=line, error=plain(message))
+            )
 
     def fill(self, body: dict, only: set[str] | None = None) -> None:
         """Show a stored body in the form; `only` names the form fields to replace."""
@@ -287,19 +328,7 @@ class TestimonyForm(FlaskForm):
             if only is not None and name not in only:
                 continue
             if name == "segments":
-                while self.segments.entries:
-                    self.segments.pop_entry()
-                for s in value or []:
-                    self.segments.append_entry(
-                        {
-                            "start": format_timecode(s.get("start_ms")),
-                            "end": format_timecode(s.get("end_ms")),
-                            "speaker": s.get("speaker") or "",
-                            "text": s.get("text") or "",
-                            "keywords": ", ".join(s.get("keywords") or []),
-                        }
-                    )
-                self.add_rows(EMPTY_ROWS)
+                self.vtt.data = vtt_text(value or [], keywords=True)
             elif name == "languages":
                 self[name].data = ", ".join(value or [])
             elif name in ("places", "subjects"):

@@ -154,3 +154,23 @@ class Segment(db.Model):
     keywords: Mapped[list] = mapped_column(JSON, default=list)
 
     testimony: Mapped[Testimony] = relationship(back_populates="segments")
+
+
+class EditorDraft(db.Model):
+    """What someone typed in the testimony form and has not saved: kept as they type (autosave),
+    or when a save was refused because their session had ended or the form's token was stale.
+    Not a version of the testimony: nobody else sees it, and saving the form ends it.
+
+    A draft is its author's (`user_id`); one kept from a browser nobody was signed in to is tied to
+    a random key in that browser's cookie (`key_hash`, its SHA-256) until someone signs in there
+    and takes it back to the form."""
+
+    __tablename__ = "editor_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # None: a new testimony, not saved yet.
+    testimony_id: Mapped[int | None] = mapped_column(ForeignKey("testimonies.id", ondelete="CASCADE"))
+    fields: Mapped[dict] = mapped_column(JSON)
+    saved_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -320,13 +320,18 @@ def _apply(testimony: Testimony, body: dict) -> None:
         if "subjects" in body:
             testimony.subjects = _named(Subject, subject_names(body["subjects"]), labels={})
     if "segments" in body:
-        testimony.segments = [
-            Segment(
-                position=i,
-                **{k: s[k] for k in ("start_ms", "end_ms", "speaker", "text", "keywords")},
-            )
-            for i, s in enumerate(body["segments"], start=1)
-        ]
+        # The rows already there take the new values in place: an edit of one cue of a thousand
+        # writes one row, not a thousand deleted and a thousand inserted.
+        kept = list(testimony.segments)
+        segments = []
+        for i, s in enumerate(body["segments"], start=1):
+            segment = kept[i - 1] if i <= len(kept) else Segment()
+            segment.position = i
+            for key in ("start_ms", "end_ms", "speaker", "text", "keywords"):
+                if getattr(segment, key) != s[key]:
+                    setattr(segment, key, s[key])
+            segments.append(segment)
+        testimony.segments = segments
 
 
 def add_testimony(user, body: dict, work: UnitOfWork) -> Testimony:

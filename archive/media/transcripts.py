@@ -6,6 +6,7 @@ still validates them, so these only turn text into numbers and say where the tex
 
 from __future__ import annotations
 
+import html
 import re
 
 import webvtt
@@ -19,6 +20,9 @@ _ARROW = "-->"
 # Blocks that carry no cue: comments, style sheets and region definitions.
 _NOT_CUES = ("NOTE", "STYLE", "REGION")
 _MAX_REPORTED = 5
+# A comment block that gives the keywords of the cue after it: WebVTT has no place of its own for
+# them, and players skip comments, so the file still plays anywhere.
+KEYWORDS_NOTE = "NOTE keywords:"
 
 
 def parse_timecode(value: str) -> int:
@@ -89,7 +93,12 @@ def parse_vtt(text: str) -> list[dict]:
     problems: list[str] = []
     segments: list[dict] = []
     cue = 0
+    keywords: list[str] = []
     for first_line, block in _blocks(lines)[1:]:
+        if block[0].startswith(KEYWORDS_NOTE):
+            text = " ".join([block[0].removeprefix(KEYWORDS_NOTE), *block[1:]])
+            keywords = [word.strip() for word in text.split(",") if word.strip()]
+            continue
         if block[0].startswith(_NOT_CUES):
             continue
         cue += 1
@@ -104,7 +113,8 @@ def parse_vtt(text: str) -> list[dict]:
             problems.append(f"{where}: the timing “{block[timing_at].strip()}” cannot be read.")
             continue
         start, end = caption.start_time.in_milliseconds(), caption.end_time.in_milliseconds()
-        words = " ".join(line.strip() for line in caption.text.split("\n") if line.strip())
+        # Cue text escapes "&", "<" and ">" as entities (see _escape): read back, they are the characters.
+        words = html.unescape(" ".join(line.strip() for line in caption.text.split("\n") if line.strip()))
         if end <= start:
             problems.append(f"{where}: the end time must be after the start time.")
         if not words:
@@ -113,11 +123,12 @@ def parse_vtt(text: str) -> list[dict]:
             {
                 "start_ms": start,
                 "end_ms": end,
-                "speaker": (caption.voice or "").strip(),
+                "speaker": html.unescape(caption.voice or "").strip(),
                 "text": words,
-                "keywords": [],
+                "keywords": keywords,
             }
         )
+        keywords = []
     if not problems and not segments:
         problems.append("The WebVTT transcript has no cues.")
     if problems:
@@ -143,15 +154,20 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _caption(segment: dict) -> webvtt.Caption:
+def _cue(segment: dict, keywords: bool) -> str:
     # A blank line would end the cue early, so only the lines with words are kept.
     lines = [_escape(line.strip()) for line in segment.get("text", "").splitlines() if line.strip()]
     speaker = " ".join((segment.get("speaker") or "").split())
     if speaker and lines:
         lines[0] = f"<v {_escape(speaker)}>{lines[0]}"
-    return webvtt.Caption(_timestamp(segment["start_ms"]), _timestamp(segment["end_ms"]), lines)
+    cue = "\n".join([f"{_timestamp(segment['start_ms'])} --> {_timestamp(segment['end_ms'])}", *lines])
+    words = [" ".join(word.replace(",", " ").split()) for word in segment.get("keywords") or []]
+    if keywords and any(words):
+        return f"{KEYWORDS_NOTE} {', '.join(w for w in words if w)}\n\n{cue}"
+    return cue
 
 
-def vtt_text(segments: list[dict]) -> str:
-    """The segments (as a testimony body lists them) as a WebVTT file."""
-    return webvtt.WebVTT(captions=[_caption(s) for s in segments]).content
+def vtt_text(segments: list[dict], *, keywords: bool = False) -> str:
+    """The segments (as a testimony body lists them) as a WebVTT file; with `keywords`, each cue's
+    keywords in a comment before it, which parse_vtt reads back (the editor's text keeps them)."""
+    return "".join(["WEBVTT\n", *(f"\n{_cue(s, keywords)}\n" for s in segments)])
