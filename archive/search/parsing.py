@@ -18,7 +18,16 @@ from whoosh.qparser import (
     SingleQuotePlugin,
 )
 
-from archive.search.analysis import MIN_PREFIX, PREFIXED, WORD, fold, lowercase_auto, query_forms, words
+from archive.search.analysis import (
+    MIN_PREFIX,
+    PREFIXED,
+    WORD,
+    fold,
+    fold_marks,
+    lowercase_auto,
+    query_forms,
+    words,
+)
 from archive.search.fields import EXACT_WEIGHT, OF_SEGMENT, PASSAGE_FORMS, QUERIED, RANKING_FORMS
 
 OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"})
@@ -109,8 +118,10 @@ def _word(text: str, target: _Target, boost: float) -> wq.Query:
     return wq.Or(terms)
 
 
-def folded_word(text: str) -> str:
-    return fold(lowercase_auto(text))
+def folded_word(text: str, on_text: bool = False) -> str:
+    """A word as a field holds it: the text's words folded within their script, the fields of
+    names' folded to Latin letters."""
+    return fold_marks(lowercase_auto(text)) if on_text else fold(lowercase_auto(text))
 
 
 def rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
@@ -124,7 +135,7 @@ def rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
     if isinstance(node, wq.FuzzyTerm):
         return wq.FuzzyTerm(
             text_field,
-            folded_word(node.text),
+            folded_word(node.text, on_text),
             boost=boost,
             maxdist=min(node.maxdist, _MAX_FUZZY),
             prefixlength=1,
@@ -134,7 +145,7 @@ def rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
             return _word(node.text, target, boost)
         return wq.Term(fieldname, folded_word(node.text), boost=boost)
     if isinstance(node, wq.Prefix):
-        prefix = folded_word(node.text)
+        prefix = folded_word(node.text, on_text)
         if len(prefix) < MIN_PREFIX:
             return rewrite(wq.Term(node.fieldname, node.text, boost=boost), target)
         if on_text and len(prefix) <= PREFIXED:
@@ -142,7 +153,7 @@ def rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
             return wq.Prefix("prefix", prefix, boost=boost)
         return wq.Prefix(text_field, prefix, boost=boost)
     if isinstance(node, wq.Wildcard):
-        pattern = "".join(ch if ch in "*?" else folded_word(ch) for ch in node.text)
+        pattern = "".join(ch if ch in "*?" else folded_word(ch, on_text) for ch in node.text)
         if len(pattern.strip("*?")) < MIN_PREFIX:
             return None
         return wq.Wildcard(text_field, pattern, boost=boost)
@@ -187,7 +198,7 @@ def _compound(kind: type, children: Iterable[wq.Query], target: _Target, boost: 
 
 
 def _phrase(node: wq.Phrase, target: _Target, text_field: str, on_text: bool) -> wq.Query | None:
-    folded = [f for f in (folded_word(w) for w in node.words) if f]
+    folded = [f for f in (folded_word(w, on_text) for w in node.words) if f]
     if not folded:
         return None
     if len(folded) == 1:
