@@ -76,7 +76,7 @@ def test_azerbaijani_analyzer_reads_capital_i_as_dotless():
 
 
 def test_turkish_analyzer_strips_case_suffixes():
-    assert terms(turkish_analyzer(), "Şuşada") == terms(turkish_analyzer(), "Şuşa") == ["şuş"]
+    assert terms(turkish_analyzer(), "Şuşada") == ["şuşa"]
     assert terms(turkish_analyzer(), "İSTANBUL'DA") == ["istanbul", "da"]
 
 

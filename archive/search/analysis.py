@@ -134,7 +134,7 @@ def _morphology() -> pymorphy3.MorphAnalyzer:
 
 
 # Russian words have at most this many lemmas kept (a form read as several words finds each).
-_LEMMAS = 3
+_LEMMAS = 2
 
 
 def russian_lemmas(lowered: str) -> tuple[str, ...]:
@@ -142,6 +142,17 @@ def russian_lemmas(lowered: str) -> tuple[str, ...]:
     a word the dictionary lacks is guessed from its ending, as pymorphy3 does."""
     forms = dict.fromkeys(fold_marks(parse.normal_form) for parse in _morphology().parse(lowered))
     return tuple(forms)[:_LEMMAS]
+
+
+# pymorphy3's marks of a name: a first name, surname, patronymic, place, organisation, trade mark.
+_NAME_TAGS = frozenset({"Name", "Surn", "Patr", "Geox", "Orgn", "Trad"})
+
+
+def russian_name(lowered: str) -> bool:
+    """Whether a Russian word opening a sentence is a name: the dictionary says so, or lacks the
+    word. A common word there ("Конь стоял…") is no name, and meets no look-alike elsewhere."""
+    parses = _morphology().parse(lowered)
+    return not _morphology().word_is_known(lowered) or any(_NAME_TAGS & p.tag.grammemes for p in parses)
 
 
 def _harmonised(template: str) -> list[str]:
@@ -170,7 +181,7 @@ _VERB_SLOTS: tuple[tuple[tuple[str, ...], bool], ...] = (
         ),
         False,
     ),
-    (_suffixes("DI", "yDI", "sA", "ysA", "mIs", "ymIs", "kAn", "ykAn"), False),
+    (_suffixes("DI", "yDI", "IDI", "sA", "ysA", "mIs", "ymIs", "kAn", "ykAn"), False),
     (
         _suffixes(
             "DI", "mIs", "Iyor", "yor", "yIr", "Ir", "Ar", "AcAK", "yAcAK", "mAlI", "sA", "ArAK",
@@ -182,8 +193,13 @@ _VERB_SLOTS: tuple[tuple[tuple[str, ...], bool], ...] = (
     ),
     (_suffixes("mA", "mAy", "Abil", "yAbil", "AmA", "yAmA"), False),
     (_suffixes("Il", "In", "n"), False),
+    (_suffixes("DIr", "t", "Ir"), False),
 )  # fmt: skip
 _ROOT_VOWELS = frozenset("aeiou")
+
+
+# Each slot's spellings as a set, and their lengths: a word's endings are looked up, not scanned.
+_SLOT_SETS = tuple((frozenset(suffixes), sorted({len(x) for x in suffixes})) for suffixes, _ in _VERB_SLOTS)
 
 
 def _verb_roots(word: str, slot: int, found: set[str]) -> None:
@@ -191,11 +207,11 @@ def _verb_roots(word: str, slot: int, found: set[str]) -> None:
         if len(word) >= 2 and not _ROOT_VOWELS.isdisjoint(word):
             found.add(word)
         return
-    suffixes, required = _VERB_SLOTS[slot]
-    for suffix in suffixes:
-        if word.endswith(suffix) and len(word) > len(suffix) + 1:
-            _verb_roots(word[: -len(suffix)], slot + 1, found)
-    if not required:
+    spellings, lengths = _SLOT_SETS[slot]
+    for length in lengths:
+        if len(word) > length + 1 and word[-length:] in spellings:
+            _verb_roots(word[:-length], slot + 1, found)
+    if not _VERB_SLOTS[slot][1]:
         _verb_roots(word, slot + 1, found)
 
 
@@ -203,7 +219,7 @@ def _verb_roots(word: str, slot: int, found: set[str]) -> None:
 VERB = "~"
 _INFINITIVE = re.compile(r"m[ae][kq]$")
 # A word's verb roots, shortest first, at most this many.
-_ROOTS = 4
+_ROOTS = 3
 
 
 def verb_roots(folded: str) -> tuple[str, ...]:
@@ -233,16 +249,33 @@ _VOWELS = frozenset("aeiouöüıə")
 _FINAL_CONSONANT = str.maketrans({"b": "p", "c": "ç", "d": "t", "ğ": "k", "g": "k", "q": "k"})
 
 
-def _bare(stem: str) -> str:
-    """A Turkic stem without its final vowel, its last consonant voiceless.
-
-    The Turkish stemmer takes the vowel off a bare word ("mədrəsə" -> "mədrəs") as if it were a
-    case ending, but leaves it before a real ending ("mədrəsəyə" -> "mədrəsə"); and a stem's last
-    consonant is voiced before a vowel ("otağı", "kitabı"), voiceless at the end ("otaq", "kitap").
-    """
-    if len(stem) > 3 and stem[-1] in _VOWELS:
-        stem = stem[:-1]
+def _voiceless(stem: str) -> str:
+    """A Turkic stem with its last consonant as at the end of a word: it is voiced before a vowel
+    ("otağı", "kitabı"), voiceless at the end ("otaq", "kitap")."""
     return stem[:-1] + stem[-1].translate(_FINAL_CONSONANT) if len(stem) > 2 else stem
+
+
+def _stems_of(word: str, stem: str) -> list[str]:
+    """The stem, and the word itself where the stemmer took only its final vowel: it reads a bare
+    word's last vowel as a case ending ("mədrəsə" -> "mədrəs"), but leaves it before a real one
+    ("mədrəsəyə" -> "mədrəsə"), so the bare word must be found as itself too.
+
+    `stem` has the word's own letters (ə as ə), as `word`."""
+    stems = [_voiceless(stem)]
+    if len(word) == len(stem) + 1 and word.startswith(stem) and word[-1] in _VOWELS:
+        stems.append(word)
+        # After a vowel the possessive is -sı, of which it takes only the vowel ("qonşusu" ->
+        # "qonşus"): the noun is what is left without the s.
+        if len(stem) >= 4 and stem[-1] == "s" and stem[-2] in _VOWELS:
+            stems.append(stem[:-1])
+    return stems
+
+
+# Endings of spoken Azerbaijani (and of Turkish) that the Turkish stemmer leaves on: "with"
+# ("qardaşıynan", "gözünən"), the ablative "-nnan" ("yadınnan"), "the one at" ("kitabxanadakılar").
+_SPOKEN_ENDING = re.compile(
+    "(?:" + "|".join(_suffixes("ynAn", "InAn", "nnAn", "DAkI", "DAkIlAr", "DAkInI", "DAkIlArI")) + ")$"
+)
 
 
 def turkic_stems(lowered: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
@@ -255,11 +288,16 @@ def turkic_stems(lowered: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
     reads as a verb form.
     """
     folded = fold_marks(lowered)
+    spoken = _SPOKEN_ENDING.search(folded)
+    if spoken and spoken.start() >= 3:
+        # An ending of spoken Azerbaijani the stemmer does not know: the word without it.
+        lowered = lowered[: spoken.start()]
+        folded = folded[: spoken.start()]
     stem = _turkish_stem(lowered.replace("ə", "e"))
     # The Snowball rules only take endings off: give the stem back the ə it was read without.
     stem = "".join("ə" if ch == "e" and lowered[at : at + 1] == "ə" else ch for at, ch in enumerate(stem))
-    written = [_bare(stem)]
-    twins = [fold_marks(written[0]), _bare(_turkish_stem(folded))]
+    written = _stems_of(lowered, stem)
+    twins = [fold_marks(term) for term in written] + _stems_of(folded, _turkish_stem(folded))
     for root in verb_roots(folded):
         # Folding keeps a Turkic word's length: the root as written is as long as the folded one.
         written.append(VERB + lowered[: len(root)])
@@ -267,8 +305,19 @@ def turkic_stems(lowered: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
     return tuple(written), tuple(dict.fromkeys(twins)), stem
 
 
+# Turkish and Azerbaijani function words the stemmer would take for an inflected noun ("için" as
+# iç-in, "ile" as il-e, "kendi" as kent): kept whole, so that they do not find those nouns. As the
+# stemmer reads them: ə as e, and folded too.
+_KEPT_WHOLE = frozenset(
+    "için ile gibi göre bile kadar neden kendi kendisi kendini biri birisi ancak sonra önce yine "
+    "üçün kimi bele qeder niye özü özünü amma evvel yene icin gore ucun ozu ozunu once".split()
+)
+
+
 def _turkish_stem(word: str) -> str:
     """The Turkish Snowball stem, or the word itself where the stem would be too short to trust."""
+    if word in _KEPT_WHOLE:
+        return word
     stem = _stemmer("turkish").stemWord(word)
     if len(stem) >= 3 or len(word) <= 2:
         return stem
@@ -313,8 +362,11 @@ class WordForms:
 
 
 @lru_cache(maxsize=300_000)
-def word_forms(word: str, latin_stemmers: tuple[str, ...] = _LATIN_STEMMERS) -> WordForms:
-    """The forms of one word as written in a text (case kept, so names can be told)."""
+def word_forms(
+    word: str, latin_stemmers: tuple[str, ...] = _LATIN_STEMMERS, opening: bool = False
+) -> WordForms:
+    """The forms of one word as written in a text (case kept, so names can be told); `opening`: the
+    word opens a sentence, where a capital does not make a Russian word a name."""
     if not word.isascii():
         word = _MARKS.sub("", word)
     exact = lowercase_auto(word)
@@ -338,7 +390,7 @@ def word_forms(word: str, latin_stemmers: tuple[str, ...] = _LATIN_STEMMERS) -> 
                 found.append(_stemmer(algorithm).stemWord(exact))
         written = tuple(dict.fromkeys(found))
         stems = tuple(dict.fromkeys(found + twins))
-    if not word[0].isupper():
+    if not word[0].isupper() or (opening and _CYRILLIC_WORD.search(exact) and not russian_name(exact)):
         return WordForms(exact, folded, stems, None, latin, (), written)
     name = name_key(latin)
     names = tuple(dict.fromkeys([name, *(name_key(fold(base)) for base in bases if len(base) >= 3)]))
@@ -357,10 +409,13 @@ def query_forms(word: str) -> WordForms:
         # A number is its own name key: it names nothing, but a name may hold it ("Kolxoz 5").
         return WordForms(forms.exact, forms.folded, (), forms.exact, forms.latin, ())
     stems = forms.stems if forms.exact.isascii() else forms.written
+    stems = tuple(stem for stem in stems if not stem.startswith(VERB))
     if _INFINITIVE.search(forms.folded):
-        stems = tuple(stem for stem in stems if stem.startswith(VERB))
-    else:
-        stems = tuple(stem for stem in stems if not stem.startswith(VERB))
+        # A dictionary form says its root: the word without its ending, as typed. (It may be a noun
+        # too: "yemek" is also a meal.)
+        root = forms.exact[:-3]
+        # A verb's bare root is a word too ("aç!", "tərk et").
+        stems = (VERB + root, root, *stems)
     name = forms.name or name_key(forms.latin)
     return WordForms(forms.exact, forms.folded, tuple(dict.fromkeys(stems)), name, forms.latin,
                      forms.names or (name,), forms.written)  # fmt: skip
@@ -384,13 +439,32 @@ class TextTerms:
     names: list[tuple[str, int]] = field(default_factory=list)
 
 
+_BEFORE_A_WORD = frozenset(" \t\r\n\"'«»„“”()[]—–-")
+_SENTENCE_ENDS = frozenset(".!?…:")
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    at = start - 1
+    while at >= 0 and text[at] in _BEFORE_A_WORD:
+        at -= 1
+    return at < 0 or text[at] in _SENTENCE_ENDS
+
+
 def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
     """Analyse a text once into the term lists of every field (the fast path used to index)."""
     stemmers = stemmers_for(languages)
     terms = TextTerms()
     exact, folded, latin, stems, names = terms.exact, terms.folded, terms.latin, terms.stems, terms.names
-    for at, word in enumerate(words(text)):
-        forms = word_forms(word, stemmers)
+    text = unicodedata.normalize("NFC", text)
+    cursor = 0
+    for at, word in enumerate(WORD.findall(text)):
+        if word[0].isupper() and _CYRILLIC_WORD.match(word):
+            # Where it stands is read only for the words it matters to.
+            cursor = text.find(word, cursor)
+            forms = word_forms(word, stemmers, _opens_sentence(text, cursor))
+            cursor += len(word)
+        else:
+            forms = word_forms(word, stemmers)
         exact.append(forms.exact)
         folded.append(forms.folded)
         latin.append(forms.latin)
