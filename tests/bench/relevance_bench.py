@@ -89,8 +89,6 @@ def romanised(name: str) -> str:
     return "".join(out).capitalize()
 
 
-
-
 def archive_engine(texts: list[str], languages: tuple[str, ...] = ()) -> Callable[[str], set[int]]:
     """The archive's word matching: a testimony matches a query word when one of the word's forms
     (exact, folded, stems, name key) is among the testimony's terms of that form, as a one-word query
