@@ -100,7 +100,8 @@ def test_a_person_found_by_the_cyrillic_spelling_of_a_latin_name(app, archivist,
         places=[],
         segments=_segments("Səfər Uydurmalı drove the last bus out of the village."),
     )
-    assert public_titles(app, "Сафар") == set()
+    # The Cyrillic spelling meets the Latin one by its name key, before any authority entry.
+    assert public_titles(app, "Сафар") == {SEFER_TITLE}
 
     response = archivist.post(
         "/authority/people", data={"name": "Səfər Uydurmalı", "note": "The bus driver."}
@@ -238,7 +239,7 @@ def test_the_name_of_an_anonymised_narrator_cannot_join_the_authority(app, archi
 
 
 def test_a_narrator_anonymised_later_is_left_out_of_the_search_names(app, archivist, users, create_testimony):
-    from archive.authority.service import search_names
+    from archive.authority.service import name_key, search_names
     from archive.consent.service import validate_consent
     from archive.operations import change_consent
 
@@ -248,11 +249,12 @@ def test_a_narrator_anonymised_later_is_left_out_of_the_search_names(app, archiv
     archivist.post("/authority/people", data={"name": "Tamila Vydumka"})
     person = db.session.scalar(select(Person))
     assert add_variant(archivist, person, "Тамила Выдумкина").status_code == 302
-    assert "vidumka" in search_names().synonyms
+    vydumka = name_key("Vydumka")
+    assert vydumka in search_names().synonyms
 
     consent = validate_consent({**sample_body()["consent"], "anonymize_narrator": True})
     change_consent(users["archivist"], told, consent)
-    assert "vidumka" not in search_names().synonyms
+    assert vydumka not in search_names().synonyms
 
 
 def test_every_change_is_in_the_audit_log(app, archivist, users, xocali):

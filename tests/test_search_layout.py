@@ -101,17 +101,19 @@ def test_a_phrase_split_between_two_texts_is_not_found(index):
     assert found(index, '"wing feather"') == [1]
 
 
-def test_a_phrase_is_found_without_diacritics_and_in_cyrillic(index):
+def test_a_phrase_is_found_without_diacritics_and_a_name_in_cyrillic(index):
     index.apply(
         [
             (1, everywhere(fictional(1, "Həmin qış gecəsi Şuşa yolu bağlı idi."))),
             (2, everywhere(fictional(2, "Qış gəldi, gecəsi uzun idi, yolu Şuşa tərəfə."))),
         ]
     )
-    for q in ('"qış gecəsi"', '"qis gecesi"', '"QIŞ GECƏSİ"', '"Шуша йолу"', '"susa yolu"'):
+    for q in ('"qış gecəsi"', '"qis gecesi"', '"QIŞ GECƏSİ"', '"susa yolu"'):
         result = search(index, "public", q)
         assert ids(result) == [1], q
         assert len(marked(result["hits"][0]["segments"][0]["snippet"])) == 2, q
+    # Only names meet across scripts: ordinary words that transliterate alike are other words.
+    assert ids(search(index, "public", "Шуша")) == [1, 2]
 
 
 def test_a_testimony_holding_the_phrase_three_times_ranks_above_one_holding_it_once(index):
@@ -149,7 +151,7 @@ def test_prefixes_of_two_to_six_letters_find_the_words_so_begun(index):
     assert found(index, "lanterns*") == []
 
 
-def test_a_prefix_typed_with_diacritics_or_in_cyrillic_finds_the_folded_word(index):
+def test_a_prefix_typed_with_diacritics_or_without_finds_the_folded_word(index):
     index.apply(
         [
             (1, everywhere(fictional(1, "Biz Ağdamda qaldıq."))),
@@ -158,13 +160,15 @@ def test_a_prefix_typed_with_diacritics_or_in_cyrillic_finds_the_folded_word(ind
             (4, everywhere(fictional(4, "Bağdan keçdik."))),
         ]
     )
-    for q in ("Ağda*", "agda*", "AGDA*", "Агда*"):
+    for q in ("Ağda*", "agda*", "AGDA*"):
         assert found(index, q) == [1, 3], q
-    for q in ("Ağ*", "ag*", "Аг*"):
+    for q in ("Ağ*", "ag*"):
         assert found(index, q) == [1, 2, 3], q
-    for q in ("Ağdamd*", "agdamd*", "Агдамд*"):
+    for q in ("Ağdamd*", "agdamd*"):
         assert found(index, q) == [1], q
     assert found(index, "Ağc*") == [2]
+    # A prefix stays in its script: only a whole name meets its spellings in another.
+    assert found(index, "Агда*") == []
 
 
 def test_a_testimony_using_the_prefixed_word_often_ranks_above_one_using_it_once(index):
@@ -200,9 +204,9 @@ def test_a_stemmed_query_marks_exactly_the_words_it_found(index):
     ]
 
 
-def test_a_name_spelled_another_way_marks_only_that_name(index):
+def test_a_name_spelled_another_way_marks_that_name_and_its_inflected_forms(index):
     index.apply([(1, everywhere(fictional(1, "Dedi ki Xocalı qarlı idi, Xocalıda isə yox.")))])
-    assert marked(snippets(index, "Khojaly")[0]) == ["Xocalı"]
+    assert marked(snippets(index, "Khojaly")[0]) == ["Xocalı", "Xocalıda"]
 
 
 def test_a_phrase_is_marked_where_its_words_stand_together(index):

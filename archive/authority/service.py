@@ -158,7 +158,7 @@ def _clean(value: Any, field: str, limit: int = MAX_NAME) -> str:
         raise Invalid(_("Nothing was saved."), {field: _("Give a name.")})
     if len(text) > limit:
         raise Invalid(_("Nothing was saved."), {field: _("Use at most %(n)s characters.", n=limit)})
-    if not words(text):
+    if not any(ch.isalpha() for ch in text):
         raise Invalid(_("Nothing was saved."), {field: _("A name needs at least one letter.")})
     return text
 

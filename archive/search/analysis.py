@@ -1,4 +1,5 @@
-"""How words in Azerbaijani, Turkish, Russian and English become index terms, exact and folded."""
+"""How words in Azerbaijani, Turkish, Russian and English become index terms: the word as written,
+folded, its stems or lemmas, and for names a key shared across scripts and spellings."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import product
 
+import pymorphy3
 import Stemmer
 from whoosh.analysis import Analyzer, Filter, RegexTokenizer, Token
 
-# Letters only: digits and underscores would flood the vocabulary with timecodes and ids.
-WORD = re.compile(r"[^\W\d_]+")
+# A word is a run of letters and digits (years, house numbers and ids are words too), combining
+# marks within it kept (a stress mark, "Ко́уз", does not split a word; `words` drops it). The numbers
+# of a timecode or a time of day ("00:12:45.250", "10:30") are not words: transcripts are full of
+# them, and each would be a term in every testimony.
+WORD = re.compile(
+    r"(?<![^\W_])(?:(?<!\d:)|(?!\d))(?<!:\d\d[.,])"
+    r"[^\W_](?:[^\W_]|[\u0300-\u036f])*+"
+    r"(?!(?<=\d):\d)"
+)
+_MARKS = re.compile(r"[\u0300-\u036f]")
 
 # Letters that only Turkic Latin spelling uses; a word holding one is lowercased the Turkic way
 # (I -> ı), any other word the general way, since a mixed field cannot know the language.
@@ -30,22 +41,28 @@ _CYRILLIC = {
 }  # fmt: skip
 _LATIN = {"ə": "e", "ı": "i", "ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "đ": "d", "ł": "l"}
 _FOLD_TABLE = str.maketrans({**_CYRILLIC, **_LATIN})
+# Folding within a script: ё and й lose their marks like any Latin letter, Cyrillic stays Cyrillic.
+_MARKS_TABLE = str.maketrans({**_LATIN, "ё": "е", "й": "и"})
 
 # English and Russian-style romanisations of Turkic names, reduced to one key, e.g. "Khojaly",
-# "Khodzhaly", "Xocalı" and "Ходжалы" all give "xocali". Too coarse for ordinary words
-# ("wash" would meet "was"), so it is applied to capitalised words (names) only.
+# "Khodzhaly", "Xocalı" and "Ходжалы" all give one. Too coarse for ordinary words ("wash" would meet
+# "was"), so it is applied to names (capitalised words) only.
 _NAME_DIGRAPHS = re.compile(r"dzh|dj|zh|ch|kh|sh|gh")
 _NAME_DIGRAPH = {"dzh": "c", "dj": "c", "zh": "c", "ch": "c", "kh": "x", "sh": "s", "gh": "g"}
 _NAME_LETTERS = str.maketrans({"j": "c", "q": "k", "y": "i", "w": "v"})
 _DOUBLED = re.compile(r"(.)\1+")
+# Russian spells a Turkic vowel as it hears it (Füzuli "Физули", Gəncə "Гянджа", Kürdəmir
+# "Кюрдамир"): in a name key a run of vowels is only high (i) or low (a), by its first vowel.
+# Short names keep their vowels ("Ay" is not "O").
+_VOWEL_RUN = re.compile(r"[aeiou]+")
+_CLASSED_FROM = 4
 
 _CYRILLIC_WORD = re.compile(r"[\u0400-\u04ff]")
 
-# Snowball has no Azerbaijani stemmer; the Turkish one strips the shared suffixes (-lar/-lər,
-# -dan/-dən, -da/-də) well once ə is folded to e, so Azerbaijani words are stemmed as Turkish
-# after folding. Folding first also makes "qacqinlar" and "qaçqınlar" share the stem "qacqin".
-LANGUAGE_STEMMER = {"en": "english", "az": "turkish", "tr": "turkish", "ru": "russian"}
-_LATIN_STEMMERS = ("english", "turkish")
+# The stemmers of each language's Latin-script words. Azerbaijani and Turkish share one: the Turkish
+# Snowball rules on the real word (ə read as e), then the verb endings of both languages.
+LANGUAGE_STEMMER = {"en": "english", "az": "turkic", "tr": "turkic", "ru": "russian"}
+_LATIN_STEMMERS = ("english", "turkic")
 
 
 def lowercase_turkic(word: str) -> str:
@@ -65,22 +82,42 @@ def lowercase_auto(word: str) -> str:
     return lowercase_turkic(word)
 
 
-def fold(word: str) -> str:
-    """Fold a lowercased word to plain Latin letters: diacritics dropped, Cyrillic transliterated."""
-    if word.isascii():
-        return word
-    # дж is one sound, Azerbaijani c; do it before the letters are mapped one by one.
-    word = word.replace("дж", "c").translate(_FOLD_TABLE)
-    if word.isascii():
-        return word
+def _strip_marks(word: str) -> str:
     decomposed = unicodedata.normalize("NFD", word)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def fold(word: str) -> str:
+    """Fold a lowercased word to plain Latin letters: diacritics dropped, Cyrillic transliterated.
+
+    For names and the fields that hold them (places, people, subjects, titles): ordinary words of
+    the text are folded within their script (`fold_marks`)."""
+    if word.isascii():
+        return word
+    # дж is one sound, Azerbaijani c; do it before the letters are mapped one by one.
+    word = word.replace("дж", "c").translate(_FOLD_TABLE)
+    return word if word.isascii() else _strip_marks(word)
+
+
+def fold_marks(word: str) -> str:
+    """Fold a lowercased word's diacritics (ə, ı and ş to e, i and s), keeping its script: a word
+    typed without diacritics finds its written form, but Turkish "kon" never meets Russian "конь"."""
+    if word.isascii():
+        return word
+    word = word.translate(_MARKS_TABLE)
+    return word if word.isascii() else _strip_marks(word)
+
+
+def _vowel_class(run: re.Match) -> str:
+    return "i" if run.group()[0] in "iu" else "a"
+
+
 def name_key(folded: str) -> str:
     """Reduce a folded name to a key shared by its common Latin and Cyrillic spellings."""
-    key = _NAME_DIGRAPHS.sub(lambda m: _NAME_DIGRAPH[m.group()], folded)
-    return _DOUBLED.sub(r"\1", key.translate(_NAME_LETTERS))
+    key = _NAME_DIGRAPHS.sub(lambda m: _NAME_DIGRAPH[m.group()], folded).translate(_NAME_LETTERS)
+    if len(key) >= _CLASSED_FROM:
+        key = _VOWEL_RUN.sub(_vowel_class, key)
+    return _DOUBLED.sub(r"\1", key)
 
 
 @lru_cache(maxsize=8)
@@ -90,23 +127,218 @@ def _stemmer(algorithm: str) -> Stemmer.Stemmer:
     return stemmer
 
 
-def stem(lowered: str, algorithm: str) -> str:
-    """Stem a lowercased word and return the folded stem.
+@lru_cache(maxsize=1)
+def _morphology() -> pymorphy3.MorphAnalyzer:
+    """Russian morphology from pymorphy3's dictionaries (installed with it, read on first use)."""
+    return pymorphy3.MorphAnalyzer()
 
-    Russian is stemmed in Cyrillic before folding (its stemmer reads Cyrillic); Turkish and
-    English are stemmed after folding, so a query typed without diacritics stems the same way.
+
+# Russian words have at most this many lemmas kept (a form read as several words finds each).
+_LEMMAS = 2
+
+
+def russian_lemmas(lowered: str) -> tuple[str, ...]:
+    """The dictionary forms a lowercased Russian word may be ("шуше" -> "шуша"), folded (ё -> е);
+    a word the dictionary lacks is guessed from its ending, as pymorphy3 does."""
+    forms = dict.fromkeys(fold_marks(parse.normal_form) for parse in _morphology().parse(lowered))
+    return tuple(forms)[:_LEMMAS]
+
+
+# pymorphy3's marks of a name: a first name, surname, patronymic, place, organisation, trade mark.
+_NAME_TAGS = frozenset({"Name", "Surn", "Patr", "Geox", "Orgn", "Trad"})
+
+
+def russian_name(lowered: str) -> bool:
+    """Whether a Russian word opening a sentence is a name: the dictionary says so, or lacks the
+    word. A common word there ("Конь стоял…") is no name, and meets no look-alike elsewhere."""
+    parses = _morphology().parse(lowered)
+    return not _morphology().word_is_known(lowered) or any(_NAME_TAGS & p.tag.grammemes for p in parses)
+
+
+def _harmonised(template: str) -> list[str]:
+    """Every spelling of a suffix under vowel harmony and voicing: A a/e, I ı/i/u/ü, D d/t, K k/q,
+    G ğ/y, written folded (ə as e, ı as i, ü as u, ğ as g)."""
+    choices = {"A": "ae", "I": "iu", "D": "dt", "K": "kqx", "G": "gy"}
+    options = [choices.get(ch, ch) for ch in template]
+    return ["".join(letters) for letters in product(*options)]
+
+
+def _suffixes(*templates: str) -> tuple[str, ...]:
+    found = {spelling for template in templates for spelling in _harmonised(template)}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+# The endings a Turkish or Azerbaijani verb takes after its root, outermost first, each slot
+# optional but the tense: a case after a participle, a person, a past or conditional copula, the
+# tense, aspect or participle itself, a negation or ability, the passive. "gəlməmişdilər" is
+# gəl-mə-miş-di-lər.
+_VERB_SLOTS: tuple[tuple[tuple[str, ...], bool], ...] = (
+    (_suffixes("nA", "yA", "dA", "DAn", "nDA", "nDAn", "nI", "nIn", "yI", "IndA", "InA", "InI"), False),
+    (
+        _suffixes(
+            "m", "n", "K", "Im", "In", "IK", "Iz", "sIn", "sIz", "sInIz", "nIz", "lAr", "Am", "sAn",
+            "yIm", "yIz", "yAm", "yIK", "DIr", "DIrlAr", "lArI", "I", "sI", "ImIz", "InIz",
+        ),
+        False,
+    ),
+    (_suffixes("DI", "yDI", "IDI", "sA", "ysA", "mIs", "ymIs", "kAn", "ykAn"), False),
+    (
+        _suffixes(
+            "DI", "mIs", "Iyor", "yor", "yIr", "Ir", "Ar", "AcAK", "yAcAK", "mAlI", "sA", "ArAK",
+            "yArAK", "Ip", "yIp", "Ib", "yIb", "An", "yAn", "DIGI", "DIK", "AcAGI", "yAcAGI", "IncA",
+            "yIncA", "AndA", "yAndA", "mAdAn", "mAK", "mA", "mAsI", "mIs", "sIn", "sInlAr", "In",
+            "InIz", "yIn", "yInIz", "mIr",
+        ),
+        True,
+    ),
+    (_suffixes("mA", "mAy", "Abil", "yAbil", "AmA", "yAmA"), False),
+    (_suffixes("Il", "In", "n"), False),
+    (_suffixes("DIr", "t", "Ir"), False),
+)  # fmt: skip
+_ROOT_VOWELS = frozenset("aeiou")
+
+
+# Each slot's spellings as a set, and their lengths: a word's endings are looked up, not scanned.
+_SLOT_SETS = tuple((frozenset(suffixes), sorted({len(x) for x in suffixes})) for suffixes, _ in _VERB_SLOTS)
+
+
+def _verb_roots(word: str, slot: int, found: set[str]) -> None:
+    if slot == len(_VERB_SLOTS):
+        if len(word) >= 2 and not _ROOT_VOWELS.isdisjoint(word):
+            found.add(word)
+        return
+    spellings, lengths = _SLOT_SETS[slot]
+    for length in lengths:
+        if len(word) > length + 1 and word[-length:] in spellings:
+            _verb_roots(word[:-length], slot + 1, found)
+    if not _VERB_SLOTS[slot][1]:
+        _verb_roots(word, slot + 1, found)
+
+
+# A verb root is a term of its own ("~gel"): a noun's stem never meets a verb's root by chance.
+VERB = "~"
+_INFINITIVE = re.compile(r"m[ae][kq]$")
+# A word's verb roots, shortest first, at most this many.
+_ROOTS = 3
+
+
+def verb_roots(folded: str) -> tuple[str, ...]:
+    """The roots a folded Turkish or Azerbaijani word may have as a verb form ("gelmisdiler" ->
+    "gel", "yazmaq" -> "yaz"), shortest first: without a dictionary "apardı" is apar-dı or ap-ar-dı
+    alike, as "gəlirdi" is gəl-ir-di."""
+    found: set[str] = set()
+    _verb_roots(folded, 0, found)
+    return tuple(sorted(found, key=len))[:_ROOTS]
+
+
+# The endings after which the Turkish stemmer's stem may be shorter than three letters ("evlərdən"
+# -> "ev", "suda" -> "su"): plural and case. A possessive is too often the end of a plain word
+# ("deniz" is not "de" plus "-niz", nor "ölüm" "öl" plus "-üm").
+_SHORT_STEM_ENDINGS = frozenset(
+    _suffixes("lAr", "lArdA", "lArDAn", "lArA", "lArI", "lArIn", "lArInDA", "lArInDAn", "lArInA",
+              "lArInI", "dA", "DAn", "A", "yA", "nA", "I", "yI", "nI", "In", "nIn", "lA", "ylA", "InDA",
+              "InDAn", "InA", "InI", "sInDA", "sInDAn", "sInA", "sInI")
+)  # fmt: skip
+
+
+_VOWELS = frozenset("aeiouöüıə")
+
+
+# A Turkic stem's last consonant, as it is before a vowel or at the end of a word: "kitabı" and
+# "kitap", "otağı" and "otaq", "ağacı" and "ağaç" share one stem.
+_FINAL_CONSONANT = str.maketrans({"b": "p", "c": "ç", "d": "t", "ğ": "k", "g": "k", "q": "k"})
+
+
+def _voiceless(stem: str) -> str:
+    """A Turkic stem with its last consonant as at the end of a word: it is voiced before a vowel
+    ("otağı", "kitabı"), voiceless at the end ("otaq", "kitap")."""
+    return stem[:-1] + stem[-1].translate(_FINAL_CONSONANT) if len(stem) > 2 else stem
+
+
+def _stems_of(word: str, stem: str) -> list[str]:
+    """The stem, and the word itself where the stemmer took only its final vowel: it reads a bare
+    word's last vowel as a case ending ("mədrəsə" -> "mədrəs"), but leaves it before a real one
+    ("mədrəsəyə" -> "mədrəsə"), so the bare word must be found as itself too.
+
+    `stem` has the word's own letters (ə as ə), as `word`."""
+    stems = [_voiceless(stem)]
+    if len(word) == len(stem) + 1 and word.startswith(stem) and word[-1] in _VOWELS:
+        stems.append(word)
+        # After a vowel the possessive is -sı, of which it takes only the vowel ("qonşusu" ->
+        # "qonşus"): the noun is what is left without the s.
+        if len(stem) >= 4 and stem[-1] == "s" and stem[-2] in _VOWELS:
+            stems.append(stem[:-1])
+    return stems
+
+
+# Endings of spoken Azerbaijani (and of Turkish) that the Turkish stemmer leaves on: "with"
+# ("qardaşıynan", "gözünən"), the ablative "-nnan" ("yadınnan"), "the one at" ("kitabxanadakılar").
+_SPOKEN_ENDING = re.compile(
+    "(?:" + "|".join(_suffixes("ynAn", "InAn", "nnAn", "DAkI", "DAkIlAr", "DAkInI", "DAkIlArI")) + ")$"
+)
+
+
+def turkic_stems(lowered: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """A Turkish or Azerbaijani word's stems as written (found by a query typed with diacritics),
+    its folded stems (found by one typed without), and its Snowball stem (a name's: "Şuşa").
+
+    The Turkish Snowball rules read the real word (ə as e; folded, "üstünde" would keep its
+    endings); its final vowel dropped, the stem is kept as written and folded; the stem of the
+    folded word is a twin, for a query typed without diacritics; and the verb root, where the word
+    reads as a verb form.
     """
+    folded = fold_marks(lowered)
+    spoken = _SPOKEN_ENDING.search(folded)
+    if spoken and spoken.start() >= 3:
+        # An ending of spoken Azerbaijani the stemmer does not know: the word without it.
+        lowered = lowered[: spoken.start()]
+        folded = folded[: spoken.start()]
+    stem = _turkish_stem(lowered.replace("ə", "e"))
+    # The Snowball rules only take endings off: give the stem back the ə it was read without.
+    stem = "".join("ə" if ch == "e" and lowered[at : at + 1] == "ə" else ch for at, ch in enumerate(stem))
+    written = _stems_of(lowered, stem)
+    twins = [fold_marks(term) for term in written] + _stems_of(folded, _turkish_stem(folded))
+    for root in verb_roots(folded):
+        # Folding keeps a Turkic word's length: the root as written is as long as the folded one.
+        written.append(VERB + lowered[: len(root)])
+        twins.append(VERB + root)
+    return tuple(written), tuple(dict.fromkeys(twins)), stem
+
+
+# Turkish and Azerbaijani function words the stemmer would take for an inflected noun ("için" as
+# iç-in, "ile" as il-e, "kendi" as kent): kept whole, so that they do not find those nouns. As the
+# stemmer reads them: ə as e, and folded too.
+_KEPT_WHOLE = frozenset(
+    "için ile gibi göre bile kadar neden kendi kendisi kendini biri birisi ancak sonra önce yine "
+    "üçün kimi bele qeder niye özü özünü amma evvel yene icin gore ucun ozu ozunu once".split()
+)
+
+
+def _turkish_stem(word: str) -> str:
+    """The Turkish Snowball stem, or the word itself where the stem would be too short to trust."""
+    if word in _KEPT_WHOLE:
+        return word
+    stem = _stemmer("turkish").stemWord(word)
+    if len(stem) >= 3 or len(word) <= 2:
+        return stem
+    if len(stem) == 2 and fold_marks(word[2:]) in _SHORT_STEM_ENDINGS:
+        return stem
+    return word
+
+
+def stem(lowered: str, algorithm: str) -> str:
+    """The first stem of a lowercased word by one stemmer ("russian": its first lemma)."""
     if algorithm == "russian":
-        return fold(_stemmer("russian").stemWord(lowered))
-    # Folded again: the Turkish stemmer gives back a vowel to stems ending in d or g ("road" ->
-    # "roadı").
-    return fold(_stemmer(algorithm).stemWord(fold(lowered)))
+        return russian_lemmas(lowered)[0]
+    if algorithm == "turkic":
+        return turkic_stems(lowered)[0][0]
+    return _stemmer(algorithm).stemWord(lowered)
 
 
 def stemmers_for(languages: Iterable[str] | None) -> tuple[str, ...]:
-    """The Snowball stemmers to use on Latin-script words of a text in these languages.
+    """The stemmers to use on Latin-script words of a text in these languages.
 
-    Unknown or missing languages give both Latin stemmers: a query has no language either.
+    Unknown or missing languages give every Latin stemmer: a query has no language either.
     """
     found = {LANGUAGE_STEMMER[lang] for lang in languages or () if lang in LANGUAGE_STEMMER}
     found.discard("russian")
@@ -115,61 +347,141 @@ def stemmers_for(languages: Iterable[str] | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class WordForms:
-    """Every index term one written word gives."""
+    """Every index term one written word gives: as written (lowercased), folded in its script,
+    folded to Latin letters (`latin`, for the fields of names), its stems and lemmas (`written`
+    those a query typed with diacritics looks for), and the name keys it is found by (`name` its
+    own, `names` with those of its stems and lemmas)."""
 
     exact: str
     folded: str
     stems: tuple[str, ...]
     name: str | None
+    latin: str = ""
+    names: tuple[str, ...] = ()
+    written: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=300_000)
-def word_forms(word: str, latin_stemmers: tuple[str, ...] = _LATIN_STEMMERS) -> WordForms:
-    """The forms of one word as written in a text (case kept, so names can be told)."""
+def word_forms(
+    word: str, latin_stemmers: tuple[str, ...] = _LATIN_STEMMERS, opening: bool = False
+) -> WordForms:
+    """The forms of one word as written in a text (case kept, so names can be told); `opening`: the
+    word opens a sentence, where a capital does not make a Russian word a name."""
+    if not word.isascii():
+        word = _MARKS.sub("", word)
     exact = lowercase_auto(word)
-    folded = fold(exact)
+    folded = fold_marks(exact)
+    latin = fold(exact)
+    if exact.isdigit():
+        return WordForms(exact, folded, (), None, latin)
+    bases: tuple[str, ...] = ()
     if _CYRILLIC_WORD.search(exact):
-        stems: tuple[str, ...] = (stem(exact, "russian"),)
+        stems = written = russian_lemmas(exact)
+        # A name the dictionary lacks is guessed a lemma by its ending, which a plural case misleads
+        # ("Ходжалах": "ходжала", not "ходжалы"); the Snowball stem, for its name keys only, is what
+        # such a name's forms share ("ходжал").
+        bases = (*stems, _stemmer("russian").stemWord(exact))
     else:
-        stems = tuple(dict.fromkeys(stem(exact, algorithm) for algorithm in latin_stemmers))
-    name = name_key(folded) if word[0].isupper() else None
-    return WordForms(exact, folded, stems, name)
+        found: list[str] = []
+        twins: list[str] = []
+        for algorithm in latin_stemmers:
+            if algorithm == "turkic":
+                as_written, folded_stems, base = turkic_stems(lowercase_turkic(word))
+                found += as_written
+                twins += folded_stems
+                bases = (base,)
+            else:
+                found.append(_stemmer(algorithm).stemWord(exact))
+        written = tuple(dict.fromkeys(found))
+        stems = tuple(dict.fromkeys(found + twins))
+    if not word[0].isupper() or (opening and _CYRILLIC_WORD.search(exact) and not russian_name(exact)):
+        return WordForms(exact, folded, stems, None, latin, (), written)
+    name = name_key(latin)
+    names = tuple(dict.fromkeys([name, *(name_key(fold(base)) for base in bases if len(base) >= 3)]))
+    return WordForms(exact, folded, stems, name, latin, names, written)
+
+
+def name_keys_looked_for(key: str) -> tuple[str, ...]:
+    """The name keys a query looks for a name key by: itself, and where it ends in a vowel, itself
+    without it, as a name's case forms are indexed when a stemmer takes that vowel with the ending
+    ("Xocali" finds "Xocalını", stemmed "xocal"; and "Ходжалах", "ходжал")."""
+    return (key, key[:-1]) if len(key) >= 4 and key[-1] in "ai" else (key,)
 
 
 def query_forms(word: str) -> WordForms:
-    """The forms of a query word: every stemmer of its script, and always a name key."""
+    """The forms of a query word: every stemmer of its script, and always a name key.
+
+    A word typed with diacritics looks for the stems as written ("kış" does not find "kişi"), one
+    typed without for the folded ones too. A verb's root is looked for only when the word is a
+    verb's dictionary form (an infinitive, "yazmaq").
+    """
     forms = word_forms(word)
-    return WordForms(forms.exact, forms.folded, forms.stems, name_key(forms.folded))
+    if forms.exact.isdigit():
+        # A number is its own name key: it names nothing, but a name may hold it ("Kolxoz 5").
+        return WordForms(forms.exact, forms.folded, (), forms.exact, forms.latin, ())
+    stems = forms.stems if forms.exact.isascii() else forms.written
+    stems = tuple(stem for stem in stems if not stem.startswith(VERB))
+    if _INFINITIVE.search(forms.folded):
+        # A dictionary form says its root: the word without its ending, as typed. (It may be a noun
+        # too: "yemek" is also a meal.)
+        root = forms.exact[:-3]
+        # A verb's bare root is a word too ("aç!", "tərk et").
+        stems = (VERB + root, root, *stems)
+    name = forms.name or name_key(forms.latin)
+    names = (*(forms.names or (name,)), *name_keys_looked_for(name))
+    return WordForms(forms.exact, forms.folded, tuple(dict.fromkeys(stems)), name, forms.latin,
+                     tuple(dict.fromkeys(names)), forms.written)  # fmt: skip
 
 
 def words(text: str) -> list[str]:
-    """Split text into words, in reading order."""
-    return WORD.findall(unicodedata.normalize("NFC", text))
+    """Split text into words, in reading order (stress marks dropped)."""
+    found = WORD.findall(unicodedata.normalize("NFC", text))
+    return [_MARKS.sub("", word) if not word.isascii() else word for word in found]
 
 
 @dataclass(slots=True)
 class TextTerms:
-    """Term lists of a text for each analysed field. `folded` keeps one term per word, in order;
-    `stems` and `names` pair each term with the number of the word it came from."""
+    """Term lists of a text for each analysed field. `folded` and `latin` keep one term per word, in
+    order; `stems` and `names` pair each term with the number of the word it came from."""
 
     exact: list[str] = field(default_factory=list)
     folded: list[str] = field(default_factory=list)
+    latin: list[str] = field(default_factory=list)
     stems: list[tuple[str, int]] = field(default_factory=list)
     names: list[tuple[str, int]] = field(default_factory=list)
 
 
+_BEFORE_A_WORD = frozenset(" \t\r\n\"'«»„“”()[]—–-")
+_SENTENCE_ENDS = frozenset(".!?…:")
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    at = start - 1
+    while at >= 0 and text[at] in _BEFORE_A_WORD:
+        at -= 1
+    return at < 0 or text[at] in _SENTENCE_ENDS
+
+
 def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
     """Analyse a text once into the term lists of every field (the fast path used to index)."""
-    latin = stemmers_for(languages)
+    stemmers = stemmers_for(languages)
     terms = TextTerms()
-    exact, folded, stems, names = terms.exact, terms.folded, terms.stems, terms.names
-    for at, word in enumerate(words(text)):
-        forms = word_forms(word, latin)
+    exact, folded, latin, stems, names = terms.exact, terms.folded, terms.latin, terms.stems, terms.names
+    text = unicodedata.normalize("NFC", text)
+    cursor = 0
+    for at, word in enumerate(WORD.findall(text)):
+        if word[0].isupper() and _CYRILLIC_WORD.match(word):
+            # Where it stands is read only for the words it matters to.
+            cursor = text.find(word, cursor)
+            forms = word_forms(word, stemmers, _opens_sentence(text, cursor))
+            cursor += len(word)
+        else:
+            forms = word_forms(word, stemmers)
         exact.append(forms.exact)
         folded.append(forms.folded)
+        latin.append(forms.latin)
         stems += [(term, at) for term in forms.stems]
-        if forms.name:
-            names.append((forms.name, at))
+        names += [(term, at) for term in forms.names]
     return terms
 
 
@@ -234,7 +546,7 @@ class FoldFilter(Filter):
 
 
 class SnowballFilter(Filter):
-    """Stem lowercased tokens with a PyStemmer Snowball algorithm, giving folded stems."""
+    """Stem lowercased tokens by one of `stem`'s algorithms (a Snowball one, "turkic" or "russian")."""
 
     def __init__(self, algorithm: str) -> None:
         self.algorithm = algorithm
@@ -256,17 +568,17 @@ def word_tokenizer() -> RegexTokenizer:
 
 
 def azerbaijani_analyzer() -> Analyzer:
-    """Azerbaijani: Turkic lowercasing, then folded Turkish stems (no Azerbaijani Snowball)."""
-    return word_tokenizer() | LowercaseFilter("az") | SnowballFilter("turkish")
+    """Azerbaijani: Turkic lowercasing, then Turkish Snowball stems of the real word (ə read as e)."""
+    return word_tokenizer() | LowercaseFilter("az") | SnowballFilter("turkic")
 
 
 def turkish_analyzer() -> Analyzer:
-    """Turkish: Turkic lowercasing, then folded Turkish Snowball stems."""
-    return word_tokenizer() | LowercaseFilter("tr") | SnowballFilter("turkish")
+    """Turkish: Turkic lowercasing, then Turkish Snowball stems of the real word."""
+    return word_tokenizer() | LowercaseFilter("tr") | SnowballFilter("turkic")
 
 
 def russian_analyzer() -> Analyzer:
-    """Russian: lowercasing, Russian Snowball stems, transliterated to Latin."""
+    """Russian: lowercasing, then the first lemma of each word (in Cyrillic)."""
     return word_tokenizer() | LowercaseFilter("ru") | SnowballFilter("russian")
 
 

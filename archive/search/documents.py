@@ -146,6 +146,8 @@ def fields_of(document: dict, analysed: Any) -> dict[str, Any]:
     position = 0
 
     def described(texts: Iterable[str | None]) -> list[str]:
+        """Index the texts' words; give back their Latin-folded forms, which the fields of names
+        (title, places, people, subjects, keywords) hold."""
         nonlocal position
         words: list[str] = []
         for text in texts:
@@ -160,7 +162,7 @@ def fields_of(document: dict, analysed: Any) -> dict[str, Any]:
                 if term:
                     beginnings.append((term, at))
             position += len(part.folded) + 1
-            words += part.folded
+            words += part.latin
         return words
 
     title = described([document.get("title")])
@@ -178,7 +180,7 @@ def fields_of(document: dict, analysed: Any) -> dict[str, Any]:
         # Keywords follow the words, so that a tagged segment is a passage for its keyword.
         described([text])
         tagged = described(segment.get("keywords") or ())
-        speakers += [(term, start) for term in analysed(segment.get("speaker"), languages).folded]
+        speakers += [(term, start) for term in analysed(segment.get("speaker"), languages).latin]
         keywords += [(term, start) for term in tagged]
         starts.append(start)
         # As analysed (NFC): a snippet marks the words at the positions a query matched.

@@ -63,7 +63,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         ranked_as=("folded", 2.0),
         passage_as=("folded", 2.0),
     ),
-    FieldSpec("title", "counted", queried=True, ranked_as=("folded", 1.0)),
+    # The fields of names hold words folded to Latin letters, so that `place:Agdam` finds "Агдам".
+    FieldSpec("title", "counted", queried=True, ranked_as=("latin", 1.0)),
     FieldSpec(
         "stem",
         "located",

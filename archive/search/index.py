@@ -44,7 +44,7 @@ TESTIMONIES = "testimonies"
 # The layout of the files in an index folder. A folder written in another layout is not read: it is
 # rebuilt from the database (`archive serve` and the outbox writer do so by themselves). 4: the
 # schema's field class moved to `archive.search.fields`, and the TOC names it by its module.
-FORMAT = 4
+FORMAT = 5
 _CURRENT = "CURRENT"
 _GENERATION_PREFIX = "gen-"
 

@@ -23,7 +23,9 @@ from archive.search.analysis import (
     PREFIXED,
     WORD,
     fold,
+    fold_marks,
     lowercase_auto,
+    name_keys_looked_for,
     query_forms,
     stem,
     word_forms,
@@ -119,9 +121,12 @@ def _word(text: str, target: _Target, boost: float) -> wq.Query | None:
     terms: list[wq.Query] = []
     for fieldname, form, weight in target.forms:
         values = stems if form == "stems" else (getattr(forms, form),)
-        if form == "name" and target.synonyms and forms.name in target.synonyms:
-            # Only more terms on the name field: every other form still matches what was typed.
-            values = (forms.name, *target.synonyms[forms.name])
+        if form == "name":
+            # A name is looked for by the keys of its stems and lemmas too, as its inflected forms
+            # are indexed ("Xocalı": "Ходжалах" by their shared "xacal"); the authority's synonyms
+            # are only more terms on the name field: every other form still matches what was typed.
+            synonyms = (target.synonyms or {}).get(forms.name, ())
+            values = (*forms.names, *(key for other in synonyms for key in name_keys_looked_for(other)))
         for value in values:
             if value and (fieldname, value) not in seen:
                 seen.add((fieldname, value))
@@ -171,8 +176,10 @@ def _in_cyrillic(key: str) -> str:
     return written
 
 
-def folded_word(text: str) -> str:
-    return fold(lowercase_auto(text))
+def folded_word(text: str, on_text: bool = False) -> str:
+    """A word as a field holds it: the text's words folded within their script, the fields of
+    names' folded to Latin letters."""
+    return fold_marks(lowercase_auto(text)) if on_text else fold(lowercase_auto(text))
 
 
 def rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
@@ -186,7 +193,7 @@ def rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
     if isinstance(node, wq.FuzzyTerm):
         return wq.FuzzyTerm(
             text_field,
-            folded_word(node.text),
+            folded_word(node.text, on_text),
             boost=boost,
             maxdist=min(node.maxdist, _MAX_FUZZY),
             prefixlength=1,
@@ -196,7 +203,7 @@ def rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
             return _word(node.text, target, boost)
         return wq.Term(fieldname, folded_word(node.text), boost=boost)
     if isinstance(node, wq.Prefix):
-        prefix = folded_word(node.text)
+        prefix = folded_word(node.text, on_text)
         if len(prefix) < MIN_PREFIX:
             return rewrite(wq.Term(node.fieldname, node.text, boost=boost), target)
         if on_text and len(prefix) <= PREFIXED:
@@ -204,7 +211,7 @@ def rewrite(node: wq.Query, target: _Target) -> wq.Query | None:
             return wq.Prefix("prefix", prefix, boost=boost)
         return wq.Prefix(text_field, prefix, boost=boost)
     if isinstance(node, wq.Wildcard):
-        pattern = "".join(ch if ch in "*?" else folded_word(ch) for ch in node.text)
+        pattern = "".join(ch if ch in "*?" else folded_word(ch, on_text) for ch in node.text)
         if len(pattern.strip("*?")) < MIN_PREFIX:
             return None
         return wq.Wildcard(text_field, pattern, boost=boost)
@@ -249,7 +256,7 @@ def _compound(kind: type, children: Iterable[wq.Query], target: _Target, boost: 
 
 
 def _phrase(node: wq.Phrase, target: _Target, text_field: str, on_text: bool) -> wq.Query | None:
-    folded = [f for f in (folded_word(w) for w in node.words) if f]
+    folded = [f for f in (folded_word(w, on_text) for w in node.words) if f]
     if not folded:
         return None
     if len(folded) == 1:
