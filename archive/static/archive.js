@@ -2,6 +2,21 @@
 (function () {
   "use strict";
 
+  // The staff's menu: on a narrow screen one "Menu" button opens and closes it (Escape closes it
+  // and goes back to the button); on a wide one the button is hidden by the stylesheet.
+  var toggle = document.querySelector(".menu-toggle");
+  if (toggle) {
+    var menu = document.getElementById(toggle.getAttribute("aria-controls"));
+    var setOpen = function (open) { toggle.setAttribute("aria-expanded", open ? "true" : "false"); };
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () { setOpen(toggle.getAttribute("aria-expanded") !== "true"); });
+    menu.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || toggle.getAttribute("aria-expanded") !== "true") return;
+      setOpen(false);
+      toggle.focus();
+    });
+  }
+
   // Autocomplete: fill a search box's <datalist> from /search/suggest as the reader types.
   document.querySelectorAll("input[data-suggest]").forEach(function (input) {
     var list = document.getElementById(input.getAttribute("list"));
