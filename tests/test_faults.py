@@ -561,14 +561,15 @@ def _threads(pid: int) -> int:
 
 
 def _database_clients(since) -> int:
-    """How many connections opened since then sent the database anything in the last 0.3 s: with
-    no request made, only a writer polling the outbox (every 0.1 s here) does."""
+    """How many connections opened since then, other than this one, sent the database anything in
+    the last 0.3 s: with no request made, only a writer polling the outbox (every 0.1 s here) does."""
     from sqlalchemy import text
 
     with db.engine.connect() as connection:
         return connection.scalar(
             text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
                 " AND backend_start > :since AND query_start > now() - interval '0.3 seconds'"
             ),
             {"since": since},
