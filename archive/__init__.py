@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from flask import Flask
@@ -60,6 +61,12 @@ def create_app(config: dict | None = None, *, for_restore: bool = False) -> Flas
         # Several workers and the index writer share the file: wait for a lock rather than fail.
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # Each process names itself to the server, so `pg_stat_activity` says which node's worker
+        # (or command) holds a connection, a lock or a long query.
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        name = f"testimony-archive {socket.gethostname()}:{os.getpid()}"[:63]
+        options.setdefault("connect_args", {}).setdefault("application_name", name)
 
     # JSON as UTF-8, keys in the order built: most text here is Azerbaijani or Russian, which
     # escaping to \uXXXX made twice as long, and sorting every answer's keys cost each search.

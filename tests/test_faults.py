@@ -561,15 +561,16 @@ def _threads(pid: int) -> int:
 
 
 def _database_clients(since) -> int:
-    """How many connections opened since then, other than this one, sent the database anything in
-    the last 0.3 s: with no request made, only a writer polling the outbox (every 0.1 s here) does."""
+    """How many processes (each names itself to the server: `application_name`) sent the database
+    anything in the last 0.3 s on a connection opened since then, this one's aside: with no request
+    made, only the process whose writer polls the outbox (every 0.1 s here) does."""
     from sqlalchemy import text
 
     with db.engine.connect() as connection:
         return connection.scalar(
             text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid()"
+                "SELECT count(DISTINCT application_name) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 " AND backend_start > :since AND query_start > now() - interval '0.3 seconds'"
             ),
             {"since": since},
