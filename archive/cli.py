@@ -157,6 +157,9 @@ def serve(host: str, port: int, workers: int) -> None:
                 f"{host}:{port}",
                 "--access-logfile",
                 "-",
+                # The archive uses no gunicorn control interface; its one socket per user would be
+                # shared by every archive served on the machine.
+                "--no-control-socket",
                 "archive:create_app()",
             ],
         )

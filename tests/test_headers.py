@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -250,12 +251,16 @@ def test_archive_serve_is_plainly_local_without_host_and_secure_with_one(tmp_pat
     upgraded = subprocess.run([archive, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=99)
     assert upgraded.returncode == 0, upgraded.stderr
 
+    # The first server builds the instance's index; the other two then start side by side (each
+    # takes a second or two to boot).
     local, headers = _served_cookie(archive, env, [], _free_port())
     assert "session=" in local and "Secure" not in local
     assert headers["X-Frame-Options"] == "DENY"
 
-    deployed, _ = _served_cookie(archive, env, ["--host", "127.0.0.1"], _free_port())
+    with ThreadPoolExecutor(2) as pool:
+        deployed, told = pool.map(
+            lambda served: _served_cookie(archive, *served, _free_port())[0],
+            [(env, ["--host", "127.0.0.1"]), ({**env, "ARCHIVE_SECURE_TRANSPORT": "true"}, [])],
+        )
     assert "session=" in deployed and "Secure" in deployed
-
-    told, _ = _served_cookie(archive, {**env, "ARCHIVE_SECURE_TRANSPORT": "true"}, [], _free_port())
     assert "Secure" in told

@@ -245,6 +245,10 @@ def _drain(blocking: bool, timeout: float) -> int:
         return done
 
 
+# Fewer testimonies than this are indexed by the rebuilding process itself, not by two of its own.
+REBUILD_IN_ONE_PROCESS_BELOW = 20
+
+
 def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     """Rebuild every audience's index from the database. Returns the number of testimonies."""
     with _own_reads(), writer_lock():
@@ -266,7 +270,8 @@ def _rebuild_locked(progress: Callable[[int, int], None] | None = None) -> int:
                 if progress:
                     progress(min(total, (n + 1) * BATCH), total)
 
-        search_index().rebuild(documents())
+        # Starting the building processes costs more than a few testimonies take to index.
+        search_index().rebuild(documents(), procs=1 if total < REBUILD_IN_ONE_PROCESS_BELOW else None)
         # A change whose row id is below the position but had not committed when the documents
         # were read is not in the rebuilt index: the missing ids near the top are looked at again,
         # as a drain does with the ids it passes.
