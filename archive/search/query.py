@@ -203,15 +203,15 @@ def _did_you_mean(matching: Matching | None, q: str) -> str | None:
 def _place_names(snapshot: Snapshot) -> Callable[[str], bool]:
     """Whether a name key is a word of a place this index's testimonies name: such a name is looked
     for in every spelling and script alike (see `parsing.with_synonyms`), an ordinary word is not.
-    The places' keys are made on the first question, once per search."""
-    keys: set[str] | None = None
+    The places' keys are made once per snapshot, at the first search that asks."""
 
     def known(key: str) -> bool:
-        nonlocal keys
-        if keys is None:
+        if snapshot.place_keys is None:
             places = [value for kind, value in snapshot.facet_bits if kind == "place"]
-            keys = {query_forms(word).name for value in places for word in words(str(value))}
-        return key in keys
+            snapshot.place_keys = frozenset(
+                query_forms(word).name for value in places for word in words(str(value))
+            )
+        return key in snapshot.place_keys
 
     return known
 

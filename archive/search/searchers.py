@@ -85,6 +85,9 @@ class Snapshot:
     # The answers given at this moment of the index, newest last (`query.search` keeps them): never
     # shared with a later snapshot, so a commit to the index is the end of every one of them.
     answers: OrderedDict[tuple, tuple[Any, dict[str, Any]]] = field(default_factory=OrderedDict, repr=False)
+    # The name keys of the words of the places its testimonies name (`query._place_names`), made
+    # at the first search that asks, never shared with a later snapshot.
+    place_keys: frozenset[str] | None = field(default=None, repr=False)
 
     @property
     def entries(self) -> dict[int, TestimonyEntry]:
