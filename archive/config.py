@@ -78,6 +78,11 @@ def defaults(instance: Path) -> dict:
         # A testimony form sent after its session ended is kept this long (minutes) for whoever
         # signs in again in that browser, who finds it back in the form; then it goes.
         "DRAFT_SIGN_IN_MINUTES": 120,
+        # A refused form is kept as a draft only up to this size (a three-hour transcript is well
+        # under 1 MB), and at most this many wait for someone to sign in again at once: a form sent
+        # with no session at all is anybody's to send, and must not fill the database or memory.
+        "DRAFT_MAX_BYTES": 4 * 1024**2,
+        "DRAFTS_WAITING_MAX": 200,
         # Sign-in throttling: this many failures in the window lock the account, or the client
         # address, until the oldest of them is older than the window.
         "SIGN_IN_FAILURES_PER_ACCOUNT": 5,

@@ -212,3 +212,20 @@ def test_a_very_similar_title_and_transcript_are_named_with_how_alike_and_a_diff
 
     assert "a very similar title, and 100% of the transcript alike" in alike_page
     assert "may be the same testimony" not in other_page
+
+
+def test_forms_sent_without_a_session_cannot_fill_the_archive_with_drafts(app, create_testimony, csrf_on):
+    """Anybody may send the edit form with no session: what is kept for them to sign in again has a
+    size and a number it never passes, and past either nothing is kept and the page says so."""
+    testimony = create_testimony(state="draft")
+    path = f"/testimonies/{testimony.id}/edit"
+    app.config.update(DRAFT_MAX_BYTES=10_000, DRAFTS_WAITING_MAX=2)
+
+    huge = app.test_client().post(path, data={"title": "A fictional title", "vtt": "x" * 20_000})
+    assert huge.status_code == 400
+    assert "nothing was saved" in html.unescape(huge.text)
+    assert db.session.query(EditorDraft).count() == 0
+
+    kept = [app.test_client().post(path, data={"title": f"Fictional {n}"}) for n in range(3)]
+    assert [r.status_code for r in kept] == [302, 302, 400]
+    assert db.session.query(EditorDraft).filter(EditorDraft.user_id.is_(None)).count() == 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from archive import access
 from archive.access import Permission
@@ -55,11 +55,18 @@ def keep(user, testimony_id: int | None, fields: dict[str, str]) -> EditorDraft:
 
 
 def keep_until_sign_in(
-    key: str, testimony_id: int | None, fields: dict[str, str], minutes: float, *, replacing: str | None
-) -> None:
+    key: str,
+    testimony_id: int | None,
+    fields: dict[str, str],
+    minutes: float,
+    *,
+    replacing: str | None,
+    at_most: int,
+) -> bool:
     """Keep a form sent by a browser whose session had ended, under the new random key of its
     cookie, in place of the one its old key (`replacing`) held; drafts so kept that nobody took
-    back within `minutes` go."""
+    back within `minutes` go. Whoever has no session may send such a form, so no more than
+    `at_most` wait at once: False, and nothing kept, past that."""
     now = utcnow()
     db.session.execute(
         delete(EditorDraft).where(
@@ -72,10 +79,17 @@ def keep_until_sign_in(
                 EditorDraft.user_id.is_(None), EditorDraft.key_hash == key_hash(replacing)
             )
         )
+    waiting = db.session.scalar(
+        select(func.count()).select_from(EditorDraft).where(EditorDraft.user_id.is_(None))
+    )
+    if waiting >= at_most:
+        db.session.commit()
+        return False
     db.session.add(
         EditorDraft(key_hash=key_hash(key), testimony_id=testimony_id, fields=fields, saved_at=now)
     )
     db.session.commit()
+    return True
 
 
 def take_back(user, key: str, testimony_id: int | None, minutes: float) -> EditorDraft | None:

@@ -168,7 +168,11 @@ def autosave(testimony_id: int):
 def _autosave(testimony_id: int | None):
     """The form as typed so far, kept as the user's draft (not a version): the page's script sends
     it every few seconds of typing and shows the answer's time."""
-    draft = drafts.keep(current_user, testimony_id, _posted_fields())
+    fields = _posted_fields(int(current_app.config["DRAFT_MAX_BYTES"]))
+    if fields is None:
+        message = _("This form is too large to keep as a draft; save it to keep it.")
+        return jsonify({"error": {"code": "draft_too_large", "message": message, "fields": {}}}), 413
+    draft = drafts.keep(current_user, testimony_id, fields)
     when = format_time(draft.saved_at, "short")
     return jsonify(
         {"saved_at": draft.saved_at.isoformat() + "Z", "message": _("Draft saved at %(time)s", time=when)}
@@ -239,14 +243,17 @@ def _with_draft_taken(page, restored: bool):
     return response
 
 
-def _posted_fields() -> dict[str, str]:
+def _posted_fields(limit: int) -> dict[str, str] | None:
     """The testimony form as it was sent, without its token and button; an uploaded .vtt file as
-    its text."""
+    its text. None where it holds more than `limit` bytes: the file is not read past that."""
     fields = {key: value for key, value in request.form.items() if key not in ("csrf_token", "action")}
+    size = sum(len(value.encode()) for value in fields.values())
     upload = request.files.get("vtt_file")
     if upload is not None and upload.filename:
-        fields["vtt"] = upload.read().decode("utf-8-sig", errors="replace")
-    return fields
+        data = upload.read(max(0, limit - size) + 1)
+        size += len(data)
+        fields["vtt"] = data.decode("utf-8-sig", errors="replace")
+    return fields if size <= limit else None
 
 
 def keep_refused_form():
@@ -257,7 +264,9 @@ def keep_refused_form():
     if request.method != "POST" or request.endpoint not in KEPT_FORMS:
         return None
     testimony_id = (request.view_args or {}).get("testimony_id")
-    fields = _posted_fields()
+    fields = _posted_fields(int(current_app.config["DRAFT_MAX_BYTES"]))
+    if fields is None:
+        return None
     if testimony_id is None:
         back = url_for("editor.new", draft="restore")
     else:
@@ -284,7 +293,11 @@ def keep_refused_form():
         return redirect(back)
     minutes = float(current_app.config["DRAFT_SIGN_IN_MINUTES"])
     key = secrets.token_urlsafe(32)
-    drafts.keep_until_sign_in(key, testimony_id, fields, minutes, replacing=request.cookies.get(DRAFT_COOKIE))
+    waiting_max = int(current_app.config["DRAFTS_WAITING_MAX"])
+    if not drafts.keep_until_sign_in(
+        key, testimony_id, fields, minutes, replacing=request.cookies.get(DRAFT_COOKIE), at_most=waiting_max
+    ):
+        return None
     message = _(
         "Your session had ended, so nothing was saved yet. Sign in again: what you typed is kept, "
         "and you will find it back in the form."
