@@ -91,20 +91,26 @@ def _listing(rows: list[tuple[Entry, int | None]], q: str) -> Listing:
     return Listing(rows[:LISTED], len(rows))
 
 
+def _with_counts(model: type, entry_column, testimony_column) -> list[tuple[Any, int]]:
+    """Every row of `model` (places or subjects) with the number of testimonies, not deleted, that
+    name it through the link table these two columns belong to."""
+    named = (
+        select(entry_column.label("entry_id"), func.count().label("testimonies"))
+        .join(Testimony, Testimony.id == testimony_column)
+        .where(Testimony.deleted_at.is_(None))
+        .group_by(entry_column)
+        .subquery()
+    )
+    query = select(model, func.coalesce(named.c.testimonies, 0)).outerjoin(
+        named, named.c.entry_id == model.id
+    )
+    return [(entry, count) for entry, count in db.session.execute(query)]
+
+
 def list_places(user, q: str = "") -> Listing:
     """Places with the number of (not deleted) testimonies naming each."""
     access.require(user, Permission.AUTHORITY_EDIT)
-    named = (
-        select(testimony_places.c.place_id, func.count().label("testimonies"))
-        .join(Testimony, Testimony.id == testimony_places.c.testimony_id)
-        .where(Testimony.deleted_at.is_(None))
-        .group_by(testimony_places.c.place_id)
-        .subquery()
-    )
-    query = select(Place, func.coalesce(named.c.testimonies, 0)).outerjoin(
-        named, named.c.place_id == Place.id
-    )
-    return _listing([(place, count) for place, count in db.session.execute(query)], q)
+    return _listing(_with_counts(Place, testimony_places.c.place_id, testimony_places.c.testimony_id), q)
 
 
 def list_people(user, q: str = "") -> Listing:
@@ -485,17 +491,7 @@ def list_subjects(user, q: str = "") -> Listing:
     """Subjects, entries and those only testimonies have named, with the number of (not deleted)
     testimonies of each."""
     access.require(user, Permission.AUTHORITY_EDIT)
-    named = (
-        select(testimony_subjects.c.subject_id, func.count().label("testimonies"))
-        .join(Testimony, Testimony.id == testimony_subjects.c.testimony_id)
-        .where(Testimony.deleted_at.is_(None))
-        .group_by(testimony_subjects.c.subject_id)
-        .subquery()
-    )
-    query = select(Subject, func.coalesce(named.c.testimonies, 0)).outerjoin(
-        named, named.c.subject_id == Subject.id
-    )
-    rows = [(subject, count) for subject, count in db.session.execute(query)]
+    rows = _with_counts(Subject, testimony_subjects.c.subject_id, testimony_subjects.c.testimony_id)
     q = " ".join((q or "").split())
     if q:
         wanted = subject_key(q)
