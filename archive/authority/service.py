@@ -15,12 +15,12 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
 from archive import access
@@ -674,22 +674,25 @@ def _build() -> SearchNames:
     )
 
 
+@cache
+def _names_version() -> Select:
+    """The newest change of places, people and subjects, and the newest consent version: built
+    once, as it is asked at every search."""
+    return select(
+        select(func.max(Place.updated_at)).scalar_subquery(),
+        select(func.max(Person.updated_at)).scalar_subquery(),
+        select(func.max(Subject.updated_at)).scalar_subquery(),
+        select(func.max(ConsentVersion.id)).scalar_subquery(),
+    )
+
+
 def search_names() -> SearchNames:
     """The authority's search names, rebuilt only when it (or a consent) has changed since.
 
     One indexed query per call: the newest change of places, people and subjects, and the newest consent
     version (a narrator may have asked for anonymity since). The built names are kept per app.
     """
-    version = tuple(
-        db.session.execute(
-            select(
-                select(func.max(Place.updated_at)).scalar_subquery(),
-                select(func.max(Person.updated_at)).scalar_subquery(),
-                select(func.max(Subject.updated_at)).scalar_subquery(),
-                select(func.max(ConsentVersion.id)).scalar_subquery(),
-            )
-        ).one()
-    )
+    version = tuple(db.session.connection().execute(_names_version()).one())
     cache = current_app.extensions.setdefault("archive_authority_names", {})
     cached = cache.get("names")
     if cached is not None and cached[0] == version:

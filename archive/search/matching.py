@@ -238,12 +238,8 @@ class Matching:
                 terms.update(term for term, _ in self._prefixed(leaf, node))
             elif isinstance(node, wq.Wildcard):
                 terms.update(t.decode("utf-8") for t in codec.wildcard_terms(node, leaf))
-            elif fieldname == PHRASED:
-                terms.update(Automata.find_matches(dfa, _Cursor(self._vocabulary(leaf, fieldname))))
             elif fieldname in leaf.indexed_field_names():
-                # Other fields (the exact forms "did you mean" looks in) are walked on disk: they are
-                # asked of rarely, and a vocabulary in memory costs every worker its size.
-                terms.update(Automata.find_matches(dfa, leaf.cursor(fieldname)))
+                terms.update(Automata.find_matches(dfa, _Cursor(self._vocabulary(leaf, fieldname))))
         return terms
 
     def _phrase_matches(

@@ -22,10 +22,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from archive import access
@@ -124,10 +125,26 @@ class Behind:
     gaps: tuple[int, ...]
     testimonies: frozenset[int]
 
-    def unapplied(self) -> ColumnElement[bool]:
-        """The outbox rows this index had not applied."""
-        where = OutboxEntry.id > self.position
-        return where | OutboxEntry.id.in_(self.gaps) if self.gaps else where
+    @staticmethod
+    def unapplied() -> ColumnElement[bool]:
+        """The outbox rows this index had not applied: a condition on the values of `bound`,
+        the same object for every search, so a statement built with it once is compiled once."""
+        return _unapplied()
+
+    @property
+    def bound(self) -> dict[str, object]:
+        """The values `unapplied` is run with."""
+        return {"position": self.position, "gaps": list(self.gaps)}
+
+
+@cache
+def _unapplied() -> ColumnElement[bool]:
+    return (OutboxEntry.id > bindparam("position")) | OutboxEntry.id.in_(bindparam("gaps", expanding=True))
+
+
+@cache
+def _unapplied_testimonies() -> Select:
+    return select(OutboxEntry.testimony_id).where(_unapplied()).distinct()
 
 
 def _live_gaps(state: dict) -> dict[int, float]:
@@ -149,7 +166,7 @@ def behind() -> Behind:
     small: the rows a writer has not reached yet, normally none.
     """
     found = _behind_at()
-    ids = db.session.scalars(select(OutboxEntry.testimony_id).where(found.unapplied()).distinct())
+    ids = db.session.connection().execute(_unapplied_testimonies(), found.bound).scalars()
     return Behind(found.position, found.gaps, frozenset(ids))
 
 
@@ -213,9 +230,9 @@ def _drain(blocking: bool, timeout: float) -> int:
                 return _rebuild_locked()
             while True:
                 gaps = _live_gaps(state)
-                unapplied = Behind(state["position"], tuple(sorted(gaps)), frozenset()).unapplied()
+                position = Behind(state["position"], tuple(sorted(gaps)), frozenset())
                 query = select(OutboxEntry.id, OutboxEntry.testimony_id).order_by(OutboxEntry.id)
-                rows = session.execute(query.where(unapplied).limit(BATCH)).all()
+                rows = session.execute(query.where(position.unapplied()).limit(BATCH), position.bound).all()
                 if not rows:
                     state["gaps"] = {str(k): v for k, v in gaps.items()}
                     break
@@ -318,7 +335,7 @@ class Lag:
 def lag() -> Lag:
     stale = _behind_at()
     rows, oldest = db.session.execute(
-        select(func.count(), func.min(OutboxEntry.created_at)).where(stale.unapplied())
+        select(func.count(), func.min(OutboxEntry.created_at)).where(stale.unapplied()), stale.bound
     ).one()
     seconds = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
     return Lag(rows, round(seconds, 1))

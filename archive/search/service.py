@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, exists, func, select, text
+from sqlalchemy import Select, bindparam, exists, func, select, text
 from sqlalchemy.orm import aliased
 
 from archive import access
@@ -94,8 +94,10 @@ def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
 
 @cache
 def _standing_query() -> Select:
-    """What `_standing` reads of a page of hits, built once (building the statement costs more than
-    running it): each testimony with its narrator, published revision and consent in force."""
+    """What `_standing` reads of a page of hits (`ids`) that no outbox row unapplied at the search's
+    position has changed since: each testimony with its narrator, published revision and consent in
+    force. Built once, with its values bound at each search: building the statement, and even
+    making its key for the compiled-statement cache, costs more than running it."""
     consent = aliased(ConsentVersion)
     in_force = (
         select(func.max(ConsentVersion.number))
@@ -103,6 +105,7 @@ def _standing_query() -> Select:
         .correlate(Testimony)
         .scalar_subquery()
     )
+    changed = exists().where(OutboxEntry.testimony_id == Testimony.id, Behind.unapplied())
     return (
         select(
             Testimony.id,
@@ -124,6 +127,7 @@ def _standing_query() -> Select:
         .join(Narrator, Narrator.id == Testimony.narrator_id)
         .outerjoin(Revision, Revision.id == Testimony.published_revision_id)
         .outerjoin(consent, (consent.testimony_id == Testimony.id) & (consent.number == in_force))
+        .where(Testimony.id.in_(bindparam("ids", expanding=True)), ~changed)
     )
 
 
@@ -133,8 +137,7 @@ def _standing(user, ids: list[int], stale: Behind) -> dict[int, access.Standing]
     not a model per hit. The title and narrator are the published version's for everybody but
     staff; they are the working copy's unless an edit waits for review, and only then are two
     fields of the published snapshot read, in one more query, never its transcript."""
-    changed = exists().where(OutboxEntry.testimony_id == Testimony.id, stale.unapplied())
-    rows = db.session.execute(_standing_query().where(Testimony.id.in_(ids), ~changed)).all()
+    rows = db.session.connection().execute(_standing_query(), {"ids": ids, **stale.bound}).all()
     standing = {
         row.id: access.Standing(
             deleted=row.deleted_at is not None,
