@@ -205,6 +205,48 @@ def test_rows_every_active_node_applied_are_pruned_and_a_node_gone_too_long_rebu
         db.engine.dispose()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_once_every_row_is_pruned_the_next_change_is_numbered_past_them_and_applied(app, users):
+    """Outbox ids are positions. Once pruning has taken every row, a withdrawal must still be
+    numbered past what was pruned: numbered from 1 again (as SQLite did without AUTOINCREMENT),
+    every node would take it for applied and the database check would not hide it either."""
+    from archive.operations import create_testimony, withdraw
+    from archive.search.models import IndexNode
+    from archive.search.outbox import behind, prune, rebuild
+
+    made = [
+        create_testimony(users["admin"], sample_body(title=f"The fictional ferry crossing {n}"), publish=True)
+        for n in range(2)
+    ]
+    drain()
+    _age_outbox(3600)
+    assert prune(7) >= 2
+    assert _outbox_rows() == 0
+    pruned = db.session.get(IndexNode, IndexNode.PRUNED).position
+
+    withdraw(users["admin"], made[0])
+    newest = db.session.scalar(db.select(db.func.max(OutboxEntry.id)))
+    assert newest > pruned
+    # Before this node applies it, searches leave it out; then the drain applies it (one
+    # testimony re-indexed, not a rebuild of both).
+    assert made[0].id in behind().testimonies
+    assert drain() == 1
+    assert [h["id"] for h in search(search_index(), "public", "ferry crossing")["hits"]] == [made[1].id]
+    assert check() == []
+
+    # A rebuild with nothing left in the outbox starts past the pruned rows, so the next drain
+    # applies changes rather than rebuilding again.
+    db.session.commit()  # ends the read the search began, from before the drain wrote
+    _age_outbox(3600)
+    prune(7)
+    assert _outbox_rows() == 0
+    rebuild()
+    db.session.commit()  # the rebuild wrote from a connection of its own
+    withdraw(users["admin"], made[1])
+    assert drain() == 1
+    assert search(search_index(), "public", "ferry crossing")["total"] == 0
+
+
 def test_a_rebuild_killed_mid_way_leaves_nothing_the_next_one_does_not_clean(app, create_testimony):
     from archive.search.outbox import index_root, rebuild
 

@@ -10,7 +10,12 @@ from archive.timeutil import utcnow
 
 
 class OutboxEntry(db.Model):
+    """A change to a testimony that every node's index is to apply. Its id is a position: nodes
+    record how far they have applied by it, so it is never handed out twice, even once the rows
+    before it are pruned (on SQLite that takes AUTOINCREMENT; PostgreSQL's sequence never goes back)."""
+
     __tablename__ = "search_outbox"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
     testimony_id: Mapped[int] = mapped_column(index=True)
