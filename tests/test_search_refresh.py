@@ -95,7 +95,7 @@ def test_an_answer_is_given_again_only_for_the_very_same_question(tmp_path, monk
     assert search(index, "public", "lantern", remember=2, filters={"lang": "az"})["total"] == 0
     assert search(index, "public", "lantern", remember=2, synonyms={})["total"] == 2
     assert len(evaluated) == 4
-    # Only the last `remember` answers are kept, and none at all without it.
+    # At most `remember` answers are kept (here one on trial, one asked again), none without it.
     evaluated.clear()
     search(index, "public", "orchard", remember=2)
     search(index, "public", "lantern", remember=2, page=2)
@@ -104,3 +104,22 @@ def test_an_answer_is_given_again_only_for_the_very_same_question(tmp_path, monk
     search(index, "public", "orch*")
     search(index, "public", "orch*")
     assert len(evaluated) == 5
+
+
+def test_an_answer_asked_again_outlasts_a_stream_of_searches_asked_once(tmp_path, monkeypatch):
+    from archive.search import query as module
+
+    evaluated = []
+    real = module._search
+    monkeypatch.setattr(module, "_search", lambda *args: evaluated.append(args[1]) or real(*args))
+    index = SearchIndex(tmp_path)
+    index.apply([(n, {"public": _doc(n, "lantern")}) for n in (1, 2)])
+    search(index, "public", "lantern", remember=10)
+    search(index, "public", "lantern", remember=10)
+    for n in range(50):  # the long tail: each typed once, many more than there is room for
+        search(index, "public", f"orchard{n}", remember=10)
+    evaluated.clear()
+    assert search(index, "public", "lantern", remember=10)["total"] == 2
+    assert evaluated == [], "asked twice, it was kept ahead of the searches asked once"
+    search(index, "public", "orchard0", remember=10)
+    assert evaluated == ["orchard0"], "asked once, it made room for those after it"

@@ -277,7 +277,8 @@ def _rebuild_locked(progress: Callable[[int, int], None] | None = None) -> int:
         # Past every row there is, and past what was pruned when there is none: a position below
         # the pruned one would have the next drain rebuild again.
         pruned = session.get(IndexNode, IndexNode.PRUNED)
-        position = max(session.scalar(select(func.max(OutboxEntry.id))) or 0, pruned.position if pruned else 0)
+        top = session.scalar(select(func.max(OutboxEntry.id))) or 0
+        position = max(top, pruned.position if pruned else 0)
         ids = list(session.scalars(select(Testimony.id).order_by(Testimony.id)))
         total = len(ids)
 

@@ -268,9 +268,10 @@ def search(
     (without it, only forms of one name in other scripts or spellings). `hidden` testimonies are
     left out of everything: hits, total, facets and suggestion.
 
-    The answer is a function of the index at one moment and of these arguments alone, so the last
+    The answer is a function of the index at one moment and of these arguments alone, so up to
     `remember` answers are kept with the audience's snapshot and given again while no commit has
-    changed the index (a commit makes a new snapshot, with none kept). What the database says of
+    changed the index (a commit makes a new snapshot, with none kept); answers asked more than once
+    are kept ahead of those asked once (`searchers.KeptAnswers`). What the database says of
     each hit now is the caller's to check, every time (`service.search_for`).
     """
     if sort not in SORTS:
@@ -283,7 +284,8 @@ def search(
     with index.reading(audience) as snapshot:
         kept = snapshot.answers.get(key)
         if kept is not None and kept[0][0] is synonyms and kept[0][1] is names:
-            snapshot.answers.move_to_end(key)
+            if remember > 0:
+                snapshot.answers.keep(key, kept, remember)
             return _copy(kept[1])
         result = _search(
             snapshot,
@@ -299,9 +301,7 @@ def search(
             hidden,
         )
         if remember > 0:
-            snapshot.answers[key] = ((synonyms, names), result)
-            while len(snapshot.answers) > remember:
-                snapshot.answers.popitem(last=False)
+            snapshot.answers.keep(key, ((synonyms, names), result), remember)
         return _copy(result)
 
 

@@ -65,6 +65,58 @@ def _grouped(facet_bits: dict[tuple[str, Any], int], names: FacetNames) -> Facet
     return FacetGroups(key_of, shown, shown_of, grouped_bits, forms)
 
 
+class KeptAnswers:
+    """The answers given at one moment of an index, kept so that a search asked again is not
+    worked out again, in a way the long tail of searches typed once cannot flush (the "2Q" cache of
+    Johnson and Shasha): a new answer is kept on trial, in a fifth of the room; the questions whose
+    answers left the trial are remembered, keys only, for twice the room; a question asked again
+    while its answer or its key is remembered goes to the protected part, the rest of the room,
+    whose least recently asked answer leaves it when it is full."""
+
+    TRIAL_SHARE = 5
+    REMEMBERED = 2
+
+    def __init__(self) -> None:
+        self._trial: OrderedDict[tuple, Any] = OrderedDict()
+        self._protected: OrderedDict[tuple, Any] = OrderedDict()
+        self._asked: OrderedDict[tuple, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._trial) + len(self._protected)
+
+    def get(self, key: tuple) -> Any:
+        found = self._protected.get(key)
+        if found is not None:
+            self._protected.move_to_end(key)
+            return found
+        return self._trial.get(key)
+
+    def keep(self, key: tuple, answer: Any, room: int) -> None:
+        """Keep an answer (or one just given again), at most `room` answers in all."""
+        trial = max(1, room // self.TRIAL_SHARE)
+        protected = room - trial
+        remembered = key in self._asked
+        if remembered:
+            del self._asked[key]
+        again = remembered or key in self._protected or key in self._trial
+        if again and protected > 0:
+            self._trial.pop(key, None)
+            self._protected[key] = answer
+            self._protected.move_to_end(key)
+        else:
+            self._trial[key] = answer
+            self._trial.move_to_end(key)
+        while len(self._protected) > protected:
+            self._forget(self._protected.popitem(last=False)[0], room)
+        while len(self._trial) > trial:
+            self._forget(self._trial.popitem(last=False)[0], room)
+
+    def _forget(self, key: tuple, room: int) -> None:
+        self._asked[key] = None
+        while len(self._asked) > room * self.REMEMBERED:
+            self._asked.popitem(last=False)
+
+
 @dataclass
 class Snapshot:
     """An audience's searcher at one moment, with a table of its testimonies by docnum."""
@@ -82,9 +134,9 @@ class Snapshot:
     _facet_bits: dict[tuple[str, Any], int] | None = field(default=None, repr=False)
     # The facet values grouped (`facet_groups`), with the `FacetNames` they were grouped by.
     _groups: tuple[FacetNames, FacetGroups] | None = field(default=None, repr=False)
-    # The answers given at this moment of the index, newest last (`query.search` keeps them): never
-    # shared with a later snapshot, so a commit to the index is the end of every one of them.
-    answers: OrderedDict[tuple, tuple[Any, dict[str, Any]]] = field(default_factory=OrderedDict, repr=False)
+    # The answers given at this moment of the index (`query.search` keeps them): never shared with
+    # a later snapshot, so a commit to the index is the end of every one of them.
+    answers: KeptAnswers = field(default_factory=KeptAnswers, repr=False)
     # The name keys of the words of the places its testimonies name (`query._place_names`), made
     # at the first search that asks, never shared with a later snapshot.
     place_keys: frozenset[str] | None = field(default=None, repr=False)
