@@ -7,6 +7,7 @@ real instead and the tables are emptied after them. A small factory makes testim
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
-from sqlalchemy import event, select, text
+from sqlalchemy import create_engine, event, make_url, select, text
 
 from archive import create_app
 from archive.extensions import db
@@ -29,10 +30,29 @@ TEST_PASSWORD_HASH = "pbkdf2:sha256:1"
 
 
 def postgres_url() -> str | None:
+    """The PostgreSQL database the tests run on: ARCHIVE_TEST_POSTGRES_URL's, or, when pytest-xdist
+    runs the suite in several processes, a database of each worker's own on that server."""
     url = os.environ.get("ARCHIVE_TEST_POSTGRES_URL")
     if not url and os.environ.get("CI"):
         raise RuntimeError("CI must run the PostgreSQL tests: set ARCHIVE_TEST_POSTGRES_URL")
-    return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return _worker_database(url, worker) if url and worker else url
+
+
+@functools.cache
+def _worker_database(url: str, worker: str) -> str:
+    """A database for this worker beside the given one, made afresh at its first use in the run
+    (the test role may create databases: `.ci/test` gives it that right)."""
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def pytest_configure(config) -> None:
