@@ -179,14 +179,12 @@ def _did_you_mean(matching: Matching | None, q: str) -> str | None:
         # As Whoosh's corrector ranks them: the most frequent word within two edits, then the first.
         # Only words of a testimony still in the index: a removed one's words stay in the term
         # table until its segment is merged, and a withdrawn name must not come back as a hint.
-        found = [
-            term
-            for term in matching.expand(wq.FuzzyTerm("exact", forms.exact, maxdist=2, prefixlength=1))
-            if matching.scores(wq.Term("exact", term))
-        ]
-        if not found:
+        # Their postings are read in that order, up to the first such word, not for every one.
+        near = matching.expand(wq.FuzzyTerm("exact", forms.exact, maxdist=2, prefixlength=1))
+        ranked = sorted(near, key=lambda term: (-reader.frequency("exact", term), term))
+        replacement = next((term for term in ranked if matching.scores(wq.Term("exact", term))), None)
+        if replacement is None:
             continue
-        replacement = min(found, key=lambda term: (-reader.frequency("exact", term), term))
         if word[0].isupper():
             replacement = (
                 "İ" if replacement[0] == "i" and word[0] == "İ" else replacement[0].upper()
