@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -118,20 +118,24 @@ def list_people(user, q: str = "") -> Listing:
     return _listing([(person, None) for person in db.session.scalars(select(Person))], q)
 
 
-def get_place(user, place_id: int) -> Place:
+Entry = TypeVar("Entry", Place, Person, Subject)
+
+
+def _entry(user, model: type[Entry], entry_id: int) -> Entry:
+    """An authority entry of one kind, for those who may edit the authority."""
     access.require(user, Permission.AUTHORITY_EDIT)
-    place = db.session.get(Place, place_id)
-    if place is None:
+    entry = db.session.get(model, entry_id)
+    if entry is None:
         raise NotFound()
-    return place
+    return entry
+
+
+def get_place(user, place_id: int) -> Place:
+    return _entry(user, Place, place_id)
 
 
 def get_person(user, person_id: int) -> Person:
-    access.require(user, Permission.AUTHORITY_EDIT)
-    person = db.session.get(Person, person_id)
-    if person is None:
-        raise NotFound()
-    return person
+    return _entry(user, Person, person_id)
 
 
 def testimonies_naming(place: Place) -> int:
@@ -501,11 +505,7 @@ def list_subjects(user, q: str = "") -> Listing:
 
 
 def get_subject(user, subject_id: int) -> Subject:
-    access.require(user, Permission.AUTHORITY_EDIT)
-    subject = db.session.get(Subject, subject_id)
-    if subject is None:
-        raise NotFound()
-    return subject
+    return _entry(user, Subject, subject_id)
 
 
 def subject_names_of(subject: Subject) -> list[str]:
