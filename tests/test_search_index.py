@@ -263,6 +263,35 @@ def test_rebuild_keeps_each_audiences_text_to_that_audience(index, procs):
     assert all(ids(search(index, audience, "lantern")) == [1] for audience in ("public", "research", "staff"))
 
 
+@pytest.mark.parametrize("procs", [1, 2])
+def test_a_rebuilt_public_index_holds_public_documents_only_each_once(index, procs):
+    index.rebuild(
+        [
+            (1, everywhere(fictional(1, "lantern"))),
+            (2, {"public": fictional(2, "candle"), "staff": fictional(2, "candle secretword")}),
+            (3, {"research": fictional(3, "candle"), "staff": fictional(3, "candle")}),
+            (4, {"public": fictional(4, "candle"), "research": fictional(4, "candle secretword")}),
+        ],
+        procs=procs,
+    )
+    # The public tier's segments hold no restricted word, not even in the term table.
+    public = index.root / "public" / (index.root / "public" / "CURRENT").read_text().strip()
+    assert not [p for p in public.rglob("*") if p.is_file() and b"secretword" in p.read_bytes()]
+    # The others link the public tier too, with its documents not for them deleted there: a
+    # testimony is counted, faceted and listed once, as the audience's own document.
+    for audience, expected in (("public", [2, 4]), ("research", [3, 4]), ("staff", [2, 3])):
+        result = search(index, audience, "candle")
+        assert sorted(ids(result)) == expected
+        assert result["total"] == 2
+        assert dict(result["facets"]["language"]) == {"az": 2}
+    assert sorted(index.stamps("staff")) == [1, 2, 3]
+    assert ids(search(index, "research", "secretword")) == [4]
+    # A later change to a testimony whose public document the research index holds deleted.
+    index.apply([(4, {"public": fictional(4, "candle", version=2), "research": None})])
+    assert sorted(ids(search(index, "research", "candle"))) == [3]
+    assert sorted(ids(search(index, "public", "candle"))) == [2, 4]
+
+
 def test_an_index_rebuilt_from_shared_documents_takes_later_changes(index):
     index.rebuild([(1, everywhere(fictional(1, "lantern"))), (2, everywhere(fictional(2, "lantern")))])
     index.apply([(1, {"staff": fictional(1, "lantern", version=2)})])

@@ -1,5 +1,11 @@
 """Building segments from documents: each testimony's documents grouped by the audiences that
-share them, written by one process or several into a staging folder, one index per group."""
+share them, written by one process or several into a staging folder.
+
+A change writes one index per group of audiences. A rebuild writes one per tier instead: each
+document goes to the index of the least trusted audience it is for (public, then research, then
+staff), and each audience's index links the segments of its own tier and of the tiers below, with
+the documents not for it marked deleted there. The public index then reads the segments of one
+tier only, holding nothing but public documents, and most searches read half as many segments."""
 
 from __future__ import annotations
 
@@ -22,7 +28,8 @@ _QUEUED = 8
 _POLL_SECONDS = 1.0
 
 Shared = list[tuple[tuple[str, ...], dict]]
-Built = list[tuple[tuple[str, ...], Path]]
+# Each index written: the audiences of each of its documents, in the order written, and its folder.
+Built = list[tuple[list[tuple[str, ...]], Path]]
 
 
 def check_audience(audience: str) -> None:
@@ -55,17 +62,23 @@ def group(testimony_id: int, documents: dict[str, dict | None]) -> Shared:
 
 
 class GroupWriters:
-    """Writers of the testimony index, one per group of audiences, in a staging folder."""
+    """Writers of the testimony index in a staging folder, one per group of audiences, or with
+    `tiers` one per least trusted audience of a group (see the module's note)."""
 
-    def __init__(self, staging: Path) -> None:
+    def __init__(self, staging: Path, tiers: bool = False) -> None:
         self.staging = staging
+        self._tiers = tiers
         self._writers: dict[tuple[str, ...], Any] = {}
+        self._members: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
 
     def add(self, shared: Shared) -> None:
         analysed = AnalysisCache()
         for audiences, document in shared:
-            writer = self._writers.get(audiences) or self._open(audiences)
+            # AUDIENCES runs from the least trusted, and a group lists its audiences in that order.
+            key = audiences[:1] if self._tiers else audiences
+            writer = self._writers.get(key) or self._open(key)
             writer.add_document(**fields_of(document, analysed))
+            self._members[key].append(audiences)
 
     def _path(self, audiences: tuple[str, ...]) -> Path:
         return self.staging / "+".join(audiences)
@@ -74,20 +87,32 @@ class GroupWriters:
         path = self._path(audiences)
         path.mkdir(parents=True)
         writer = self._writers[audiences] = SegmentWriter(path)
+        self._members[audiences] = []
         return writer
 
     def commit(self) -> Built:
-        """Commit every writer; the groups written, each with its index folder."""
+        """Commit every writer; the indexes written (see `Built`)."""
         written = []
-        for audiences, writer in self._writers.items():
+        for key, writer in self._writers.items():
             writer.commit()
-            written.append((audiences, self._path(audiences)))
+            written.append((self._members[key], self._path(key)))
         return written
 
     def cancel(self) -> None:
         for writer in self._writers.values():
             if not writer.is_closed:
                 writer.cancel()
+
+
+def sources_for(built: Built, audience: str) -> list[tuple[Path, list[bool]]]:
+    """The indexes written that hold a document for this audience, each with whether each of its
+    documents is one (in the order written)."""
+    found = []
+    for members, path in built:
+        wanted = [audience in audiences for audiences in members]
+        if any(wanted):
+            found.append((path, wanted))
+    return found
 
 
 @contextmanager
@@ -104,7 +129,7 @@ def _collection_paused() -> Iterator[None]:
 
 
 def build_here(shared: Iterable[Shared], staging: Path, progress: Callable[[int], None] | None) -> Built:
-    writers = GroupWriters(staging)
+    writers = GroupWriters(staging, tiers=True)
     try:
         with _collection_paused():
             for done, documents in enumerate(shared, start=1):
@@ -120,7 +145,7 @@ def build_here(shared: Iterable[Shared], staging: Path, progress: Callable[[int]
 def _build_worker(inbox: Any, results: Any, staging: str) -> None:
     """A rebuild process writing what arrives into indexes of its own, until told to stop."""
     gc.disable()
-    writers = GroupWriters(Path(staging))
+    writers = GroupWriters(Path(staging), tiers=True)
     try:
         while (shared := inbox.get()) is not None:
             writers.add(shared)

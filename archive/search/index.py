@@ -30,6 +30,7 @@ from archive.search.building import (
     check_audience,
     check_documents,
     group,
+    sources_for,
 )
 from archive.search.codec import INDEX_NAME
 from archive.search.fields import testimony_schema
@@ -149,7 +150,8 @@ class SearchIndex:
                 raise
             for audience in AUDIENCES:
                 path = self._ensure_generation(audience)
-                sources = [source for group, source in built if audience in group]
+                # A group's index holds only documents for every audience of the group.
+                sources = [source for source, _ in sources_for(built, audience)]
                 self._replace(path / TESTIMONIES, keys, sources)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -293,7 +295,7 @@ class SearchIndex:
             else:
                 built = build_here(shared, staging, progress)
             for audience, path in fresh.items():
-                link_segments([source for group, source in built if audience in group], path / TESTIMONIES)
+                link_segments(sources_for(built, audience), path / TESTIMONIES)
         except BaseException:
             for path in fresh.values():
                 shutil.rmtree(path, ignore_errors=True)

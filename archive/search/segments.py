@@ -181,9 +181,26 @@ def linked_segments(source: Path, target: Path) -> list:
     return list(segments)
 
 
-def link_segments(sources: list[Path], target: Path) -> None:
-    """Make the empty index at target hold every segment of the source indexes, by hard links."""
-    segments = [segment for source in sources for segment in linked_segments(source, target)]
+def link_segments(sources: list[tuple[Path, list[bool]]], target: Path) -> None:
+    """Make the empty index at target hold the segments of the source indexes, by hard links, each
+    source given with whether each of its documents (in the order written) is for the target; those
+    that are not are marked deleted in the target's TOC, and a segment with none that is is left out."""
+    segments = []
+    for source, wanted in sources:
+        storage = FileStorage(str(source))
+        first = 0
+        for segment in whoosh_index.TOC.read(storage, codec.INDEX_NAME).segments:
+            count = segment.doc_count_all()
+            for docnum, kept in enumerate(wanted[first : first + count]):
+                if not kept:
+                    segment.delete_document(docnum)
+            first += count
+            if segment.deleted_count() < count:
+                for name in segment.list_files(storage):
+                    os.link(source / name, target / name)
+                segments.append(segment)
+        if first != len(wanted):
+            raise ValueError(f"{source} holds {first} documents, not the {len(wanted)} written")
     if segments:
         index = whoosh_index.open_dir(str(target))
         toc = whoosh_index.TOC(index.schema, segments, index.latest_generation() + 1)
