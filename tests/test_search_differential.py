@@ -325,11 +325,18 @@ def written(tmp_path_factory):
     theirs.index.close()
 
 
-def test_a_rebuild_writes_what_whoosh_would_write(tmp_path):
+@pytest.mark.parametrize(("procs", "segment_words"), [(1, None), (2, None), (2, 3_000)])
+def test_a_rebuild_writes_what_whoosh_would_write(tmp_path, procs, segment_words):
+    # With two processes, each writes some fields' postings, and the two are made one segment; or
+    # several, cut at the same documents by both.
     rng = random.Random(7)
     documents = [fictional_testimony(n, rng) for n in range(1, 41)]
     ours = SearchIndex(tmp_path / "ours")
-    ours.rebuild([(d["testimony_id"], {"public": d}) for d in documents], procs=1)
+    sized = {"segment_words": segment_words} if segment_words else {}
+    ours.rebuild([(d["testimony_id"], {"public": d}) for d in documents], procs=procs, **sized)
+    with ours.reading("public") as snapshot:
+        segments = len(snapshot.testimonies.reader().leaf_readers())
+    assert segments > 2 if segment_words else segments == 1
     theirs = WhooshWritten(tmp_path / "whoosh")
     theirs.apply([(d["testimony_id"], d) for d in documents])
     try:

@@ -506,7 +506,17 @@ PAIR_BUCKETS = 1 << 18
 def pair_bucket(pair: str | bytes) -> str:
     """The bucket term of a word pair ("#" and a number: no word holds "#")."""
     data = pair.encode("utf-8") if isinstance(pair, str) else pair
-    return f"#{zlib.crc32(data) % PAIR_BUCKETS:05x}"
+    return bucket_term(pair_bucket_number(data))
+
+
+def pair_bucket_number(pair: bytes) -> int:
+    """The number of a word pair's bucket (of its UTF-8 bytes)."""
+    return zlib.crc32(pair) % PAIR_BUCKETS
+
+
+def bucket_term(number: int) -> str:
+    """The term of the bucket of that number."""
+    return f"#{number:05x}"
 
 
 # Whoosh filters and analyzers: the same rules in Whoosh's token-stream form, for schemas and for

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import pickle
 import queue
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from archive.search.documents import AnalysisCache, fields_of
-from archive.search.segments import SegmentWriter
+from archive.search.fields import testimony_schema
+from archive.search.segments import SEGMENT_WORDS, SegmentWriter, combine, field_length
 
 AUDIENCES = ("public", "research", "staff")
 
@@ -26,6 +29,19 @@ AUDIENCES = ("public", "research", "staff")
 _QUEUED = 8
 # How long the rebuild waits on its processes before checking that they are still alive.
 _POLL_SECONDS = 1.0
+# What writing each field's postings costs a rebuild, relative to the others (CPU seconds per
+# testimony at 500 testimonies of the benchmark's corpus), and writing the documents' stored values,
+# lengths and columns; fields not named cost next to nothing.
+_WRITING_COST = {
+    "pair": 3.0,
+    "stem": 2.5,
+    "folded": 2.0,
+    "stem_count": 1.5,
+    "folded_count": 1.5,
+    "exact": 1.5,
+    "prefix": 1.5,
+}
+_PER_DOCUMENT_COST = 1.0
 
 Shared = list[tuple[tuple[str, ...], dict]]
 # Each index written: the audiences of each of its documents, in the order written, and its folder.
@@ -65,20 +81,38 @@ class GroupWriters:
     """Writers of the testimony index in a staging folder, one per group of audiences, or with
     `tiers` one per least trusted audience of a group (see the module's note)."""
 
-    def __init__(self, staging: Path, tiers: bool = False) -> None:
+    def __init__(
+        self,
+        staging: Path,
+        tiers: bool = False,
+        fields: frozenset[str] | None = None,
+        per_document: bool = True,
+        segment_words: int = SEGMENT_WORDS,
+    ) -> None:
         self.staging = staging
+        self._segment_words = segment_words
         self._tiers = tiers
+        # Only these fields' postings, and with `per_document` the documents' stored values, lengths
+        # and columns: the rest is another writer's (see `segments.SegmentWriter`).
+        self._fields = fields
+        self._per_document = per_document
         self._writers: dict[tuple[str, ...], Any] = {}
         self._members: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
 
     def add(self, shared: Shared) -> None:
         analysed = AnalysisCache()
         for audiences, document in shared:
-            # AUDIENCES runs from the least trusted, and a group lists its audiences in that order.
-            key = audiences[:1] if self._tiers else audiences
-            writer = self._writers.get(key) or self._open(key)
-            writer.add_document(**fields_of(document, analysed))
-            self._members[key].append(audiences)
+            self.add_analysed(audiences, fields_of(document, analysed))
+
+    def add_analysed(
+        self, audiences: tuple[str, ...], fields: dict[str, Any], lengths: dict[str, int] | None = None
+    ) -> None:
+        """Add a document already analysed (see `SegmentWriter.add_document`)."""
+        # AUDIENCES runs from the least trusted, and a group lists its audiences in that order.
+        key = audiences[:1] if self._tiers else audiences
+        writer = self._writers.get(key) or self._open(key)
+        writer.add_document(fields, lengths)
+        self._members[key].append(audiences)
 
     def _path(self, audiences: tuple[str, ...]) -> Path:
         return self.staging / "+".join(audiences)
@@ -86,7 +120,9 @@ class GroupWriters:
     def _open(self, audiences: tuple[str, ...]) -> Any:
         path = self._path(audiences)
         path.mkdir(parents=True)
-        writer = self._writers[audiences] = SegmentWriter(path)
+        writer = self._writers[audiences] = SegmentWriter(
+            path, self._fields, self._per_document, self._fields is None, self._segment_words
+        )
         self._members[audiences] = []
         return writer
 
@@ -128,8 +164,13 @@ def _collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def build_here(shared: Iterable[Shared], staging: Path, progress: Callable[[int], None] | None) -> Built:
-    writers = GroupWriters(staging, tiers=True)
+def build_here(
+    shared: Iterable[Shared],
+    staging: Path,
+    progress: Callable[[int], None] | None,
+    segment_words: int = SEGMENT_WORDS,
+) -> Built:
+    writers = GroupWriters(staging, tiers=True, segment_words=segment_words)
     try:
         with _collection_paused():
             for done, documents in enumerate(shared, start=1):
@@ -142,36 +183,98 @@ def build_here(shared: Iterable[Shared], staging: Path, progress: Callable[[int]
         raise
 
 
-def _build_worker(inbox: Any, results: Any, staging: str) -> None:
-    """A rebuild process writing what arrives into indexes of its own, until told to stop."""
+def field_parts(procs: int) -> list[frozenset[str]]:
+    """The indexed fields split between `procs` rebuild processes, each part about as costly to
+    write as the others; the first process also writes each document's stored values, lengths
+    and columns."""
+    schema = testimony_schema()
+    indexed = [name for name in schema.names() if schema[name].indexed]
+    parts: list[list[str]] = [[] for _ in range(procs)]
+    load = [_PER_DOCUMENT_COST] + [0.0] * (procs - 1)
+    for name in sorted(indexed, key=lambda name: -_WRITING_COST.get(name, 0.1)):
+        lightest = load.index(min(load))
+        parts[lightest].append(name)
+        load[lightest] += _WRITING_COST.get(name, 0.1)
+    return [frozenset(part) for part in parts]
+
+
+Parted = list[tuple[tuple[str, ...], dict[str, Any], dict[str, int]]]
+
+# The schema's fields, looked at for every document a rebuild hands over.
+_schema = cache(testimony_schema)
+
+
+def parted(shared: Shared, parts: list[frozenset[str]]) -> list[Parted]:
+    """One testimony's documents analysed once, for each rebuild process: its part of the indexed
+    fields' values (the first part also every value stored or kept in a column), and the length of
+    each other indexed field."""
+    schema = _schema()
+    analysed = AnalysisCache()
+    out: list[Parted] = [[] for _ in parts]
+    for audiences, document in shared:
+        fields = fields_of(document, analysed)
+        for n, part in enumerate(parts):
+            mine: dict[str, Any] = {}
+            lengths: dict[str, int] = {}
+            for name, value in fields.items():
+                field = schema[name]
+                if name in part or (n == 0 and (field.stored or field.column_type or not field.indexed)):
+                    mine[name] = value
+                elif field.indexed:
+                    lengths[name] = field_length(field, value)
+            out[n].append((audiences, mine, lengths))
+    return out
+
+
+def _build_worker(
+    inbox: Any, results: Any, staging: str, part: int, fields: frozenset[str], segment_words: int
+) -> None:
+    """A rebuild process writing its part of the fields of the documents that arrive analysed (see
+    `parted`) into indexes of its own, until told to stop; the first part also writes the
+    documents' stored values, lengths and columns."""
     gc.disable()
-    writers = GroupWriters(Path(staging), tiers=True)
+    writers = GroupWriters(
+        Path(staging), tiers=True, fields=fields, per_document=part == 0, segment_words=segment_words
+    )
     try:
-        while (shared := inbox.get()) is not None:
-            writers.add(shared)
-        results.put(writers.commit())
+        while (packed := inbox.get()) is not None:
+            for audiences, fields, lengths in pickle.loads(packed):
+                writers.add_analysed(audiences, fields, lengths)
+        results.put((part, writers.commit()))
     except BaseException as error:
         writers.cancel()
-        results.put(error)
+        results.put((part, error))
 
 
 def build_in_processes(
-    shared: Iterable[Shared], staging: Path, progress: Callable[[int], None] | None, procs: int
+    shared: Iterable[Shared],
+    staging: Path,
+    progress: Callable[[int], None] | None,
+    procs: int,
+    segment_words: int = SEGMENT_WORDS,
 ) -> Built:
-    """Processes writing every `procs`-th testimony each, into segments of their own that are
-    linked side by side: no term's postings need merging across them."""
+    """Processes writing every testimony each, each the postings of some of the fields
+    (`field_parts`), into segments of their own that are then made one (`segments.combine`): each
+    audience's index gets one segment per tier (and per `segment_words`), not one per process,
+    and a search reads each of its words in fewer segments. The caller's process reads and
+    analyses the documents, once, and hands each process its part."""
     # A fresh interpreter per process, not a fork of one that may hold threads, sessions and locks.
     context = multiprocessing.get_context("spawn")
     inboxes = [context.Queue(maxsize=_QUEUED) for _ in range(procs)]
     results = context.Queue()
+    parts = field_parts(procs)
     workers = [
-        context.Process(target=_build_worker, args=(inbox, results, str(staging / f"w{n}")), daemon=True)
+        context.Process(
+            target=_build_worker,
+            args=(inbox, results, str(staging / f"w{n}"), n, parts[n], segment_words),
+            daemon=True,
+        )
         for n, inbox in enumerate(inboxes)
     ]
     for worker in workers:
         worker.start()
 
-    def hand_over(inbox: Any, item: Shared | None) -> None:
+    def hand_over(inbox: Any, item: bytes | None) -> None:
         while True:
             try:
                 inbox.put(item, timeout=_POLL_SECONDS)
@@ -181,23 +284,39 @@ def build_in_processes(
 
     try:
         for done, documents in enumerate(shared, start=1):
-            hand_over(inboxes[done % procs], documents)
+            # Analysed here once; each process gets its part, pickled here rather than by the queue.
+            for inbox, part in zip(inboxes, parted(documents, parts), strict=True):
+                hand_over(inbox, pickle.dumps(part, pickle.HIGHEST_PROTOCOL))
             if progress is not None:
                 progress(done)
         for inbox in inboxes:
             hand_over(inbox, None)
-        built: Built = []
+        built: dict[int, Built] = {}
         for _ in workers:
             while True:
                 try:
-                    reported = results.get(timeout=_POLL_SECONDS)
+                    part, reported = results.get(timeout=_POLL_SECONDS)
                     break
                 except queue.Empty:
                     _check_alive(workers)
             if isinstance(reported, BaseException):
                 raise reported
-            built += reported
-        return built
+            built[part] = reported
+        jobs = []
+        for members, path in built[0]:
+            others = [
+                (theirs, other)
+                for n in range(1, procs)
+                for theirs, other in built[n]
+                if other.name == path.name
+            ]
+            if len(others) != procs - 1 or any(theirs != members for theirs, _ in others):
+                raise RuntimeError(f"the rebuild processes wrote other documents into {path.name}")
+            jobs.append((path, [other for _, other in others]))
+        # Each tier's parts made one by a process of its own, the public tier's (the largest) first.
+        with context.Pool(min(procs, len(jobs)) or 1) as pool:
+            pool.starmap(combine, jobs, chunksize=1)
+        return built[0]
     finally:
         for worker in workers:
             if worker.is_alive() and worker.exitcode is None:

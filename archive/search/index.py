@@ -37,7 +37,7 @@ from archive.search.fields import testimony_schema
 from archive.search.memory import release_pages
 from archive.search.merging import LOCK_WAIT_SECONDS, merge_jobs
 from archive.search.searchers import Snapshot
-from archive.search.segments import link_segments, linked_segments, live
+from archive.search.segments import SEGMENT_WORDS, link_segments, linked_segments, live
 
 __all__ = ["AUDIENCES", "FORMAT", "SearchIndex", "Snapshot", "TESTIMONIES"]
 
@@ -272,15 +272,17 @@ class SearchIndex:
         documents: Iterable[tuple[int, dict[str, dict]]],
         progress: Callable[[int], None] | None = None,
         procs: int | None = None,
+        segment_words: int = SEGMENT_WORDS,
     ) -> None:
         """Index everything afresh into new generations, then swap every audience over to them.
 
-        A document that several audiences share is indexed once and its segment files are linked
-        into each of their indexes: most testimonies are public, so this divides the work by
-        nearly three while each audience's folder still holds only what that audience may read.
-        With `procs` 2 (the default where there are two CPUs or more), two processes write the
-        indexes, each every other testimony, while the caller's process reads the documents; with
-        1, the caller does it all.
+        A document that several audiences share is indexed once, in the tier of the least trusted
+        of them (see `building`), and its segment files are linked into each of their indexes:
+        most testimonies are public, so this divides the work by nearly three while the public
+        folder still holds only what the public may read. With `procs` 2 (the default where there
+        are two CPUs or more), two processes each write half the fields of every testimony, made
+        one segment afterwards, while the caller's process reads the documents; with 1, the caller
+        does it all. A tier's segment holds up to `segment_words` words (see `segments`).
         """
         if procs is None:
             procs = min(2, os.cpu_count() or 1)
@@ -291,9 +293,9 @@ class SearchIndex:
         try:
             shared = (group(testimony_id, docs) for testimony_id, docs in documents)
             if procs > 1:
-                built = build_in_processes(shared, staging, progress, procs)
+                built = build_in_processes(shared, staging, progress, procs, segment_words)
             else:
-                built = build_here(shared, staging, progress)
+                built = build_here(shared, staging, progress, segment_words)
             for audience, path in fresh.items():
                 link_segments(sources_for(built, audience), path / TESTIMONIES)
         except BaseException:
