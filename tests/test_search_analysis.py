@@ -117,7 +117,18 @@ def test_text_of_unknown_language_gets_every_latin_stem():
 
 
 def test_cyrillic_words_are_lemmatised_as_russian_whatever_the_languages():
-    assert analyze("деревне", ["az"]).stems == [("деревня", 0)]
+    assert analyze("деревне", ["ru"]).stems == [("деревня", 0)]
+    assert analyze("деревне", ["en"]).stems == [("деревня", 0)]
+    # In a testimony in Azerbaijani and not Russian, a Cyrillic word may be either: read as both.
+    assert ("деревня", 0) in analyze("деревне", ["az"]).stems
+    assert analyze("деревне", ["az", "ru"]).stems == [("деревня", 0)]
+
+
+def test_a_cyrillic_word_with_a_letter_of_azerbaijanis_own_is_read_as_azerbaijani():
+    # "мәктәбдән" is "məktəbdən", from school: stemmed as the Latin word is, with no Russian lemma.
+    assert {term for term, _ in analyze("мәктәбдән", ["az", "ru"]).stems} == {
+        term for term, _ in analyze("məktəbdən", ["az"]).stems
+    }
 
 
 def test_folded_terms_keep_one_per_word_in_reading_order():

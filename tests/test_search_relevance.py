@@ -112,6 +112,28 @@ def test_a_town_typed_in_one_script_finds_its_inflected_forms_in_another(archive
     assert archive_of.found("Füzuli") == {"fuzuli_az", "fuzuli_ru"}
 
 
+def test_azerbaijani_in_cyrillic_and_in_latin_letters_find_each_other_inflected(archive_of):
+    # Fictional sentences; the first two in the Cyrillic alphabet Azerbaijani was written in until 1991.
+    archive_of(
+        "az",
+        fled_cyrillic="Гышда мәктәбдән гачдыг.",
+        came_cyrillic="Ахшам јолларда ҝәзирдик.",
+        fled_latin="Qışda məktəbdən qaçdıq.",
+    )
+    # A Russian testimony's Cyrillic words stay Russian: "кон" is not the Azerbaijani "kon".
+    archive_of("ru", horse="Конь стоял у ворот.")
+    assert archive_of.found("qaçdıq") == {"fled_cyrillic", "fled_latin"}
+    assert archive_of.found("qacdiq") == {"fled_cyrillic", "fled_latin"}
+    assert archive_of.found("qaçmaq") == {"fled_cyrillic", "fled_latin"}
+    assert archive_of.found("məktəb") == {"fled_cyrillic", "fled_latin"}
+    assert archive_of.found("mekteb") == {"fled_cyrillic", "fled_latin"}
+    assert archive_of.found("gəzmək") == {"came_cyrillic"}
+    assert archive_of.found("yol") == {"came_cyrillic"}
+    # Typed in Cyrillic with a letter of Azerbaijani's own, a word finds its Latin forms too.
+    assert archive_of.found("мәктәб") == {"fled_cyrillic", "fled_latin"}
+    assert archive_of.found("kon") == set()
+
+
 def test_a_word_that_only_transliterates_like_another_languages_word_does_not_find_it(archive_of):
     archive_of("tr", perch="Kuşlar dala kon diye bekledik.")
     archive_of("ru", horse="Конь стоял у ворот.", sigh="Ох, как было холодно.")

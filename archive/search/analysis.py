@@ -64,6 +64,33 @@ _CYRILLIC_WORD = re.compile(r"[\u0400-\u04ff]")
 LANGUAGE_STEMMER = {"en": "english", "az": "turkic", "tr": "turkic", "ru": "russian"}
 _LATIN_STEMMERS = ("english", "turkic")
 
+# Azerbaijani written in Cyrillic (its alphabet from 1958 to 1991, which many who lived through 1992
+# still write): the same language, letter for letter its Latin alphabet of today. Its own letters
+# (ә ғ ҝ ҹ һ ј ө ү) tell an Azerbaijani word from a Russian one; in a text of Azerbaijani and not
+# Russian, every Cyrillic word is Azerbaijani.
+_AZ_CYRILLIC_TO_LATIN = str.maketrans(
+    {
+        "а": "a", "б": "b", "ҹ": "c", "ч": "ç", "д": "d", "е": "e", "ә": "ə", "ф": "f", "ҝ": "g",
+        "ғ": "ğ", "һ": "h", "х": "x", "ы": "ı", "и": "i", "ж": "j", "к": "k", "г": "q", "л": "l",
+        "м": "m", "н": "n", "о": "o", "ө": "ö", "п": "p", "р": "r", "с": "s", "ш": "ş", "т": "t",
+        "у": "u", "ү": "ü", "в": "v", "ј": "y", "й": "y", "з": "z", "я": "ya", "ю": "yu", "ё": "yo",
+        "ц": "ts", "щ": "şç", "э": "e", "ь": "", "ъ": "",
+    }
+)  # fmt: skip
+_AZ_CYRILLIC_LETTERS = frozenset("әғҝҹһјөү")
+
+
+def azerbaijani_cyrillic(languages: Iterable[str] | None) -> bool:
+    """Whether every Cyrillic word of a text in these languages is Azerbaijani: Azerbaijani is
+    among them and Russian is not."""
+    found = set(languages or ())
+    return "az" in found and "ru" not in found
+
+
+def azerbaijani_latin(lowered: str) -> str:
+    """An Azerbaijani word written in Cyrillic, in the Latin alphabet."""
+    return lowered.translate(_AZ_CYRILLIC_TO_LATIN)
+
 
 def lowercase_turkic(word: str) -> str:
     """Lowercase with the Turkic dotted/dotless i rules: I -> ı, İ -> i."""
@@ -363,10 +390,15 @@ class WordForms:
 
 @lru_cache(maxsize=300_000)
 def word_forms(
-    word: str, latin_stemmers: tuple[str, ...] = _LATIN_STEMMERS, opening: bool = False
+    word: str,
+    latin_stemmers: tuple[str, ...] = _LATIN_STEMMERS,
+    opening: bool = False,
+    az_cyrillic: bool = False,
 ) -> WordForms:
     """The forms of one word as written in a text (case kept, so names can be told); `opening`: the
-    word opens a sentence, where a capital does not make a Russian word a name."""
+    word opens a sentence, where a capital does not make a Russian word a name. A Cyrillic word with
+    letters of Azerbaijani's own is stemmed as Azerbaijani, and with `az_cyrillic` (a text in
+    Azerbaijani and not Russian, `azerbaijani_cyrillic`) every one is, as a Russian word as well."""
     if not word.isascii():
         word = _MARKS.sub("", word)
     exact = lowercase_auto(word)
@@ -376,11 +408,18 @@ def word_forms(
         return WordForms(exact, folded, (), None, latin)
     bases: tuple[str, ...] = ()
     if _CYRILLIC_WORD.search(exact):
-        stems = written = russian_lemmas(exact)
+        azerbaijani = not _AZ_CYRILLIC_LETTERS.isdisjoint(exact)
+        stems = written = () if azerbaijani else russian_lemmas(exact)
         # A name the dictionary lacks is guessed a lemma by its ending, which a plural case misleads
         # ("Ходжалах": "ходжала", not "ходжалы"); the Snowball stem, for its name keys only, is what
         # such a name's forms share ("ходжал").
         bases = (*stems, _stemmer("russian").stemWord(exact))
+        if azerbaijani or az_cyrillic:
+            # Also (or only) an Azerbaijani word: stemmed as the same word written in Latin letters,
+            # so that "гачдыг" and "qaçdıq" are found by each other, and by "qaçmaq".
+            as_written, folded_stems, _ = turkic_stems(azerbaijani_latin(exact))
+            written = tuple(dict.fromkeys((*written, *as_written)))
+            stems = tuple(dict.fromkeys((*written, *folded_stems)))
     else:
         found: list[str] = []
         twins: list[str] = []
@@ -465,6 +504,7 @@ def _opens_sentence(text: str, start: int) -> bool:
 def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
     """Analyse a text once into the term lists of every field (the fast path used to index)."""
     stemmers = stemmers_for(languages)
+    az_cyrillic = azerbaijani_cyrillic(languages)
     terms = TextTerms()
     exact, folded, latin, stems, names = terms.exact, terms.folded, terms.latin, terms.stems, terms.names
     text = unicodedata.normalize("NFC", text)
@@ -473,10 +513,10 @@ def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
         if word[0].isupper() and _CYRILLIC_WORD.match(word):
             # Where it stands is read only for the words it matters to.
             cursor = text.find(word, cursor)
-            forms = word_forms(word, stemmers, _opens_sentence(text, cursor))
+            forms = word_forms(word, stemmers, _opens_sentence(text, cursor), az_cyrillic)
             cursor += len(word)
         else:
-            forms = word_forms(word, stemmers)
+            forms = word_forms(word, stemmers, False, az_cyrillic)
         exact.append(forms.exact)
         folded.append(forms.folded)
         latin.append(forms.latin)
