@@ -4,12 +4,16 @@ same minutes are shown and the same words marked, inflected forms in every langu
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from sqlalchemy import select
 
 from archive.authority.service import add_variant
 from archive.catalogue.models import Place
 from archive.extensions import db
+from archive.search.documents import word_spans
+from archive.search.passages import snippet
 
 # Fictional testimonies, each naming the town in its own language and script.
 TELLINGS = {
@@ -81,3 +85,13 @@ def test_every_spelling_of_a_name_shows_the_same_passages_with_the_same_marks(cl
         assert {tid: sorted(found) for tid, found in passages.items()} == {
             tid: sorted(found) for tid, found in first.items()
         }, q
+
+
+def test_a_snippet_marks_the_same_words_from_the_spans_kept_at_indexing_as_from_its_text():
+    rng = random.Random(1992)
+    vocabulary = ["qaçdıq", "evdə", "Ağdam-da", "«Ходжалы»", "1992-ci", "A-17", "Ко́уз", "10:30", "don't", "—"]
+    for _ in range(500):
+        text = " ".join(rng.choice(vocabulary) for _ in range(rng.randrange(0, 80)))
+        marked = set(rng.sample(range(90), rng.randrange(0, 5)))
+        size = rng.choice([20, 60, 300])
+        assert snippet(text, marked, size, spans=word_spans(text)) == snippet(text, marked, size)

@@ -353,8 +353,10 @@ def _turkish_stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=50_000)
 def stem(lowered: str, algorithm: str) -> str:
-    """The first stem of a lowercased word by one stemmer ("russian": its first lemma)."""
+    """The first stem of a lowercased word by one stemmer ("russian": its first lemma); kept, as a
+    query looks up the Russian lemma of each spelling of a name it holds every time it is asked."""
     if algorithm == "russian":
         return russian_lemmas(lowered)[0]
     if algorithm == "turkic":

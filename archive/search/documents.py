@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 from typing import Any
 
-from archive.search.analysis import TextTerms, analyze, fold, lowercase_auto, prefix_term
+from archive.search.analysis import WORD, TextTerms, analyze, fold, lowercase_auto, prefix_term
 from archive.search.fields import with_twins
 
 
@@ -51,10 +51,31 @@ class Transcript:
         return len(self.starts)
 
     def segment(self, number: int) -> tuple:
-        """Segment `number` (from 1) as (id, start_ms, end_ms, speaker, text)."""
+        """Segment `number` (from 1) as (id, start_ms, end_ms, speaker, text, spans), `spans` the
+        `word_spans` of its text."""
         begin = self._base + (self._ends[number - 2] if number > 1 else 0)
         end = self._base + self._ends[number - 1]
         return pickle.loads(zlib.decompress(self._data[begin:end]))  # noqa: S301 - our own index
+
+
+def word_spans(text: str) -> bytes:
+    """Where each word of a text (as `analysis.WORD` finds them) begins and ends, as unsigned
+    numbers of 16 bits (32 for a text of 65,536 characters or more), little-endian: the first
+    byte says which ("H" or "I")."""
+    code = "H" if len(text) < 1 << 16 else "I"
+    numbers = array(code, [offset for match in WORD.finditer(text) for offset in match.span()])
+    if _BIG_ENDIAN:
+        numbers.byteswap()
+    return code.encode("ascii") + numbers.tobytes()
+
+
+def read_spans(spans: bytes) -> array:
+    """The numbers `word_spans` wrote: each word's start and end, one after the other."""
+    numbers = array(chr(spans[0]))
+    numbers.frombytes(spans[1:])
+    if _BIG_ENDIAN:
+        numbers.byteswap()
+    return numbers
 
 
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -183,9 +204,11 @@ def fields_of(document: dict, analysed: Any) -> dict[str, Any]:
         speakers += [(term, start) for term in analysed(segment.get("speaker"), languages).latin]
         keywords += [(term, start) for term in tagged]
         starts.append(start)
-        # As analysed (NFC): a snippet marks the words at the positions a query matched.
+        # As analysed (NFC): a snippet marks the words at the positions a query matched, found by
+        # where each word of the text begins and ends (read here once, not at every search).
+        normal = unicodedata.normalize("NFC", text)
         shown = (segment["id"], segment.get("start_ms"), segment.get("end_ms"), segment.get("speaker"),
-                 unicodedata.normalize("NFC", text))  # fmt: skip
+                 normal, word_spans(normal))  # fmt: skip
         packed.append(zlib.compress(pickle.dumps(shown, pickle.HIGHEST_PROTOCOL)))
     return with_twins(
         {

@@ -44,8 +44,9 @@ __all__ = ["AUDIENCES", "FORMAT", "SearchIndex", "Snapshot", "TESTIMONIES"]
 TESTIMONIES = "testimonies"
 # The layout of the files in an index folder. A folder written in another layout is not read: it is
 # rebuilt from the database (`archive serve` and the outbox writer do so by themselves). 4: the
-# schema's field class moved to `archive.search.fields`, and the TOC names it by its module.
-FORMAT = 5
+# schema's field class moved to `archive.search.fields`, and the TOC names it by its module. 6: each
+# segment the transcript column keeps holds where its words are (`documents.word_spans`).
+FORMAT = 6
 _CURRENT = "CURRENT"
 _GENERATION_PREFIX = "gen-"
 

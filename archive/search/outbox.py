@@ -125,26 +125,30 @@ class Behind:
     gaps: tuple[int, ...]
     testimonies: frozenset[int]
 
-    @staticmethod
-    def unapplied() -> ColumnElement[bool]:
-        """The outbox rows this index had not applied: a condition on the values of `bound`,
-        the same object for every search, so a statement built with it once is compiled once."""
-        return _unapplied()
+    def unapplied(self) -> ColumnElement[bool]:
+        """The outbox rows this index had not applied: a condition on the values of `bound`, the
+        same object for every search (one with gaps, one without: most have none), so a statement
+        built with it once is compiled once, and, without gaps, run with no list to expand."""
+        return unapplied(bool(self.gaps))
 
     @property
     def bound(self) -> dict[str, object]:
         """The values `unapplied` is run with."""
-        return {"position": self.position, "gaps": list(self.gaps)}
+        if self.gaps:
+            return {"position": self.position, "gaps": list(self.gaps)}
+        return {"position": self.position}
 
 
 @cache
-def _unapplied() -> ColumnElement[bool]:
-    return (OutboxEntry.id > bindparam("position")) | OutboxEntry.id.in_(bindparam("gaps", expanding=True))
+def unapplied(gaps: bool) -> ColumnElement[bool]:
+    """`Behind.unapplied` of a search with gaps below its position, or without."""
+    after = OutboxEntry.id > bindparam("position")
+    return after | OutboxEntry.id.in_(bindparam("gaps", expanding=True)) if gaps else after
 
 
 @cache
-def _unapplied_testimonies() -> Select:
-    return select(OutboxEntry.testimony_id).where(_unapplied()).distinct()
+def _unapplied_testimonies(gaps: bool) -> Select:
+    return select(OutboxEntry.testimony_id).where(unapplied(gaps)).distinct()
 
 
 def _live_gaps(state: dict) -> dict[int, float]:
@@ -166,7 +170,7 @@ def behind() -> Behind:
     small: the rows a writer has not reached yet, normally none.
     """
     found = _behind_at()
-    ids = db.session.connection().execute(_unapplied_testimonies(), found.bound).scalars()
+    ids = db.session.connection().execute(_unapplied_testimonies(bool(found.gaps)), found.bound).scalars()
     return Behind(found.position, found.gaps, frozenset(ids))
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import heapq
 import html
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from whoosh import query as wq
 
 from archive.search.analysis import WORD
+from archive.search.documents import read_spans
 from archive.search.matching import Matching
 from archive.search.parsing import PASSAGES, WITHIN, rewrite, with_synonyms
 
@@ -74,7 +75,7 @@ def within(
 def _segment(matching: Matching, docnum: int, place: int, stored: tuple) -> dict:
     """A passage as a hit shows it (`stored`, segment `place` as the transcript keeps it), the words
     the query matched in it marked."""
-    segment_id, start_ms, end_ms, speaker, text = stored
+    segment_id, start_ms, end_ms, speaker, text, spans = stored
     first = matching.transcript(docnum).starts[place - 1]
     spotted = matching.spotted(docnum, place)
     return {
@@ -82,17 +83,23 @@ def _segment(matching: Matching, docnum: int, place: int, stored: tuple) -> dict
         "start_ms": start_ms,
         "end_ms": end_ms,
         "speaker": speaker,
-        "snippet": snippet(text, {position - first for position in spotted}),
+        "snippet": snippet(text, {position - first for position in spotted}, spans=spans),
     }
 
 
-def snippet(text: str, marked: Collection[int] = (), size: int = SNIPPET_CHARS) -> str:
+def snippet(
+    text: str, marked: Collection[int] = (), size: int = SNIPPET_CHARS, spans: bytes | None = None
+) -> str:
     """HTML-escaped text around the first marked word, marked words wrapped in <mark>.
 
     `marked` holds the numbers of the words to mark (from 0, words as `analysis.words` splits
-    the text).
+    the text); `spans`, where the text's words are (`documents.word_spans`, as the index keeps
+    them), or None to find them in the text.
     """
-    spans = _spans(text, sorted(marked), size)
+    if spans is None:
+        spans = _spans(text, sorted(marked), size)
+    else:
+        spans = _kept_spans(read_spans(spans), sorted(marked), size)
     start, end = 0, len(text)
     if len(text) > size:
         first = spans[0][0] if spans else 0
@@ -113,6 +120,20 @@ def snippet(text: str, marked: Collection[int] = (), size: int = SNIPPET_CHARS) 
     out.append(html.escape(text[cursor:end]))
     out.append("…" if end < len(text) else "")
     return "".join(out)
+
+
+def _kept_spans(offsets: Sequence[int], marked: list[int], size: int) -> list[tuple[int, int]]:
+    """What `_spans` finds, from where each word begins and ends (read once, at indexing)."""
+    words = len(offsets) // 2
+    spans: list[tuple[int, int]] = []
+    for number in marked:
+        if number >= words:
+            break
+        start = offsets[2 * number]
+        if spans and start > spans[0][0] + size:
+            break
+        spans.append((start, offsets[2 * number + 1]))
+    return spans
 
 
 def _spans(text: str, marked: list[int], size: int) -> list[tuple[int, int]]:

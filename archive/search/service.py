@@ -30,7 +30,7 @@ from archive.extensions import db
 from archive.review.models import Revision
 from archive.search.analysis import words
 from archive.search.models import OutboxEntry
-from archive.search.outbox import Behind, behind, lag, search_index, writer_expected, writer_state
+from archive.search.outbox import Behind, behind, lag, search_index, unapplied, writer_expected, writer_state
 from archive.search.query import search, suggest
 
 
@@ -93,11 +93,13 @@ def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
 
 
 @cache
-def _standing_query() -> Select:
-    """What `_standing` reads of a page of hits (`ids`) that no outbox row unapplied at the search's
-    position has changed since: each testimony with its narrator, published revision and consent in
-    force. Built once, with its values bound at each search: building the statement, and even
-    making its key for the compiled-statement cache, costs more than running it."""
+def _standing_query(count: int, gaps: bool) -> Select:
+    """What `_standing` reads of a page of `count` hits (`id0`, `id1`, …) that no outbox row unapplied
+    at the search's position has changed since: each testimony with its narrator, published revision
+    and consent in force. Built once for each count (and with or without gaps, `Behind.unapplied`),
+    with its values bound at each search: building the statement, and even making its key for the
+    compiled-statement cache, costs more than running it, and an expanding list of ids would have
+    its text written again at every search."""
     consent = aliased(ConsentVersion)
     in_force = (
         select(func.max(ConsentVersion.number))
@@ -105,7 +107,7 @@ def _standing_query() -> Select:
         .correlate(Testimony)
         .scalar_subquery()
     )
-    changed = exists().where(OutboxEntry.testimony_id == Testimony.id, Behind.unapplied())
+    changed = exists().where(OutboxEntry.testimony_id == Testimony.id, unapplied(gaps))
     return (
         select(
             Testimony.id,
@@ -127,7 +129,7 @@ def _standing_query() -> Select:
         .join(Narrator, Narrator.id == Testimony.narrator_id)
         .outerjoin(Revision, Revision.id == Testimony.published_revision_id)
         .outerjoin(consent, (consent.testimony_id == Testimony.id) & (consent.number == in_force))
-        .where(Testimony.id.in_(bindparam("ids", expanding=True)), ~changed)
+        .where(Testimony.id.in_([bindparam(f"id{n}") for n in range(count)]), ~changed)
     )
 
 
@@ -137,7 +139,9 @@ def _standing(user, ids: list[int], stale: Behind) -> dict[int, access.Standing]
     not a model per hit. The title and narrator are the published version's for everybody but
     staff; they are the working copy's unless an edit waits for review, and only then are two
     fields of the published snapshot read, in one more query, never its transcript."""
-    rows = db.session.connection().execute(_standing_query(), {"ids": ids, **stale.bound}).all()
+    values = {f"id{n}": testimony_id for n, testimony_id in enumerate(ids)}
+    query = _standing_query(len(ids), bool(stale.gaps))
+    rows = db.session.connection().execute(query, {**values, **stale.bound}).all()
     standing = {
         row.id: access.Standing(
             deleted=row.deleted_at is not None,
