@@ -518,7 +518,8 @@ def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
             forms = word_forms(word, stemmers, _opens_sentence(text, cursor), az_cyrillic)
             cursor += len(word)
         else:
-            forms = word_forms(word, stemmers, False, az_cyrillic)
+            # The flag only for a Cyrillic word: a Latin one's forms are kept once for every text.
+            forms = word_forms(word, stemmers, False, az_cyrillic and _CYRILLIC_WORD.match(word) is not None)
         exact.append(forms.exact)
         folded.append(forms.folded)
         latin.append(forms.latin)
