@@ -5,7 +5,9 @@ A change writes one index per group of audiences. A rebuild writes one per tier 
 document goes to the index of the least trusted audience it is for (public, then research, then
 staff), and each audience's index links the segments of its own tier and of the tiers below, with
 the documents not for it marked deleted there. The public index then reads the segments of one
-tier only, holding nothing but public documents, and most searches read half as many segments."""
+tier only, holding nothing but public documents; and as a rebuild's processes each write some of the
+fields of every document, made one afterwards (`build_in_processes`), a tier is one segment (per
+`segments.SEGMENT_WORDS`), where it was one per process and group of audiences."""
 
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ AUDIENCES = ("public", "research", "staff")
 _QUEUED = 8
 # How long the rebuild waits on its processes before checking that they are still alive.
 _POLL_SECONDS = 1.0
-# What writing each field's postings costs a rebuild, relative to the others (CPU seconds per
-# testimony at 500 testimonies of the benchmark's corpus), and writing the documents' stored values,
+# What writing each field's postings costs a rebuild, roughly, relative to the others (set from
+# how many terms and postings each holds in the benchmark's corpus; the two processes' times came
+# within a tenth of each other at 500 testimonies), and writing the documents' stored values,
 # lengths and columns; fields not named cost next to nothing.
 _WRITING_COST = {
     "pair": 3.0,

@@ -155,13 +155,13 @@ def combine_terms(storage: Any, segment: Any, others: list[tuple[Any, Any]]) -> 
     files are removed."""
     terms_name = segment.make_filename(W3Codec.TERMS_EXT)
     postings_path = Path(storage.folder) / segment.make_filename(W3Codec.POSTS_EXT)
-    fields: dict[str, tuple[int, list[tuple[bytes, bytes]]]] = {}
-    for shift, (source, part, name) in enumerate(
+    fields: dict[str, list[tuple[bytes, bytes]]] = {}
+    for n, (source, part, name) in enumerate(
         [(storage, segment, terms_name)]
         + [(other, theirs, theirs.make_filename(W3Codec.TERMS_EXT)) for other, theirs in others]
     ):
         moved_by = 0
-        if shift:
+        if n:
             moved_by = postings_path.stat().st_size
             with (
                 open(Path(source.folder) / part.make_filename(W3Codec.POSTS_EXT), "rb") as theirs,
