@@ -186,11 +186,15 @@ def build_here(
         raise
 
 
+# The schema's fields, looked at for every document a rebuild hands over.
+_schema = cache(testimony_schema)
+
+
 def field_parts(procs: int) -> list[frozenset[str]]:
     """The indexed fields split between `procs` rebuild processes, each part about as costly to
     write as the others; the first process also writes each document's stored values, lengths
     and columns."""
-    schema = testimony_schema()
+    schema = _schema()
     indexed = [name for name in schema.names() if schema[name].indexed]
     parts: list[list[str]] = [[] for _ in range(procs)]
     load = [_PER_DOCUMENT_COST] + [0.0] * (procs - 1)
@@ -202,9 +206,6 @@ def field_parts(procs: int) -> list[frozenset[str]]:
 
 
 Parted = list[tuple[tuple[str, ...], dict[str, Any], dict[str, int]]]
-
-# The schema's fields, looked at for every document a rebuild hands over.
-_schema = cache(testimony_schema)
 
 
 def parted(shared: Shared, parts: list[frozenset[str]]) -> list[Parted]:

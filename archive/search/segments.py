@@ -239,37 +239,34 @@ def live(segments: Iterable[Any]) -> list[Any]:
     return [segment for segment in segments if segment.deleted_count() < segment.doc_count_all()]
 
 
-def linked_segments(source: Path, target: Path) -> list:
+def linked_segments(source: Path, target: Path, wanted: list[bool] | None = None) -> list:
     """Hard-link the segments of the index at source into the folder of the index at target; the
-    segments, for the target's next TOC."""
+    segments, for the target's next TOC. With `wanted`, whether each of the source's documents (in
+    the order written) is for the target: those that are not are marked deleted in the segments
+    given back, and a segment with none that is is neither linked nor given back."""
     storage = FileStorage(str(source))
-    segments = whoosh_index.TOC.read(storage, codec.INDEX_NAME).segments
-    for segment in segments:
-        for name in segment.list_files(storage):
-            os.link(source / name, target / name)
-    return list(segments)
-
-
-def link_segments(sources: list[tuple[Path, list[bool]]], target: Path) -> None:
-    """Make the empty index at target hold the segments of the source indexes, by hard links, each
-    source given with whether each of its documents (in the order written) is for the target; those
-    that are not are marked deleted in the target's TOC, and a segment with none that is is left out."""
-    segments = []
-    for source, wanted in sources:
-        storage = FileStorage(str(source))
+    segments = codec.toc_segments(source)
+    if wanted is not None:
         first = 0
-        for segment in whoosh_index.TOC.read(storage, codec.INDEX_NAME).segments:
+        for segment in segments:
             count = segment.doc_count_all()
             for docnum, kept in enumerate(wanted[first : first + count]):
                 if not kept:
                     segment.delete_document(docnum)
             first += count
-            if segment.deleted_count() < count:
-                for name in segment.list_files(storage):
-                    os.link(source / name, target / name)
-                segments.append(segment)
         if first != len(wanted):
             raise ValueError(f"{source} holds {first} documents, not the {len(wanted)} written")
+        segments = live(segments)
+    for segment in segments:
+        for name in segment.list_files(storage):
+            os.link(source / name, target / name)
+    return segments
+
+
+def link_segments(sources: list[tuple[Path, list[bool]]], target: Path) -> None:
+    """Make the empty index at target hold the segments of the source indexes, by hard links, each
+    source given with whether each of its documents is for the target (see `linked_segments`)."""
+    segments = [segment for source, wanted in sources for segment in linked_segments(source, target, wanted)]
     if segments:
         index = whoosh_index.open_dir(str(target))
         toc = whoosh_index.TOC(index.schema, segments, index.latest_generation() + 1)
