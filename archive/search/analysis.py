@@ -490,6 +490,8 @@ class TextTerms:
     latin: list[str] = field(default_factory=list)
     stems: list[tuple[str, int]] = field(default_factory=list)
     names: list[tuple[str, int]] = field(default_factory=list)
+    # Where each word begins and ends in the text (NFC), one number after the other.
+    spans: list[int] = field(default_factory=list)
 
 
 _BEFORE_A_WORD = frozenset(" \t\r\n\"'«»„“”()[]—–-")
@@ -511,7 +513,9 @@ def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
     exact, folded, latin, stems, names = terms.exact, terms.folded, terms.latin, terms.stems, terms.names
     text = unicodedata.normalize("NFC", text)
     cursor = 0
-    for at, word in enumerate(WORD.findall(text)):
+    for at, match in enumerate(WORD.finditer(text)):
+        word = match.group()
+        terms.spans += match.span()
         if word[0].isupper() and _CYRILLIC_WORD.match(word):
             # Where it stands is read only for the words it matters to.
             cursor = text.find(word, cursor)

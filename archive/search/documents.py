@@ -58,12 +58,15 @@ class Transcript:
         return pickle.loads(zlib.decompress(self._data[begin:end]))  # noqa: S301 - our own index
 
 
-def word_spans(text: str) -> bytes:
+def word_spans(text: str, offsets: list[int] | None = None) -> bytes:
     """Where each word of a text (as `analysis.WORD` finds them) begins and ends, as unsigned
     numbers of 16 bits (32 for a text of 65,536 characters or more), little-endian: the first
-    byte says which ("H" or "I")."""
+    byte says which ("H" or "I"). `offsets`: those the text's analysis found (`TextTerms.spans`),
+    rather than finding them again."""
+    if offsets is None:
+        offsets = [offset for match in WORD.finditer(text) for offset in match.span()]
     code = "H" if len(text) < 1 << 16 else "I"
-    numbers = array(code, [offset for match in WORD.finditer(text) for offset in match.span()])
+    numbers = array(code, offsets)
     if _BIG_ENDIAN:
         numbers.byteswap()
     return code.encode("ascii") + numbers.tobytes()
@@ -205,10 +208,11 @@ def fields_of(document: dict, analysed: Any) -> dict[str, Any]:
         keywords += [(term, start) for term in tagged]
         starts.append(start)
         # As analysed (NFC): a snippet marks the words at the positions a query matched, found by
-        # where each word of the text begins and ends (read here once, not at every search).
+        # where each word of the text begins and ends (found by the analysis, not at every search).
         normal = unicodedata.normalize("NFC", text)
+        spans = word_spans(normal, analysed(text, languages).spans)
         shown = (segment["id"], segment.get("start_ms"), segment.get("end_ms"), segment.get("speaker"),
-                 normal, word_spans(normal))  # fmt: skip
+                 normal, spans)  # fmt: skip
         packed.append(zlib.compress(pickle.dumps(shown, pickle.HIGHEST_PROTOCOL)))
     return with_twins(
         {
