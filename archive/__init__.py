@@ -28,10 +28,13 @@ def create_app(config: dict | None = None, *, for_restore: bool = False) -> Flas
 
     An instance that a restore has not finished writing is refused (RestoreUnfinished), but for the
     app `archive restore` runs in (`for_restore`), which empties it and starts again."""
+    from archive import access
     from archive import config as defaults
+    from archive.consent.anonymity import indexed_with, shown_people
     from archive.extensions import babel, csrf, db, login_manager, migrate
     from archive.preservation.backup import refuse_unfinished_restore
     from archive.search.codec import check_whoosh_version
+    from archive.unit_of_work import also_reindex
     from archive.web import locale_selector, register_headers, register_web
 
     instance = defaults.instance_path()
@@ -78,6 +81,11 @@ def create_app(config: dict | None = None, *, for_restore: bool = False) -> Flas
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     db.init_app(app)
+    # The policy leaves out of what audiences outside the staff read the people a narrator who
+    # asked for a pseudonym might be: which ones is the consent room's rule, read from the database.
+    access.read_people_with(shown_people)
+    # And a change to such a narrator re-indexes the testimonies that name them.
+    also_reindex(indexed_with)
     _sqlite_pragmas(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)

@@ -7,6 +7,7 @@ access by itself. Unknown roles or consent states raise instead of falling throu
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -580,8 +581,36 @@ def _audience_view(audience: Audience, testimony: Testimony, body: dict) -> dict
         }
     view["narrator"] = narrator
     view["narrator_label"] = label
+    view["people"] = _people(audience, body.get("people") or [])
     view["segments"] = _visible_segments(audience, consent, body.get("segments") or [])
     return view
+
+
+def visible_people(user: User | None, people: list[str]) -> list[str]:
+    """The people of a testimony body this user may read of them (see `_people`)."""
+    return _people(audience_for(user), people)
+
+
+# Which of the people a testimony speaks of an audience outside the staff may read: given by the
+# consent room, whose rule it is (`consent.anonymity.shown_people`), when the app is made, as it
+# reads the database, which this module never does. Unset, no such audience reads any.
+_people_shown: Callable[[list[str]], list[str]] | None = None
+
+
+def read_people_with(shown: Callable[[list[str]], list[str]]) -> None:
+    global _people_shown
+    _people_shown = shown
+
+
+def _people(audience: Audience, people: list[str]) -> list[str]:
+    """The people a testimony speaks of, as this audience may read them: outside the staff, never
+    a name a narrator who asked for a pseudonym bears (in any script), whichever testimony names
+    it. Published versions from before testimonies named people have none."""
+    if audience is Audience.STAFF or not people:
+        return list(people)
+    if _people_shown is None:
+        return []
+    return _people_shown(list(people))
 
 
 def testimony_view(user: User | None, testimony: Testimony, working: dict, published: dict | None):
@@ -619,6 +648,7 @@ def index_document(audience: Audience, testimony: Testimony, working: dict, publ
         "languages": list(interview.get("languages") or []),
         "places": list(view.get("places") or []),
         "subjects": list(view.get("subjects") or []),
+        "people": view["people"],
         "access": effective_access(testimony.consent).value,
         "state": testimony.state,
         "segments": [

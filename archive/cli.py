@@ -190,8 +190,8 @@ def import_(path: Path, dry_run: bool, publish: bool, as_email: str | None) -> N
     as added, updated, unchanged or refused. A record whose external_id a testimony has already
     updates that testimony (as an edit) instead of adding one, so a file can be imported again.
     CSV columns: external_id, title, summary, narrator_name, narrator_pseudonym, narrator_birth_year,
-    narrator_gender, interview_date, interview_place, interviewer, languages, places, subjects
-    (lists separated by ";"), consent_access, consent_sealed_until, consent_release_to,
+    narrator_gender, interview_date, interview_place, interviewer, languages, places, subjects,
+    people (lists separated by ";"), consent_access, consent_sealed_until, consent_release_to,
     consent_anonymize_narrator, consent_publish_media, consent_publish_transcript (yes/no),
     consent_signed_on, consent_obtained_by, consent_guardian, consent_notes, and transcript_vtt
     (WebVTT text) or transcript_file (a .vtt file in the CSV's folder). A row needs a title and

@@ -9,11 +9,21 @@ leaves the database as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 
 from archive.extensions import db
 from archive.search.models import OutboxEntry
+
+# What else a change makes stale, given the testimonies it re-indexes: rules of rooms above this one,
+# set when the app is made (`consent.anonymity.indexed_with`: the testimonies whose people name a
+# narrator of these who asked for a pseudonym).
+_ALSO_STALE: list[Callable[[Collection[int]], Iterable[int]]] = []
+
+
+def also_reindex(rule: Callable[[Collection[int]], Iterable[int]]) -> None:
+    if rule not in _ALSO_STALE:
+        _ALSO_STALE.append(rule)
 
 
 class UnitOfWork:
@@ -27,6 +37,9 @@ class UnitOfWork:
             self.reindexed.append(testimony_id)
 
     def commit(self) -> None:
+        for rule in _ALSO_STALE:
+            for testimony_id in rule(list(self.reindexed)):
+                self.reindex(testimony_id)
         for testimony_id in self.reindexed:
             db.session.add(OutboxEntry(testimony_id=testimony_id))
         if self.reindexed:

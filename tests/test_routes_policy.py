@@ -71,6 +71,7 @@ TABLE: dict[tuple[str, str], dict] = {
     ("static", "GET"): {None: ALL},
     ("catalogue.home", "GET"): {None: ALL},
     ("catalogue.subjects", "GET"): {None: ALL},
+    ("catalogue.people", "GET"): {None: ALL},
     ("search.results", "GET"): {None: ALL},
     ("search.suggestions", "GET"): {None: ALL},
     ("search.healthz", "GET"): {None: ALL},

@@ -326,10 +326,12 @@ def _small(n, version=1, extra_place=None):
 
 
 def expected_facets(documents):
-    counts = {name: Counter() for name in ("place", "subject", "language", "year", "decade", "access")}
+    names = ("place", "subject", "person", "language", "year", "decade", "access")
+    counts = {name: Counter() for name in names}
     for document in documents:
         counts["place"].update(set(document["places"]))
         counts["subject"].update(set(document["subjects"]))
+        counts["person"].update(set(document.get("people") or ()))
         counts["language"].update(set(document["languages"]))
         counts["year"][document["interview_year"]] += 1
         counts["decade"][document["birth_year"] // 10 * 10] += 1

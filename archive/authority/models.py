@@ -11,9 +11,11 @@ from archive.timeutil import utcnow
 
 
 class Person(db.Model):
-    """A person mentioned in testimonies, under one preferred name and its variant spellings.
+    """A person testimonies speak of, under one preferred name and its variant spellings.
 
-    Never a narrator: narrators' names are governed by their consent, not by the authority.
+    Never a narrator: narrators' names are governed by their consent, not by the authority. A person
+    only testimonies have named (the catalogue adds the names it is given) has no `updated_at`
+    until the authority touches it, as with places.
     """
 
     __tablename__ = "people"
@@ -23,7 +25,8 @@ class Person(db.Model):
     variants: Mapped[list] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    # When the authority last changed this entry; None for a person only a testimony has named.
+    updated_at: Mapped[dt.datetime | None] = mapped_column(index=True)
 
 
 class PlaceCoordinates(db.Model):

@@ -27,12 +27,20 @@ from archive import access
 from archive.access import Permission
 from archive.audit.service import record_event
 from archive.authority.models import Person, PlaceCoordinates
-from archive.catalogue.models import Narrator, Place, Subject, Testimony, testimony_places, testimony_subjects
+from archive.catalogue.models import (
+    Place,
+    Subject,
+    Testimony,
+    testimony_people,
+    testimony_places,
+    testimony_subjects,
+)
 from archive.catalogue.service import subject_key
+from archive.consent.anonymity import anonymised_name_keys, name_key
 from archive.consent.models import ConsentVersion
 from archive.errors import Invalid, NotFound
 from archive.extensions import db
-from archive.search.analysis import fold, lowercase_auto, query_forms, words
+from archive.search.analysis import fold, lowercase_auto
 from archive.timeutil import utcnow
 from archive.unit_of_work import UnitOfWork
 
@@ -54,12 +62,6 @@ def kind_of(entry: Entry) -> str:
 def names_of(entry: Entry) -> list[str]:
     """The preferred name first, then the variants."""
     return [entry.name, *(entry.variants or [])]
-
-
-def name_key(name: str) -> str:
-    """The key search matches a name by, word by word (see `search.analysis.name_key`): "Khojaly",
-    "Xocalı" and "Ходжалы" share one, "Hocalı" does not, which is what the authority is for."""
-    return " ".join(query_forms(word).name for word in words(name))
 
 
 def _folded(text: str) -> str:
@@ -114,8 +116,9 @@ def list_places(user, q: str = "") -> Listing:
 
 
 def list_people(user, q: str = "") -> Listing:
+    """People with the number of (not deleted) testimonies speaking of each."""
     access.require(user, Permission.AUTHORITY_EDIT)
-    return _listing([(person, None) for person in db.session.scalars(select(Person))], q)
+    return _listing(_with_counts(Person, testimony_people.c.person_id, testimony_people.c.testimony_id), q)
 
 
 Entry = TypeVar("Entry", Place, Person, Subject)
@@ -138,28 +141,25 @@ def get_person(user, person_id: int) -> Person:
     return _entry(user, Person, person_id)
 
 
-def testimonies_naming(place: Place) -> int:
+def _links(entry: Entry):
+    """The link table's columns of testimonies naming this place or person: (entry, testimony)."""
+    if isinstance(entry, Place):
+        return testimony_places.c.place_id, testimony_places.c.testimony_id
+    return testimony_people.c.person_id, testimony_people.c.testimony_id
+
+
+def testimonies_naming(entry: Entry) -> int:
+    """How many testimonies, not deleted, name this place or person."""
+    entry_column, testimony_column = _links(entry)
     return db.session.scalar(
         select(func.count())
-        .select_from(testimony_places)
-        .join(Testimony, Testimony.id == testimony_places.c.testimony_id)
-        .where(testimony_places.c.place_id == place.id, Testimony.deleted_at.is_(None))
+        .select_from(entry_column.table)
+        .join(Testimony, Testimony.id == testimony_column)
+        .where(entry_column == entry.id, Testimony.deleted_at.is_(None))
     )
 
 
 # --- validating ------------------------------------------------------------------------------------
-
-
-def _anonymised_keys() -> set[str]:
-    """Name keys of narrators whose consent, in any version, asks for them to be anonymised."""
-    names = db.session.scalars(
-        select(Narrator.name)
-        .distinct()
-        .join(Testimony, Testimony.narrator_id == Narrator.id)
-        .join(ConsentVersion, ConsentVersion.testimony_id == Testimony.id)
-        .where(ConsentVersion.anonymize_narrator.is_(True))
-    )
-    return {key for key in (name_key(name) for name in names if name) if key}
 
 
 def _clean(value: Any, field: str, limit: int = MAX_NAME) -> str:
@@ -181,7 +181,7 @@ def _checked(model: type, entry: Entry | None, value: Any, field: str) -> str:
     # so a narrator's real name in an entry would tie an anonymised testimony to that name for
     # anyone who searches. Any name sharing its key with the name of a narrator who asked to be
     # anonymised is refused, and the message says nothing of which testimony it would have exposed.
-    if key in _anonymised_keys():
+    if key in anonymised_name_keys():
         message = (
             _("This name cannot be used as a variant.")
             if field == "variant"
@@ -193,8 +193,8 @@ def _checked(model: type, entry: Entry | None, value: Any, field: str) -> str:
     # have named is no entry: its name may become a variant of one, which is how the authority
     # joins spellings that folding cannot. A preferred name is a row's name, so it is never one.
     others = select(model)
-    if model is Place and field == "variant":
-        others = others.where(Place.updated_at.is_not(None))
+    if model in (Place, Person) and field == "variant":
+        others = others.where(model.updated_at.is_not(None))
     for other in db.session.scalars(others):
         if entry is not None and other.id == entry.id:
             continue
@@ -307,14 +307,9 @@ def rename(user, entry: Entry, name: str) -> Entry:
     if old.casefold() != name.casefold():
         variants.append(old)
     entry.name, entry.variants, entry.updated_at = name, variants, _stamp()
-    reindexed: list[int] = []
-    if isinstance(entry, Place):
-        # The working copies now show the new name: the staff index is brought up to date.
-        reindexed = list(
-            db.session.scalars(
-                select(testimony_places.c.testimony_id).where(testimony_places.c.place_id == entry.id)
-            )
-        )
+    # The working copies now show the new name: the staff index is brought up to date.
+    entry_column, testimony_column = _links(entry)
+    reindexed = list(db.session.scalars(select(testimony_column).where(entry_column == entry.id)))
     record_event(user, f"authority.{kind_of(entry)}.rename", entry, old=old, new=name)
     _commit("name", reindexed)
     return entry
@@ -591,7 +586,7 @@ def _value_key(value: str) -> str:
 
 
 # The facets whose values are names: one place (or subject) typed several ways is one value.
-NAMED_FACETS = ("place", "subject")
+NAMED_FACETS = ("place", "person", "subject")
 
 
 @dataclass(frozen=True)
@@ -643,20 +638,20 @@ def _link(synonyms: dict[str, set[str]], names: list[str]) -> None:
 
 
 def _build() -> SearchNames:
-    hidden = _anonymised_keys()
+    hidden = anonymised_name_keys()
     synonyms: dict[str, set[str]] = defaultdict(set)
     aliases: dict[str, tuple[str, ...]] = {}
     grouped: dict[str, dict[str, str]] = {facet: {} for facet in NAMED_FACETS}
-    # Only places the authority has touched can have variants; the catalogue adds bare names.
+    # Only entries the authority has touched can have variants; the catalogue adds bare names.
     places = db.session.execute(select(Place.name, Place.variants).where(Place.updated_at.is_not(None)))
-    people = db.session.execute(select(Person.name, Person.variants))
+    people = db.session.execute(select(Person.name, Person.variants).where(Person.updated_at.is_not(None)))
     for is_place, rows in ((True, places), (False, people)):
         for name, variants in rows:
             # Refused when entered; left out here too, for a narrator anonymised after the fact.
             names = [n for n in [name, *(variants or [])] if name_key(n) not in hidden]
-            if is_place and names:
-                for n in names:
-                    grouped["place"].setdefault(_value_key(n), name)
+            # Shown under its preferred name, or its first other name the rule leaves.
+            for n in names:
+                grouped["place" if is_place else "person"].setdefault(_value_key(n), names[0])
             if len(names) < 2:
                 continue
             _link(synonyms, names)

@@ -163,7 +163,7 @@ def _entry(entry: service.Entry):
         kind=kind,
         labels=KINDS[kind],
         entry=entry,
-        testimonies=service.testimonies_naming(entry) if kind == "place" else None,
+        testimonies=service.testimonies_naming(entry),
         located=located,
         **forms,
     ), status

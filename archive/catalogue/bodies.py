@@ -29,6 +29,7 @@ def working_body(testimony: Testimony) -> dict:
         # working copy read later, and identical audience documents are indexed once.
         "places": sorted(p.name for p in testimony.places),
         "subjects": sorted(s.name for s in testimony.subjects),
+        "people": sorted(p.name for p in testimony.people),
         "segments": [
             {
                 "id": s.position,

@@ -41,6 +41,7 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "languages": ("interview", lambda b: (b.get("interview") or {}).get("languages")),
     "places": ("places", lambda b: b.get("places")),
     "subjects": ("subjects", lambda b: b.get("subjects")),
+    "people": ("people", lambda b: b.get("people")),
     "segments": ("segments", lambda b: b.get("segments")),
 }
 # The service's field names for the inputs above.
@@ -59,6 +60,7 @@ _SERVICE_KEY = {
     "summary": "summary",
     "places": "places",
     "subjects": "subjects",
+    "people": "people",
 }
 _KEY = re.compile(r"^([^\[]+)(?:\[(\d+)\])?(?:\.(.+))?$")
 
@@ -94,8 +96,8 @@ def _comparable_segment(segment: dict) -> tuple:
     return tuple(values.values())
 
 
-# The catalogue keeps places and subjects in alphabetical order: the order typed means nothing.
-_UNORDERED = ("places", "subjects")
+# The catalogue keeps places, subjects and people in alphabetical order: the order typed means nothing.
+_UNORDERED = ("places", "subjects", "people")
 
 
 def comparable(body: dict) -> dict[str, Any]:
@@ -220,6 +222,14 @@ class TestimonyForm(FlaskForm):
     subjects = TextAreaField(
         _l("Subjects"), description=_l("One per line or separated by commas."), render_kw={"rows": 3}
     )
+    people = TextAreaField(
+        _l("People mentioned"),
+        description=_l(
+            "One per line or separated by commas; never the narrator. A name that a narrator who asked "
+            "for a pseudonym bears is kept for the staff and shown to nobody else."
+        ),
+        render_kw={"rows": 3},
+    )
     vtt = TextAreaField(
         _l("Transcript (WebVTT)"),
         description=_l(
@@ -279,6 +289,7 @@ class TestimonyForm(FlaskForm):
             },
             "places": split_list(self.places.data),
             "subjects": split_list(self.subjects.data),
+            "people": split_list(self.people.data),
             "segments": segments,
         }
         return body, errors
@@ -331,7 +342,7 @@ class TestimonyForm(FlaskForm):
                 self.vtt.data = vtt_text(value or [], keywords=True)
             elif name == "languages":
                 self[name].data = ", ".join(value or [])
-            elif name in ("places", "subjects"):
+            elif name in _UNORDERED:
                 self[name].data = "\n".join(value or [])
             else:
                 self[name].data = "" if value is None else str(value)

@@ -35,6 +35,16 @@ testimony_subjects = Table(
 )
 
 
+# The people a testimony speaks of (`archive.authority.models.Person`): never its narrator, whose
+# name is governed by the consent.
+testimony_people = Table(
+    "testimony_people",
+    db.metadata,
+    Column("testimony_id", ForeignKey("testimonies.id", ondelete="CASCADE"), primary_key=True),
+    Column("person_id", ForeignKey("people.id"), primary_key=True),
+)
+
+
 class Narrator(db.Model):
     __tablename__ = "narrators"
 
@@ -110,6 +120,9 @@ class Testimony(db.Model):
     )
     places: Mapped[list[Place]] = relationship(secondary=testimony_places, order_by=Place.name)
     subjects: Mapped[list[Subject]] = relationship(secondary=testimony_subjects, order_by=Subject.name)
+    people: Mapped[list["Person"]] = relationship(  # noqa: F821
+        secondary=testimony_people, order_by="Person.name"
+    )
     consents: Mapped[list["ConsentVersion"]] = relationship(  # noqa: F821
         back_populates="testimony", order_by="ConsentVersion.number"
     )

@@ -21,6 +21,7 @@ from archive import access
 from archive.access import Permission
 from archive.accounts.models import User
 from archive.audit.service import record_event
+from archive.authority.models import Person
 from archive.catalogue.bodies import published_body, working_body
 from archive.catalogue.models import Narrator, Place, Segment, State, Subject, Testimony
 from archive.consent.models import ConsentVersion
@@ -41,6 +42,7 @@ BODY_FIELDS = {
     "interview",
     "places",
     "subjects",
+    "people",
     "segments",
     "consent",
     "external_id",
@@ -109,7 +111,7 @@ def validate_body(data: Any, *, partial: bool = False) -> dict:
             "interviewer": check.text(iv.get("interviewer"), "interview.interviewer", max_len=300) or "",
             "languages": [t.lower() if len(t) <= 3 else t for t in languages],
         }
-    for key in ("places", "subjects"):
+    for key in ("places", "subjects", "people"):
         if not partial or key in data:
             body[key] = check.strings(data.get(key), key)
     if not partial or "segments" in data:
@@ -207,6 +209,7 @@ def view_for(
         "version": testimony.version if access.sees_working_copy(user) else published.version,
         "state": testimony.state,
         **{k: view[k] for k in ("title", "summary", "narrator", "interview", "places", "subjects")},
+        "people": view["people"],
         "narrator_label": view["narrator_label"],
         "segments": view["segments"],
         "consent": access.consent_view(user, testimony.consent),
@@ -251,7 +254,7 @@ def counts_by_state(user) -> dict[str, int]:
 
 
 def _named(model, names: list[str], **defaults) -> list:
-    """Rows of a name authority (places, subjects), created where missing.
+    """Rows of a name authority (places, subjects, people), created where missing.
 
     Two writers may add the same new name at once: the insert skips a name that exists by then,
     and the select finds whichever writer's row won.
@@ -319,6 +322,8 @@ def _apply(testimony: Testimony, body: dict) -> None:
             testimony.places = _named(Place, body["places"], variants=[])
         if "subjects" in body:
             testimony.subjects = _named(Subject, subject_names(body["subjects"]), labels={})
+        if "people" in body:
+            testimony.people = _named(Person, body["people"], variants=[], note="")
     if "segments" in body:
         # The rows already there take the new values in place: an edit of one cue of a thousand
         # writes one row, not a thousand deleted and a thousand inserted.
@@ -391,7 +396,7 @@ def _as_stored(body: dict) -> dict:
         out["interview"] = {**out["interview"], "date": date.isoformat() if date else None}
     if "subjects" in out:
         out["subjects"] = subject_names(out["subjects"])
-    for key in ("places", "subjects"):
+    for key in ("places", "subjects", "people"):
         if key in out:
             out[key] = sorted(set(out[key]))
     return out

@@ -31,6 +31,7 @@ LIST_COLUMNS = {
     "languages": ("interview", "languages"),
     "places": ("places",),
     "subjects": ("subjects",),
+    "people": ("people",),
 }
 CONSENT_TEXT = ("access", "sealed_until", "release_to", "signed_on", "obtained_by", "guardian", "notes")
 CONSENT_YES_NO = ("anonymize_narrator", "publish_media", "publish_transcript")

@@ -23,6 +23,7 @@ from archive.catalogue.models import State, Testimony
 from archive.catalogue.service import view_for
 from archive.extensions import db
 from archive.media.views import stream_url
+from archive.search.analysis import fold, lowercase_auto
 from archive.search.service import search_for
 
 bp = Blueprint("catalogue", __name__)
@@ -100,6 +101,10 @@ def _recently_published(limit: int) -> list[dict]:
     return found
 
 
+# The facets the home page offers to browse by.
+BROWSED = ("place", "subject", "person", "language")
+
+
 @bp.route("/")
 def home():
     browse = search_for(current_user, "", per_page=1)
@@ -107,7 +112,7 @@ def home():
         "catalogue/home.html",
         recent=_recently_published(RECENT),
         total=browse["total"],
-        facets={name: browse["facets"].get(name, [])[:BROWSE] for name in ("place", "subject", "language")},
+        facets={name: browse["facets"].get(name, [])[:BROWSE] for name in BROWSED},
     )
 
 
@@ -118,6 +123,16 @@ def subjects():
     listed = [(subject_label(value), value, count) for value, count in browse["facets"].get("subject", [])]
     listed.sort(key=lambda item: (item[0].casefold(), item[1]))
     return render_template("catalogue/subjects.html", subjects=listed, total=browse["total"])
+
+
+@bp.route("/people")
+def people():
+    """Every person the testimonies the caller may see speak of, under the name the authority
+    prefers (else the spelling most of them use), with how many testimonies speak of each."""
+    browse = search_for(current_user, "", per_page=1)
+    listed = browse["facets"].get("person", [])
+    listed.sort(key=lambda item: (fold(lowercase_auto(item[0])), item[0]))
+    return render_template("catalogue/people.html", people=listed, total=browse["total"])
 
 
 def current_segment(segments: list[dict], at_ms: int | None) -> dict | None:
@@ -165,6 +180,8 @@ def show(id: int):
             "unpublished_edits": testimony.has_unpublished_edits,
             "hidden_ids": {s["id"] for s in segments} - public_ids,
             "effective_access": access.effective_access(testimony.consent).value,
+            # People the public would not read of: a narrator who asked for a pseudonym bears the name.
+            "kept_from_public": set(view["people"]) - set(access.visible_people(None, view["people"])),
         }
     return render_template(
         "catalogue/show.html",

@@ -13,15 +13,20 @@ from sqlalchemy import select
 
 from archive import operations
 from archive.accounts.service import create_user, user_by_email
+from archive.authority.models import Person
 from archive.authority.service import (
     add_variant,
     coordinates_of,
+    create_person,
     create_subject,
     names_of,
+    rename,
     set_coordinates,
     set_labels,
+    set_note,
 )
 from archive.catalogue.models import Place, Subject, Testimony
+from archive.consent.anonymity import name_key
 from archive.extensions import db
 from archive.search.outbox import drain
 
@@ -31,6 +36,8 @@ SUBJECTS = Path(__file__).with_name("subjects.json")
 # The places the sample testimonies name, as the name authority joins their spellings, and where the
 # real towns among them lie (public geography; the villages of the stories are left unplaced).
 PLACES = Path(__file__).with_name("places.json")
+# The people the sample testimonies speak of, as the name authority joins their spellings.
+PEOPLE = Path(__file__).with_name("people.json")
 ACCOUNTS = {
     "admin": ("admin@demo.example", "admin", "Demo Admin"),
     "moderator": ("moderator@demo.example", "moderator", "Demo Moderator"),
@@ -85,6 +92,28 @@ def _places(archivist) -> None:
                 add_variant(archivist, place, variant)
 
 
+def _people(archivist) -> None:
+    """The authority's entries of the people the testimonies speak of, under their preferred names,
+    with the spellings the testimonies used joined as variants, and a note unless an archivist has
+    written one already."""
+    for entry in json.loads(PEOPLE.read_text(encoding="utf-8")):
+        person = db.session.scalar(select(Person).where(Person.name == entry["name"]))
+        if person is None:
+            # A spelling the testimonies used that folds to the preferred name is that person's
+            # row already: renamed, it keeps that spelling as a variant.
+            key = name_key(entry["name"])
+            typed = [p for p in db.session.scalars(select(Person)) if name_key(p.name) == key]
+            if typed:
+                person = rename(archivist, typed[0], entry["name"])
+            else:
+                person = create_person(archivist, entry["name"], entry["note"])
+        for variant in entry["variants"]:
+            if variant not in names_of(person):
+                add_variant(archivist, person, variant)
+        if not person.note:
+            set_note(archivist, person, entry["note"])
+
+
 def load_demo(echo: Callable[[str], None] = print) -> dict:
     """Load the sample archive; returns {role: (email, password)} of the demo accounts."""
     users, credentials = _accounts()
@@ -113,6 +142,7 @@ def load_demo(echo: Callable[[str], None] = print) -> dict:
             operations.withdraw(users["archivist"], testimony)
         added += 1
     _places(users["archivist"])
+    _people(users["archivist"])
     drain()
     echo(f"Demo archive: {added} testimonies added, {len(records) - added} were there already.")
     return credentials

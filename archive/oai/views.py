@@ -358,6 +358,9 @@ def _write_record(parent: ET.Element, record: Record) -> None:
         element("coverage", place)
     for subject in view.get("subjects") or []:
         element("subject", subject)
+    # The people a testimony speaks of are subjects too, as catalogues record personal names.
+    for person in view.get("people") or []:
+        element("subject", person)
     element("type", "Oral history")
     element("type", "Sound")
     element("publisher", current_app.config.get("OAI_REPOSITORY_NAME", "Testimony Archive"))

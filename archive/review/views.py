@@ -64,9 +64,10 @@ COMPARED = [
     (_l("Interview place"), lambda b: b["interview"].get("place")),
     (_l("Interviewer"), lambda b: b["interview"].get("interviewer")),
     (_l("Languages"), lambda b: b["interview"].get("languages")),
-    # The catalogue keeps places and subjects in alphabetical order: the order typed means nothing.
+    # The catalogue keeps places, subjects and people in alphabetical order: the order typed means nothing.
     (_l("Places"), lambda b: sorted(b.get("places") or [])),
     (_l("Subjects"), lambda b: sorted(b.get("subjects") or [])),
+    (_l("People mentioned"), lambda b: sorted(b.get("people") or [])),
     # A recording is named by its file and checksum, so a replaced file shows as a change.
     (_l("Recordings"), lambda b: [f"{m['filename']} ({m['sha256'][:12]})" for m in b.get("media") or []]),
 ]

@@ -98,6 +98,7 @@ class TestimonyEntry:
     languages: tuple[str, ...]
     places: tuple[str, ...]
     subjects: tuple[str, ...]
+    people: tuple[str, ...]
     access: str
     title_key: str
     # The (facet, value) pairs the testimony counts once in, made once: facets are counted per search.
@@ -106,6 +107,7 @@ class TestimonyEntry:
     def __post_init__(self) -> None:
         keys = [("place", value) for value in dict.fromkeys(self.places)]
         keys += [("subject", value) for value in dict.fromkeys(self.subjects)]
+        keys += [("person", value) for value in dict.fromkeys(self.people)]
         keys += [("language", value) for value in dict.fromkeys(self.languages)]
         if self.interview_year is not None:
             keys.append(("year", self.interview_year))
@@ -147,6 +149,7 @@ def entry_of(document: dict) -> dict[str, Any]:
         "languages": tuple(document.get("languages") or ()),
         "places": tuple(document.get("places") or ()),
         "subjects": tuple(document.get("subjects") or ()),
+        "people": tuple(document.get("people") or ()),
         "access": document.get("access") or "",
         "title_key": fold(lowercase_auto(title)),
     }
@@ -194,6 +197,7 @@ def fields_of(document: dict, analysed: Any) -> dict[str, Any]:
     narrator = described([document.get("narrator")])
     places = described(document.get("places") or ())
     subjects = described(document.get("subjects") or ())
+    people = described(document.get("people") or ())
     speakers: list[tuple[str, int]] = []
     keywords: list[tuple[str, int]] = []
     starts: list[int] = []
@@ -229,6 +233,7 @@ def fields_of(document: dict, analysed: Any) -> dict[str, Any]:
             "place": places,
             "narrator": narrator,
             "subject": subjects,
+            "person": people,
             "speaker": speakers,
             "keyword": keywords,
         }

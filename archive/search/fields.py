@@ -90,6 +90,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("place", "counted", queried=True),
     FieldSpec("narrator", "counted", queried=True),
     FieldSpec("subject", "counted", queried=True),
+    FieldSpec("person", "counted", queried=True),
     FieldSpec("speaker", "located", queried=True, of_segment=True),
     FieldSpec("keyword", "located", queried=True, of_segment=True),
 )

@@ -65,14 +65,15 @@ def _years(args: MultiDict, name: str, filters: Filters) -> list[int]:
 
 
 def read_filters(args: MultiDict) -> Filters:
-    """Place, subject, language, consent level, narrator's decade of birth and the interview's years.
+    """Place, subject, person, language, consent level, narrator's decade of birth and the interview's
+    years.
 
     `year` (the search page's facet; several give the span from the first to the last) and
     `from`/`to` (the API's bounds) may both be given: every one of them applies.
     """
     filters = Filters()
     values = filters.values
-    for name in ("place", "subject", "access"):
+    for name in ("place", "subject", "person", "access"):
         if found := _texts(args, name):
             values[name] = found
     # Languages are stored as the validator writes them: short primary tags in lower case.

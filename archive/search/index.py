@@ -45,8 +45,9 @@ TESTIMONIES = "testimonies"
 # The layout of the files in an index folder. A folder written in another layout is not read: it is
 # rebuilt from the database (`archive serve` and the outbox writer do so by themselves). 4: the
 # schema's field class moved to `archive.search.fields`, and the TOC names it by its module. 6: each
-# segment the transcript column keeps holds where its words are (`documents.word_spans`).
-FORMAT = 6
+# segment the transcript column keeps holds where its words are (`documents.word_spans`). 7: the
+# people a testimony speaks of (the `person` field, and in each stored entry).
+FORMAT = 7
 _CURRENT = "CURRENT"
 _GENERATION_PREFIX = "gen-"
 

@@ -24,7 +24,7 @@ from archive.search.searchers import Snapshot, bits_of
 SORTS = ("relevance", "date", "title")
 # The answer's `notice` when something was typed but it holds no word to look for.
 NO_WORDS = "no_words"
-FILTERS = ("lang", "place", "subject", "from", "to", "decade", "access")
+FILTERS = ("lang", "place", "subject", "person", "from", "to", "decade", "access")
 MAX_PER_PAGE = 100
 # Facet values grouped without the authority: only forms of one name in other scripts or spellings.
 _NO_ENTRIES = FacetNames()
@@ -42,8 +42,8 @@ def _values(value: Any) -> list[Any]:
 def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None, names: FacetNames) -> set[int] | None:
     """Docnums passing the filters; None when nothing is filtered.
 
-    A place or subject filter finds every testimony of its facet value: any form of the name that
-    `names` groups with it ("Aghdam" and "Агдам" for "Ağdam")."""
+    A place, subject or person filter finds every testimony of its facet value: any form of the name
+    that `names` groups with it ("Aghdam" and "Агдам" for "Ağdam")."""
     filters = {k: v for k, v in (filters or {}).items() if _values(v)}
     unknown = set(filters) - set(FILTERS)
     if unknown:
@@ -53,6 +53,7 @@ def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None, names: FacetNam
     langs = set(_values(filters.get("lang")))
     places = {names.group("place", str(v))[0] for v in _values(filters.get("place"))}
     subjects = {names.group("subject", str(v))[0] for v in _values(filters.get("subject"))}
+    people = {names.group("person", str(v))[0] for v in _values(filters.get("person"))}
     key_of = snapshot.facet_groups(names).key_of
     accesses = set(_values(filters.get("access")))
     decades = {int(d) for d in _values(filters.get("decade"))}
@@ -65,6 +66,7 @@ def _allowed(snapshot: Snapshot, filters: dict[str, Any] | None, names: FacetNam
             (not langs or not langs.isdisjoint(entry.languages))
             and (not places or any(key_of[("place", p)] in places for p in entry.places))
             and (not subjects or any(key_of[("subject", s)] in subjects for s in entry.subjects))
+            and (not people or any(key_of[("person", p)] in people for p in entry.people))
             and (not accesses or entry.access in accesses)
             and (not decades or entry.birth_decade in decades)
             and (start is None or (year is not None and year >= start))
@@ -82,7 +84,7 @@ def _facets(snapshot: Snapshot, docnums: Collection[int], names: FacetNames) -> 
     """Each facet's values over these testimonies, a testimony counted once per value: the forms
     of one place or subject are one value (`names`), so its count is what filtering by it finds."""
     counts: dict[str, Counter] = {
-        name: Counter() for name in ("place", "subject", "language", "year", "decade", "access")
+        name: Counter() for name in ("place", "subject", "person", "language", "year", "decade", "access")
     }
     groups = snapshot.facet_groups(names)
     if len(docnums) < _FACET_BITS_FROM:
@@ -199,17 +201,17 @@ def _did_you_mean(matching: Matching | None, q: str) -> str | None:
 
 
 def _place_names(snapshot: Snapshot) -> Callable[[str], bool]:
-    """Whether a name key is a word of a place this index's testimonies name: such a name is looked
-    for in every spelling and script alike (see `parsing.with_synonyms`), an ordinary word is not.
-    The places' keys are made once per snapshot, at the first search that asks."""
+    """Whether a name key is a word of a place or person this index's testimonies name: such a name
+    is looked for in every spelling and script alike (see `parsing.with_synonyms`), an ordinary word
+    is not. The names' keys are made once per snapshot, at the first search that asks."""
 
     def known(key: str) -> bool:
-        if snapshot.place_keys is None:
-            places = [value for kind, value in snapshot.facet_bits if kind == "place"]
-            snapshot.place_keys = frozenset(
-                query_forms(word).name for value in places for word in words(str(value))
+        if snapshot.name_keys is None:
+            names = [value for kind, value in snapshot.facet_bits if kind in ("place", "person")]
+            snapshot.name_keys = frozenset(
+                query_forms(word).name for value in names for word in words(str(value))
             )
-        return key in snapshot.place_keys
+        return key in snapshot.name_keys
 
     return known
 
@@ -248,21 +250,21 @@ def search(
     matching testimonies; each hit is `{"id", "title", "narrator", "interview_date", "languages",
     "places", "segments"}`, segments being the best `passages` matching segments (best first) as
     `{"id", "start_ms", "end_ms", "speaker", "snippet"}`, the snippet HTML-escaped with matched words
-    in `<mark>`. `facets` maps place, subject, language, year, decade (of birth) and access to
+    in `<mark>`. `facets` maps place, subject, person, language, year, decade (of birth) and access to
     `[[value, count], ...]` over the whole filtered result. `suggestion` proposes a corrected query
     from this audience's vocabulary when nothing matched. `notice` is `NO_WORDS` when q was typed
     but holds no word to look for (only punctuation, operators or stop words): then nothing is found
     and no facet is counted, rather than the whole archive browsed; None otherwise.
 
-    `filters`: `lang`, `place`, `subject`, `access` (a value or a list, any of which may match),
+    `filters`: `lang`, `place`, `subject`, `person`, `access` (a value or a list, any of which may match),
     `decade` (birth decade), `from` and `to` (interview years, inclusive). An empty `q` browses
     every testimony the filters allow, by date unless sorted by title. With `testimony_id`, the
     search stays inside that testimony: its one hit lists every matching segment in transcript
     order, paged by `page` and `per_page`, and adds `segments_total`. `synonyms` maps a word's name
     key to the other name keys of its entry in the name authority; a word also finds those. A name
-    of a place the testimonies name, or of the authority, is looked for by the stems of all its
-    spellings, so every spelling finds the same inflected forms and shows the same passages.
-    `names` groups the place and subject values that are one, in facets, filters and `place:`
+    of a place or person the testimonies name, or of the authority, is looked for by the stems of all
+    its spellings, so every spelling finds the same inflected forms and shows the same passages.
+    `names` groups the place, subject and person values that are one, in facets, filters and `place:`
     (without it, only forms of one name in other scripts or spellings). `hidden` testimonies are
     left out of everything: hits, total, facets and suggestion.
 

@@ -28,6 +28,7 @@ SUGGESTIONS = 10
 FACET_PARAMS = {
     "place": "place",
     "subject": "subject",
+    "person": "person",
     "language": "lang",
     "year": "year",
     "decade": "decade",
