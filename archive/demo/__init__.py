@@ -26,7 +26,6 @@ from archive.authority.service import (
     set_note,
 )
 from archive.catalogue.models import Place, Subject, Testimony
-from archive.consent.anonymity import name_key
 from archive.extensions import db
 from archive.search.outbox import drain
 
@@ -93,18 +92,15 @@ def _places(archivist) -> None:
 
 
 def _people(archivist) -> None:
-    """The authority's entries of the people the testimonies speak of, under their preferred names,
-    with the spellings the testimonies used joined as variants, and a note unless an archivist has
-    written one already."""
+    """The authority's entries of the people the testimonies speak of: the spelling a testimony
+    typed is renamed to the preferred name (and kept as a variant), other spellings are joined as
+    variants, and a note is written unless an archivist has written one already."""
     for entry in json.loads(PEOPLE.read_text(encoding="utf-8")):
         person = db.session.scalar(select(Person).where(Person.name == entry["name"]))
         if person is None:
-            # A spelling the testimonies used that folds to the preferred name is that person's
-            # row already: renamed, it keeps that spelling as a variant.
-            key = name_key(entry["name"])
-            typed = [p for p in db.session.scalars(select(Person)) if name_key(p.name) == key]
-            if typed:
-                person = rename(archivist, typed[0], entry["name"])
+            typed = db.session.scalar(select(Person).where(Person.name == entry["typed"]))
+            if typed is not None:
+                person = rename(archivist, typed, entry["name"])
             else:
                 person = create_person(archivist, entry["name"], entry["note"])
         for variant in entry["variants"]:
