@@ -9,7 +9,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import product
+from itertools import compress, product
+from operator import not_
 
 import pymorphy3
 import Stemmer
@@ -111,7 +112,8 @@ def lowercase_auto(word: str) -> str:
 
 def _strip_marks(word: str) -> str:
     decomposed = unicodedata.normalize("NFD", word)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # The letters that are no combining mark, picked in C (a rebuild strips every new word).
+    return "".join(compress(decomposed, map(not_, map(unicodedata.combining, decomposed))))
 
 
 def fold(word: str) -> str:
@@ -505,31 +507,41 @@ def _opens_sentence(text: str, start: int) -> bool:
     return at < 0 or text[at] in _SENTENCE_ENDS
 
 
-def analyze(text: str, languages: Iterable[str] | None = None) -> TextTerms:
-    """Analyse a text once into the term lists of every field (the fast path used to index)."""
+def analyze(
+    text: str, languages: Iterable[str] | None = None, seen: dict[str, WordForms] | None = None
+) -> TextTerms:
+    """Analyse a text once into the term lists of every field (the fast path used to index).
+
+    `seen` keeps the forms of the words met so far in texts of these languages (a testimony's: its
+    texts share most of their words), so each is looked up once; a capitalised Cyrillic word's forms
+    depend on where it stands, and are not kept there.
+    """
     stemmers = stemmers_for(languages)
     az_cyrillic = azerbaijani_cyrillic(languages)
-    terms = TextTerms()
-    exact, folded, latin, stems, names = terms.exact, terms.folded, terms.latin, terms.stems, terms.names
+    if seen is None:
+        seen = {}
     text = unicodedata.normalize("NFC", text)
-    cursor = 0
-    for at, match in enumerate(WORD.finditer(text)):
+    matches = list(WORD.finditer(text))
+    forms: list[WordForms] = []
+    for match in matches:
         word = match.group()
-        terms.spans += match.span()
-        if word[0].isupper() and _CYRILLIC_WORD.match(word):
-            # Where it stands is read only for the words it matters to.
-            cursor = text.find(word, cursor)
-            forms = word_forms(word, stemmers, _opens_sentence(text, cursor), az_cyrillic)
-            cursor += len(word)
-        else:
+        found = seen.get(word)
+        if found is None:
+            if word[0].isupper() and _CYRILLIC_WORD.match(word):
+                forms.append(word_forms(word, stemmers, _opens_sentence(text, match.start()), az_cyrillic))
+                continue
             # The flag only for a Cyrillic word: a Latin one's forms are kept once for every text.
-            forms = word_forms(word, stemmers, False, az_cyrillic and _CYRILLIC_WORD.match(word) is not None)
-        exact.append(forms.exact)
-        folded.append(forms.folded)
-        latin.append(forms.latin)
-        stems += [(term, at) for term in forms.stems]
-        names += [(term, at) for term in forms.names]
-    return terms
+            cyrillic = az_cyrillic and _CYRILLIC_WORD.match(word) is not None
+            found = seen[word] = word_forms(word, stemmers, False, cyrillic)
+        forms.append(found)
+    return TextTerms(
+        exact=[f.exact for f in forms],
+        folded=[f.folded for f in forms],
+        latin=[f.latin for f in forms],
+        stems=[(term, at) for at, f in enumerate(forms) for term in f.stems],
+        names=[(term, at) for at, f in enumerate(forms) if f.names for term in f.names],
+        spans=[offset for match in matches for offset in match.span()],
+    )
 
 
 # A query's prefix of at least MIN_PREFIX letters is looked for; the first PREFIXED letters of each

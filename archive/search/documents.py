@@ -10,10 +10,10 @@ import zlib
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import accumulate, pairwise
+from itertools import accumulate, count, pairwise
 from typing import Any
 
-from archive.search.analysis import WORD, TextTerms, analyze, fold, lowercase_auto, prefix_term
+from archive.search.analysis import WORD, TextTerms, WordForms, analyze, fold, lowercase_auto, prefix_term
 from archive.search.fields import with_twins
 
 
@@ -119,10 +119,12 @@ class TestimonyEntry:
 
 
 class AnalysisCache:
-    """Analyses each distinct text once per testimony: audiences mostly see the same segments."""
+    """Analyses each distinct text once per testimony (audiences mostly see the same segments), and
+    looks each distinct word of its texts up once (`analysis.analyze`'s `seen`)."""
 
     def __init__(self) -> None:
         self._terms: dict[tuple[str, tuple[str, ...]], TextTerms] = {}
+        self._seen: dict[tuple[str, ...], dict[str, WordForms]] = {}
 
     def __call__(self, text: str | None, languages: tuple[str, ...]) -> TextTerms:
         if not text:
@@ -130,7 +132,8 @@ class AnalysisCache:
         key = (text, languages)
         terms = self._terms.get(key)
         if terms is None:
-            terms = self._terms[key] = analyze(text, languages)
+            seen = self._seen.setdefault(languages, {})
+            terms = self._terms[key] = analyze(text, languages, seen)
         return terms
 
 
@@ -179,15 +182,16 @@ def fields_of(document: dict, analysed: Any) -> dict[str, Any]:
         words: list[str] = []
         for text in texts:
             part = analysed(text, languages)
+            # Written for speed (a rebuild's main process runs this over every word): positions
+            # zipped on in C rather than counted in Python.
             exact.extend(part.exact)
-            folded.extend((term, at) for at, term in enumerate(part.folded, start=position))
-            stems.extend((term, position + at) for term, at in part.stems)
-            names.extend((term, position + at) for term, at in part.names)
-            pairs.extend(f"{first} {second}" for first, second in pairwise(part.folded))
-            for at, word in enumerate(part.folded, start=position):
-                term = prefix_term(word)
-                if term:
-                    beginnings.append((term, at))
+            folded.extend(zip(part.folded, count(position)))
+            stems.extend([(term, position + at) for term, at in part.stems])
+            names.extend([(term, position + at) for term, at in part.names])
+            pairs.extend(map(" ".join, pairwise(part.folded)))
+            beginnings.extend(
+                [(prefix, at) for prefix, at in zip(map(prefix_term, part.folded), count(position)) if prefix]
+            )
             position += len(part.folded) + 1
             words += part.latin
         return words

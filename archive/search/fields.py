@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal
 
 from whoosh.columns import VarBytesColumn
@@ -179,5 +180,5 @@ def with_twins(values: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"index fields not filled: {missing}; not in the field table: {unknown}")
     out = dict(values)
     for name, twin in COUNTED_AS.items():
-        out[twin] = [term for term, _ in values[name]]
+        out[twin] = list(map(itemgetter(0), values[name]))
     return out
