@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from archive.authority.models import Person
 from archive.catalogue.models import Narrator, Testimony, testimony_people
@@ -27,14 +27,19 @@ def name_key(name: str) -> str:
     return " ".join(query_forms(word).name for word in words(name))
 
 
-def _read_keys() -> frozenset[str]:
-    names = db.session.scalars(
+def _anonymised_narrators() -> Select:
+    """The names of narrators whose consent, in any version, asks for them to be anonymised."""
+    return (
         select(Narrator.name)
         .distinct()
         .join(Testimony, Testimony.narrator_id == Narrator.id)
         .join(ConsentVersion, ConsentVersion.testimony_id == Testimony.id)
         .where(ConsentVersion.anonymize_narrator.is_(True))
     )
+
+
+def _read_keys() -> frozenset[str]:
+    names = db.session.scalars(_anonymised_narrators())
     return frozenset(key for key in (name_key(name) for name in names if name) if key)
 
 
@@ -86,11 +91,5 @@ def indexed_with(testimony_ids: Collection[int]) -> list[int]:
     documents. One query when none of these narrators is anonymised, as nearly always."""
     if not testimony_ids:
         return []
-    names = db.session.scalars(
-        select(Narrator.name)
-        .distinct()
-        .join(Testimony, Testimony.narrator_id == Narrator.id)
-        .join(ConsentVersion, ConsentVersion.testimony_id == Testimony.id)
-        .where(Testimony.id.in_(testimony_ids), ConsentVersion.anonymize_narrator.is_(True))
-    ).all()
+    names = db.session.scalars(_anonymised_narrators().where(Testimony.id.in_(testimony_ids))).all()
     return [t for t in testimonies_naming(name for name in names if name) if t not in testimony_ids]
