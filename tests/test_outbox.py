@@ -284,6 +284,32 @@ def test_a_rebuild_killed_mid_way_leaves_nothing_the_next_one_does_not_clean(app
     assert check() == []
 
 
+def test_a_rebuild_after_pruning_looks_again_at_no_id_pruning_removed(app, users):
+    from archive.operations import create_testimony
+    from archive.search.models import IndexNode
+    from archive.search.outbox import behind, prune, rebuild
+
+    for n in range(4):
+        create_testimony(users["admin"], sample_body(title=f"A fictional testimony {n}"), publish=True)
+    drain()
+    _age_outbox(3600)
+    assert prune(7) > 0
+    pruned = db.session.get(IndexNode, IndexNode.PRUNED).position
+    db.session.rollback()
+    rebuild()
+    # Every id up to the position was pruned: none is a gap that a later commit might still fill,
+    # so a search's checks carry no list of them.
+    assert behind().gaps == ()
+    db.session.rollback()  # the read above ends before this session writes again
+    # An id above what was pruned and missing from the outbox is still looked at again.
+    late = create_testimony(users["admin"], sample_body(title="A fictional late testimony"), publish=True)
+    db.session.execute(db.delete(OutboxEntry).where(OutboxEntry.testimony_id == late.id))
+    db.session.execute(insert(OutboxEntry).values(id=pruned + 50, testimony_id=late.id))
+    db.session.commit()
+    rebuild()
+    assert set(behind().gaps) == set(range(pruned + 1, pruned + 50))
+
+
 def test_a_change_that_commits_during_a_rebuild_below_its_position_is_still_applied(app, users):
     from archive.operations import create_testimony
     from archive.search.outbox import rebuild

@@ -302,9 +302,11 @@ def _rebuild_locked(progress: Callable[[int, int], None] | None = None) -> int:
         # as a drain does with the ids it passes.
         recent = set(session.scalars(select(OutboxEntry.id).where(OutboxEntry.id > position - GAP_WINDOW)))
         now = time.time()
-        gaps = {
-            str(i): now for i in range(max(1, position - GAP_WINDOW + 1), position + 1) if i not in recent
-        }
+        # Not the ids pruning removed: every node applied those, and they were older than a gap
+        # is looked at for. Counted as gaps, they were an expanding list of hundreds of ids in both
+        # of every search's checks for the two minutes after a rebuild (about a millisecond each).
+        lowest = max(1, position - GAP_WINDOW + 1, (pruned.position if pruned else 0) + 1)
+        gaps = {str(i): now for i in range(lowest, position + 1) if i not in recent}
         _write_state({"position": position, "gaps": gaps})
         _record_position(session, position, force=True)
         return total
