@@ -101,6 +101,18 @@ def test_the_testimony_shows_its_people_each_leading_to_their_testimonies(app, c
     assert 'href="/search?person=%D0%9C%D0%B0%D0%BB%D0%B0%D0%BA+%D0%90%D0%B3%D0%B0%D0%B5%D0%B2%D0%B0"' in page
 
 
+def test_the_list_of_people_is_in_name_order_and_the_facet_stays_in_count_order(app, create_testimony):
+    for n, people in enumerate([["Zəhra Əliyeva"], ["Zəhra Əliyeva"], ["Anar Babayev"]], start=1):
+        create_testimony(title=f"A fictional testimony, number {n}", people=people)
+    reader = app.test_client()
+    assert people_facet(reader) == [["Zəhra Əliyeva", 2], ["Anar Babayev", 1]]
+    listed = text_of(reader.get("/people"))
+    assert listed.index("Anar Babayev") < listed.index("Zəhra Əliyeva")
+    # The same answer, kept with the index, is asked again: the list's order did not become its.
+    assert people_facet(reader) == [["Zəhra Əliyeva", 2], ["Anar Babayev", 1]]
+    assert text_of(reader.get("/")).index("Zəhra Əliyeva") < text_of(reader.get("/")).index("Anar Babayev")
+
+
 @pytest.fixture
 def rauf(create_testimony):
     """A narrator who asked to be known by a pseudonym, and another public testimony that speaks of

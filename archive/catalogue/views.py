@@ -130,8 +130,10 @@ def people():
     """Every person the testimonies the caller may see speak of, under the name the authority
     prefers (else the spelling most of them use), with how many testimonies speak of each."""
     browse = search_for(current_user, "", per_page=1)
-    listed = browse["facets"].get("person", [])
-    listed.sort(key=lambda item: (fold(lowercase_auto(item[0])), item[0]))
+    # A new list: the facet's own may be a kept answer's (see `query._copy`).
+    listed = sorted(
+        browse["facets"].get("person", []), key=lambda item: (fold(lowercase_auto(item[0])), item[0])
+    )
     return render_template("catalogue/people.html", people=listed, total=browse["total"])
 
 
