@@ -200,7 +200,7 @@ def _did_you_mean(matching: Matching | None, q: str) -> str | None:
     return "".join(out)
 
 
-def _place_names(snapshot: Snapshot) -> Callable[[str], bool]:
+def _name_words(snapshot: Snapshot) -> Callable[[str], bool]:
     """Whether a name key is a word of a place or person this index's testimonies name: such a name
     is looked for in every spelling and script alike (see `parsing.with_synonyms`), an ordinary word
     is not. The names' keys are made once per snapshot, at the first search that asks."""
@@ -336,8 +336,8 @@ def _search(
     if parsed is not None:
         parsed = _with_every_form(parsed, snapshot, names)
     matching = Matching(snapshot.testimonies, snapshot.cache) if snapshot.testimonies else None
-    place_names = _place_names(snapshot)
-    ranking = rewrite(parsed, with_synonyms(RANKING, synonyms, place_names)) if parsed is not None else None
+    name_words = _name_words(snapshot)
+    ranking = rewrite(parsed, with_synonyms(RANKING, synonyms, name_words)) if parsed is not None else None
     if ranking is None and q.strip():
         # Typed, but nothing to look for: nothing found, rather than the whole archive browsed.
         nothing = {"total": 0, "page": page, "per_page": per_page, "hits": [], "suggestion": None}
@@ -374,11 +374,11 @@ def _search(
     if testimony_id is not None:
         if scored:
             entry = entries[scored[0][0]]
-            count, segments = within(matching, parsed, scored[0][0], page, per_page, synonyms, place_names)
+            count, segments = within(matching, parsed, scored[0][0], page, per_page, synonyms, name_words)
             result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
     else:
         shown = _ordered(snapshot, scored, sort, page * per_page)[(page - 1) * per_page :]
-        passages_target = with_synonyms(PASSAGES, synonyms, place_names)
+        passages_target = with_synonyms(PASSAGES, synonyms, name_words)
         passage_query = rewrite(parsed, passages_target) if parsed is not None else None
         found = best_passages(matching, passage_query, shown, passages)
         result["hits"] = [_hit(entries[d], found[d]) for d in shown]

@@ -138,7 +138,7 @@ class Snapshot:
     # a later snapshot, so a commit to the index is the end of every one of them.
     answers: KeptAnswers = field(default_factory=KeptAnswers, repr=False)
     # The name keys of the words of the places and people its testimonies name
-    # (`query._place_names`), made at the first search that asks, never shared with a later snapshot.
+    # (`query._name_words`), made at the first search that asks, never shared with a later snapshot.
     name_keys: frozenset[str] | None = field(default=None, repr=False)
 
     @property
