@@ -21,6 +21,7 @@ from flask_wtf.file import FileField
 from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, FormField, HiddenField, StringField, TextAreaField
 
+from archive.catalogue.service import NAME_LISTS
 from archive.consent.forms import ConsentFields, add_error, plain
 from archive.errors import Invalid
 from archive.media.transcripts import VTT_FIELD, format_timecode, parse_vtt, vtt_text
@@ -96,8 +97,8 @@ def _comparable_segment(segment: dict) -> tuple:
     return tuple(values.values())
 
 
-# The catalogue keeps places, subjects and people in alphabetical order: the order typed means nothing.
-_UNORDERED = ("places", "subjects", "people")
+# The catalogue keeps these in alphabetical order: the order typed means nothing.
+_UNORDERED = NAME_LISTS
 
 
 def comparable(body: dict) -> dict[str, Any]:

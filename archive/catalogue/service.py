@@ -61,6 +61,9 @@ READ_ONLY_FIELDS = {
     "media",
     "deleted",
 }
+# The body's lists of names (each an authority's rows), kept in alphabetical order: the order typed
+# means nothing.
+NAME_LISTS = ("places", "subjects", "people")
 NARRATOR_FIELDS = {"name", "pseudonym", "birth_year", "gender"}
 INTERVIEW_FIELDS = {"date", "place", "interviewer", "languages"}
 SEGMENT_FIELDS = {"start_ms", "end_ms", "speaker", "text", "keywords", "id"}
@@ -111,7 +114,7 @@ def validate_body(data: Any, *, partial: bool = False) -> dict:
             "interviewer": check.text(iv.get("interviewer"), "interview.interviewer", max_len=300) or "",
             "languages": [t.lower() if len(t) <= 3 else t for t in languages],
         }
-    for key in ("places", "subjects", "people"):
+    for key in NAME_LISTS:
         if not partial or key in data:
             body[key] = check.strings(data.get(key), key)
     if not partial or "segments" in data:
@@ -208,8 +211,7 @@ def view_for(
         "id": testimony.id,
         "version": testimony.version if access.sees_working_copy(user) else published.version,
         "state": testimony.state,
-        **{k: view[k] for k in ("title", "summary", "narrator", "interview", "places", "subjects")},
-        "people": view["people"],
+        **{k: view[k] for k in ("title", "summary", "narrator", "interview", *NAME_LISTS)},
         "narrator_label": view["narrator_label"],
         "segments": view["segments"],
         "consent": access.consent_view(user, testimony.consent),
@@ -396,7 +398,7 @@ def _as_stored(body: dict) -> dict:
         out["interview"] = {**out["interview"], "date": date.isoformat() if date else None}
     if "subjects" in out:
         out["subjects"] = subject_names(out["subjects"])
-    for key in ("places", "subjects", "people"):
+    for key in NAME_LISTS:
         if key in out:
             out[key] = sorted(set(out[key]))
     return out

@@ -85,11 +85,12 @@ def testimonies_naming(names: Iterable[str]) -> list[int]:
 
 
 def indexed_with(testimony_ids: Collection[int]) -> list[int]:
-    """The testimonies to index again with these: those whose people name the narrator of one of
-    them who is anonymised (in any consent version). So a narrator's asking for a pseudonym, or an
-    anonymised narrator's new name, reaches every index at once, not only their own testimony's
-    documents. One query when none of these narrators is anonymised, as nearly always."""
+    """The testimonies to index again with these (a unit of work records each once): those whose
+    people name the narrator of one of them who is anonymised (in any consent version). So a
+    narrator's asking for a pseudonym, or an anonymised narrator's new name, reaches every index at
+    once, not only their own testimony's documents. One query when none of these narrators is
+    anonymised, as nearly always."""
     if not testimony_ids:
         return []
     names = db.session.scalars(_anonymised_narrators().where(Testimony.id.in_(testimony_ids))).all()
-    return [t for t in testimonies_naming(name for name in names if name) if t not in testimony_ids]
+    return testimonies_naming(name for name in names if name)
