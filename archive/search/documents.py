@@ -6,7 +6,6 @@ from __future__ import annotations
 import pickle
 import sys
 import unicodedata
-import zlib
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ class Transcript:
         `word_spans` of its text."""
         begin = self._base + (self._ends[number - 2] if number > 1 else 0)
         end = self._base + self._ends[number - 1]
-        return pickle.loads(zlib.decompress(self._data[begin:end]))  # noqa: S301 - our own index
+        return pickle.loads(self._data[begin:end])  # noqa: S301 - our own index
 
 
 def word_spans(text: str, offsets: list[int] | None = None) -> bytes:
@@ -221,7 +220,7 @@ def fields_of(document: dict, analysed: Any) -> dict[str, Any]:
         spans = word_spans(normal, analysed(text, languages).spans)
         shown = (segment["id"], segment.get("start_ms"), segment.get("end_ms"), segment.get("speaker"),
                  normal, spans)  # fmt: skip
-        packed.append(zlib.compress(pickle.dumps(shown, pickle.HIGHEST_PROTOCOL)))
+        packed.append(pickle.dumps(shown, pickle.HIGHEST_PROTOCOL))
     return with_twins(
         {
             "tid": str(document["testimony_id"]),
