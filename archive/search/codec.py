@@ -248,39 +248,50 @@ def write_postings(
 # Reading postings a block at a time into plain lists (Whoosh's matchers step a posting a call).
 
 
-def postings(leaf: Any, fieldname: str, text: str) -> tuple[list[int], list[float]]:
+def term_info(leaf: Any, fieldname: str, text: str) -> Any | None:
+    """A term's entry in one segment's term table (where its postings are, how many documents hold
+    it), or None when the segment has no such term."""
+    try:
+        return leaf._terms.term_info(fieldname, text.encode("utf-8"))
+    except (TermNotFound, KeyError):
+        return None
+
+
+def postings(leaf: Any, fieldname: str, text: str) -> tuple[Sequence[int], Sequence[float]]:
     """Every posting of a term in one segment, deleted documents included, a block at a time."""
-    matcher = _matcher(leaf, fieldname, text)
-    if matcher is None:
-        return [], []
+    info = term_info(leaf, fieldname, text)
+    return ((), ()) if info is None else info_postings(leaf, fieldname, info)
+
+
+def info_postings(leaf: Any, fieldname: str, info: Any) -> tuple[Sequence[int], Sequence[float]]:
+    """The same, from a term's table entry already read."""
+    if info.is_inlined():
+        # A rare term's few postings are in its entry.
+        ids, weights, _ = info.inlined_postings()
+        return ids, weights
+    matcher = _info_matcher(leaf, fieldname, info)
     ids: list[int] = []
     weights: list[float] = []
-    if isinstance(matcher, W3LeafMatcher):
-        while matcher.is_active():
-            block = _block_ids(matcher)
-            ids.extend(block)
-            # Whoosh keeps one number for a block whose weights are all the same (often all 1).
-            found = matcher._data[1]
-            if found is None:
-                weights.extend([1.0] * len(block))
-            elif isinstance(found, int | float):
-                weights.extend([found] * len(block))
-            else:
-                weights.extend(found)
-            matcher._next_block()
-        return ids, weights
     while matcher.is_active():
-        ids.append(matcher.id())
-        weights.append(matcher.weight())
-        matcher.next()
+        block = _block_ids(matcher)
+        ids.extend(block)
+        # Whoosh keeps one number for a block whose weights are all the same (often all 1).
+        found = matcher._data[1]
+        if found is None:
+            weights.extend([1.0] * len(block))
+        elif isinstance(found, int | float):
+            weights.extend([found] * len(block))
+        else:
+            weights.extend(found)
+        matcher._next_block()
     return ids, weights
 
 
 def positions(leaf: Any, fieldname: str, text: str, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
     """(local docnum, positions) of the given documents' postings of a located term in one segment."""
-    matcher = _matcher(leaf, fieldname, text)
-    if matcher is not None:
-        yield from _matched_positions(matcher, docnums)
+    info = term_info(leaf, fieldname, text)
+    if info is not None:
+        yield from info_positions(leaf, fieldname, info, docnums)
 
 
 def info_positions(
@@ -331,29 +342,14 @@ def all_postings_ids(leaf: Any, fieldname: str, term: bytes) -> list[int]:
     return list(leaf._terms.matcher(fieldname, term, leaf.schema[fieldname].format).all_ids())
 
 
-def _matcher(leaf: Any, fieldname: str, text: str) -> Any:
-    try:
-        fmt = leaf.schema[fieldname].format
-        return leaf._terms.matcher(fieldname, text.encode("utf-8"), fmt)
-    except (TermNotFound, KeyError):
-        return None
-
-
 def _info_matcher(leaf: Any, fieldname: str, info: Any) -> Any:
     terms = leaf._terms
     return terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)
 
 
 def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
-    """(docnum, positions) of those of the sorted docnums the matcher's postings hold."""
-    if not isinstance(matcher, W3LeafMatcher):
-        for docnum in docnums:
-            if not matcher.is_active():
-                return
-            matcher.skip_to(docnum)
-            if matcher.is_active() and matcher.id() == docnum:
-                yield docnum, _decoded(matcher.value())
-        return
+    """(docnum, positions) of those of the sorted docnums the matcher's postings hold (a term's
+    postings not inlined in its entry: a W3LeafMatcher)."""
     # A block at a time: blocks ending before the next wanted document are passed by their
     # header, the others' ids searched, and positions decoded only for the documents found.
     wanted = 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from itertools import chain, pairwise
+from itertools import chain, pairwise, repeat
 from math import log
 from typing import Any
 
@@ -120,10 +120,11 @@ class Matching:
         raise TypeError(f"cannot match {node!r}")
 
     def _term(self, leaf: Any, deleted: Any, fieldname: str, text: str, boost: float) -> dict[int, float]:
-        ids, weights = codec.postings(leaf, fieldname, text)
-        if not ids:
+        info = codec.term_info(leaf, fieldname, text)
+        if info is None:
             return {}
-        return self._scored(leaf, deleted, fieldname, text, boost, ids, weights)
+        ids, weights = codec.info_postings(leaf, fieldname, info)
+        return self._scored(leaf, deleted, fieldname, text, boost, ids, weights, info.doc_frequency())
 
     def _scored(
         self,
@@ -134,11 +135,12 @@ class Matching:
         boost: float,
         ids: Sequence[int],
         weights: Sequence[float],
+        frequency: int | None = None,
     ) -> dict[int, float]:
-        """BM25F of a term's postings in one segment."""
+        """BM25F of a term's postings in one segment (`frequency`: see `idf`)."""
         lengths = self._field_lengths(leaf, fieldname)
         average = self.reader.field_length(fieldname) / self.count or 1.0
-        factor = boost * self.idf(fieldname, text) * (_K1 + 1)
+        factor = boost * self.idf(fieldname, text, frequency) * (_K1 + 1)
         norm = _K1 * (1 - _B)
         slope = _K1 * _B / average
         return {
@@ -166,11 +168,16 @@ class Matching:
                 found.update(self._scored(leaf, deleted, PAIRED, pair, boost, ids, weights))
         return found
 
-    def idf(self, fieldname: str, text: str) -> float:
+    def idf(self, fieldname: str, text: str, frequency: int | None = None) -> float:
+        """A term's inverse document frequency in the index. `frequency`: how many documents of the
+        segment its postings were just read from hold it, which is the index's count when the index
+        is that one segment (as it mostly is), rather than the term looked up again."""
         key = (fieldname, text)
         found = self._idf.get(key)
         if found is None:
-            found = self._idf[key] = log(self.count / (self.reader.doc_frequency(fieldname, text) + 1)) + 1
+            if frequency is None or len(self.leaves) != 1:
+                frequency = self.reader.doc_frequency(fieldname, text)
+            found = self._idf[key] = log(self.count / (frequency + 1)) + 1
         return found
 
     def _field_lengths(self, leaf: Any, fieldname: str) -> list[int]:
@@ -315,10 +322,14 @@ class Matching:
         self, fieldname: str, text: str, boost: float, docnums: list[int], constant: bool = False
     ) -> dict:
         found: dict[tuple[int, int], float] = {}
-        factor = boost if constant else boost * self.idf(fieldname, text) * (_K1 + 1)
         marked = fieldname in MARKS_WORDS
         for leaf, offset, local in self._by_leaf(docnums):
-            for docnum, positions in codec.positions(leaf, fieldname, text, local):
+            info = codec.term_info(leaf, fieldname, text)
+            if info is None:
+                continue
+            idf = 1.0 if constant else self.idf(fieldname, text, info.doc_frequency())
+            factor = boost if constant else boost * idf * (_K1 + 1)
+            for docnum, positions in codec.info_positions(leaf, fieldname, info, local):
                 docnum += offset
                 if marked:
                     self._spots.setdefault(docnum, []).append(positions)
@@ -330,7 +341,8 @@ class Matching:
         """Segment number to how many of the (sorted) positions are in it."""
         starts = self.transcript(docnum).starts
         if len(positions) <= len(starts):
-            counts = Counter(self._place(docnum, positions))
+            # The segment number (from 1; 0 for the describing texts) of each position.
+            counts = Counter(map(bisect_right, repeat(starts), positions))
             counts.pop(0, None)
             return counts
         # More positions than segments (a common word): cut the positions at the segments' starts.
@@ -374,11 +386,6 @@ class Matching:
                 found = Transcript(self._column(leaf, "transcript")[docnum - offset])
             self._transcripts[docnum] = found
         return found
-
-    def _place(self, docnum: int, positions: list[int]) -> list[int]:
-        """The segment number (from 1; 0 for the describing texts) of each position."""
-        starts = self.transcript(docnum).starts
-        return [bisect_right(starts, position) for position in positions]
 
 
 def _near(vocabulary: list[str], text: str, maxdist: int, prefixlength: int) -> list[str]:
