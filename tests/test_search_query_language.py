@@ -4,6 +4,7 @@ no word at all finds nothing and says so, where an empty one browses everything.
 
 import pytest
 
+from archive.search import parsing
 from archive.search.index import SearchIndex
 from archive.search.query import search
 from tests.conftest import login
@@ -81,3 +82,21 @@ def test_did_you_mean_and_autocomplete_never_offer_the_public_a_restricted_word(
         assert (misspelt["suggestion"] == "Zorbalintaq") is offered
         assert ("Did you mean" in client.get("/search?q=Zorbalintuq").get_data(as_text=True)) is offered
         assert (client.get("/search/suggest?q=Zorbal").get_json() == ["Zorbalintaq Hollow"]) is offered
+
+
+@pytest.mark.parametrize(
+    "q",
+    ["Xocalı", "Ağdam Şuşa", "шуша 1992", "Ко\u0301уз", "qış qış gecəsi", "Ağdam\u00a0Bakı", "village fire"],
+)
+def test_plain_words_are_read_as_the_parser_reads_them(q):
+    # Plain words skip the parser's character-by-character tagging: the tree must be the parser's.
+    plain = parsing._plain(q.split())
+    assert plain is not None
+    assert plain == parsing._PARSER.parse(q)
+
+
+@pytest.mark.parametrize(
+    "q", ['"qış gecəsi"', "qış OR yay", "place:Ağdam", "Xocal*", "Xocalı~", "-Ağdam", "Ağdam-da", "(qış)"]
+)
+def test_anything_but_plain_words_goes_to_the_parser(q):
+    assert parsing._plain(q.split()) is None

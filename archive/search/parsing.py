@@ -3,6 +3,7 @@ a query on the testimony index's fields, for ranking, for search within a testim
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -98,7 +99,7 @@ def parse(q: str) -> wq.Query | None:
         # Only words to leave out: read as NOT, which the parser does not turn into their opposite.
         q = " ".join(f"NOT {token[1:]}" for token in tokens)
     try:
-        parsed = _PARSER.parse(q)
+        parsed = _plain(tokens) or _PARSER.parse(q)
     except Exception:  # noqa: BLE001 - any parser failure means: read the words
         parsed = None
     if parsed is None or _stray_operator(parsed) or rewrite(parsed, RANKING) is None:
@@ -106,6 +107,21 @@ def parse(q: str) -> wq.Query | None:
         plain = [w for w in words(q) if w not in OPERATORS]
         return wq.And([wq.Term("text", w) for w in plain]) if plain else None
     return parsed
+
+
+# A word of letters and digits alone, as `WORD` finds them: nothing the parser would read as syntax.
+_PLAIN_WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
+
+
+def _plain(tokens: list[str]) -> wq.Query | None:
+    """What the parser makes of a query of plain words (most queries are): the word, or every word
+    required. None for anything else. The parser tags a query a character at a time, which took
+    half of the time parsing and analysing a query did."""
+    if not tokens or any(token in OPERATORS or not _PLAIN_WORD.fullmatch(token) for token in tokens):
+        return None
+    if len(tokens) == 1:
+        return wq.Term("text", tokens[0])
+    return wq.And([wq.Term("text", token) for token in tokens]).normalize()
 
 
 def _stray_operator(node: wq.Query) -> bool:
