@@ -13,14 +13,14 @@ import datetime as dt
 import math
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, select
+from sqlalchemy import ScalarSelect, Select, func, select
 from sqlalchemy.exc import IntegrityError
 
 from archive import access
@@ -670,10 +670,11 @@ def _build() -> SearchNames:
 
 
 @cache
-def _names_version() -> Select:
-    """The newest change of places, people and subjects, and the newest consent version: built
-    once, as it is asked at every search."""
-    return select(
+def names_version() -> tuple[ScalarSelect, ...]:
+    """What the search names are built from, as columns: the newest change of places, people and
+    subjects, and the newest consent version (a narrator may have asked for anonymity since).
+    Built once, as they are asked at every search, with its other checks (`search.service`)."""
+    return (
         select(func.max(Place.updated_at)).scalar_subquery(),
         select(func.max(Person.updated_at)).scalar_subquery(),
         select(func.max(Subject.updated_at)).scalar_subquery(),
@@ -681,13 +682,20 @@ def _names_version() -> Select:
     )
 
 
-def search_names() -> SearchNames:
+@cache
+def _names_version() -> Select:
+    return select(*names_version())
+
+
+def search_names(version: Sequence[Any] | None = None) -> SearchNames:
     """The authority's search names, rebuilt only when it (or a consent) has changed since.
 
-    One indexed query per call: the newest change of places, people and subjects, and the newest consent
-    version (a narrator may have asked for anonymity since). The built names are kept per app.
+    `version`: the values of `names_version()` the caller has read; else one indexed query reads
+    them here. The built names are kept per app.
     """
-    version = tuple(db.session.connection().execute(_names_version()).one())
+    if version is None:
+        version = db.session.connection().execute(_names_version()).one()
+    version = tuple(version)
     cache = current_app.extensions.setdefault("archive_authority_names", {})
     cached = cache.get("names")
     if cached is not None and cached[0] == version:

@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, bindparam, delete, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, String, bindparam, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from archive import access
@@ -146,11 +146,6 @@ def unapplied(gaps: bool) -> ColumnElement[bool]:
     return after | OutboxEntry.id.in_(bindparam("gaps", expanding=True)) if gaps else after
 
 
-@cache
-def _unapplied_testimonies(gaps: bool) -> Select:
-    return select(OutboxEntry.testimony_id).where(unapplied(gaps)).distinct()
-
-
 def _live_gaps(state: dict) -> dict[int, float]:
     """The ids below the position not seen yet that may still commit, with when each was passed."""
     cutoff = time.time() - GAP_SECONDS
@@ -169,9 +164,26 @@ def behind() -> Behind:
     least that far on; anything committed later has a row after it and is found here. The list is
     small: the rows a writer has not reached yet, normally none.
     """
+    return behind_with(())[0]
+
+
+def behind_with(columns: tuple[ScalarSelect, ...]) -> tuple[Behind, tuple]:
+    """`behind()`, and the values of these columns (scalar subqueries, the same objects at every
+    call) read in the same statement: a search's checks before it reads the index are one trip
+    to the database."""
     found = _behind_at()
-    ids = db.session.connection().execute(_unapplied_testimonies(bool(found.gaps)), found.bound).scalars()
-    return Behind(found.position, found.gaps, frozenset(ids))
+    row = db.session.connection().execute(_unapplied_with(bool(found.gaps), columns), found.bound).one()
+    listed = row[0]
+    ids = frozenset(int(tid) for tid in listed.split(",")) if listed else frozenset()
+    return Behind(found.position, found.gaps, ids), tuple(row[1:])
+
+
+@cache
+def _unapplied_with(gaps: bool, columns: tuple[ScalarSelect, ...]) -> Select:
+    """The ids of the testimonies with an unapplied row, as one text ("3,17,17"), then `columns`:
+    built once for each (a statement's cache key costs more to make than it takes to run)."""
+    listed = func.aggregate_strings(cast(OutboxEntry.testimony_id, String), ",")
+    return select(select(listed).where(unapplied(gaps)).scalar_subquery(), *columns)
 
 
 def stamp(document: dict) -> int:

@@ -23,14 +23,22 @@ from sqlalchemy import Select, bindparam, exists, func, select, text
 from sqlalchemy.orm import aliased
 
 from archive import access
-from archive.authority.service import search_names
+from archive.authority.service import SearchNames, names_version, search_names
 from archive.catalogue.models import Narrator, Testimony
 from archive.consent.models import ConsentVersion
 from archive.extensions import db
 from archive.review.models import Revision
 from archive.search.analysis import words
 from archive.search.models import OutboxEntry
-from archive.search.outbox import Behind, behind, lag, search_index, unapplied, writer_expected, writer_state
+from archive.search.outbox import (
+    Behind,
+    behind_with,
+    lag,
+    search_index,
+    unapplied,
+    writer_expected,
+    writer_state,
+)
 from archive.search.query import search, suggest
 
 
@@ -43,11 +51,7 @@ def search_for(user, q: str, **options) -> dict:
     by_consent = access.may_search_by_consent(user)
     if not by_consent:
         filters.pop("access", None)
-    # The name authority's synonyms and facet names: one cheap query per search tells whether the
-    # cached ones are current. Both are part of what the answer is a function of, so an answer kept
-    # with the index is never given again once the authority has changed.
-    names = search_names()
-    stale = behind()
+    names, stale = _checked()
     result = search(
         search_index(),
         audience.value,
@@ -63,6 +67,15 @@ def search_for(user, q: str, **options) -> dict:
     if not by_consent:
         result["facets"].pop("access", None)
     return result
+
+
+def _checked() -> tuple[SearchNames, Behind]:
+    """What a search checks before it reads the index, in one statement: whether the name
+    authority's cached synonyms and facet names are current (both are part of what an answer is a
+    function of, so an answer kept with the index is never given again once the authority has
+    changed), and the testimonies this node's index has not applied (`outbox.behind`)."""
+    stale, version = behind_with(names_version())
+    return search_names(version), stale
 
 
 def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
@@ -180,9 +193,9 @@ def suggest_for(user, prefix: str, limit: int = 10) -> list[str]:
     and none of a testimony whose latest change this node's index has not applied."""
     if not words(prefix or ""):
         return []
-    names = search_names()
+    names, stale = _checked()
     audience = access.audience_for(user).value
-    hidden = behind().testimonies
+    hidden = stale.testimonies
     return suggest(
         search_index(),
         audience,
