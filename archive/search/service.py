@@ -105,6 +105,9 @@ def _keep_current(user, result: dict[str, Any], stale: Behind) -> None:
     result["hits"] = kept
 
 
+_PAGE_STEP = 10
+
+
 @cache
 def _standing_query(count: int, gaps: bool) -> Select:
     """What `_standing` reads of a page of `count` hits (`id0`, `id1`, …) that no outbox row unapplied
@@ -152,8 +155,11 @@ def _standing(user, ids: list[int], stale: Behind) -> dict[int, access.Standing]
     not a model per hit. The title and narrator are the published version's for everybody but
     staff; they are the working copy's unless an edit waits for review, and only then are two
     fields of the published snapshot read, in one more query, never its transcript."""
-    values = {f"id{n}": testimony_id for n, testimony_id in enumerate(ids)}
-    query = _standing_query(len(ids), bool(stale.gaps))
+    # Padded with the first id to a multiple of ten: a page of seven hits reads the statement of
+    # ten, rather than build and compile one of its own (3 ms, the first time in each process).
+    count = -(-len(ids) // _PAGE_STEP) * _PAGE_STEP
+    values = {f"id{n}": ids[n] if n < len(ids) else ids[0] for n in range(count)}
+    query = _standing_query(count, bool(stale.gaps))
     rows = db.session.connection().execute(query, {**values, **stale.bound}).all()
     standing = {
         row.id: access.Standing(
