@@ -86,16 +86,13 @@ def _facets(snapshot: Snapshot, docnums: Collection[int], names: FacetNames) -> 
     counts: dict[str, Counter] = {
         name: Counter() for name in ("place", "subject", "person", "language", "year", "decade", "access")
     }
-    groups = snapshot.facet_groups(names)
     if len(docnums) < _FACET_BITS_FROM:
-        entries, shown = snapshot.entries, groups.shown
-        for (name, value), count in Counter(
-            chain.from_iterable({shown[key] for key in entries[d].facet_keys} for d in docnums)
-        ).items():
+        shown = snapshot.shown_keys(names)
+        for (name, value), count in Counter(chain.from_iterable(map(shown.__getitem__, docnums))).items():
             counts[name][value] = count
     else:
         found = bits_of(docnums)
-        for (name, value), members in groups.bits.items():
+        for (name, value), members in snapshot.facet_groups(names).bits.items():
             count = (found & members).bit_count()
             if count:
                 counts[name][value] = count

@@ -134,6 +134,8 @@ class Snapshot:
     _facet_bits: dict[tuple[str, Any], int] | None = field(default=None, repr=False)
     # The facet values grouped (`facet_groups`), with the `FacetNames` they were grouped by.
     _groups: tuple[FacetNames, FacetGroups] | None = field(default=None, repr=False)
+    # Docnum to the shown facet values its testimony counts in (`shown_keys`), with their groups.
+    _shown_keys: tuple[FacetGroups, dict[int, tuple]] | None = field(default=None, repr=False)
     # The answers given at this moment of the index (`query.search` keeps them): never shared with
     # a later snapshot, so a commit to the index is the end of every one of them.
     answers: KeptAnswers = field(default_factory=KeptAnswers, repr=False)
@@ -189,6 +191,18 @@ class Snapshot:
         if groups is None or groups[0] is not names:
             groups = self._groups = (names, _grouped(self.facet_bits, names))
         return groups[1]
+
+    def shown_keys(self, names: FacetNames) -> dict[int, tuple[tuple[str, Any], ...]]:
+        """Docnum to the (facet, shown value) pairs its testimony is counted in, each once, as
+        `facet_groups(names)` shows them: made once per snapshot and authority, so counting the
+        facets of a few testimonies is counting these, not grouping each testimony's values again."""
+        groups = self.facet_groups(names)
+        found = self._shown_keys
+        if found is None or found[0] is not groups:
+            shown = groups.shown
+            keys = {docnum: tuple({shown[key] for key in e.facet_keys}) for docnum, e in self.entries.items()}
+            found = self._shown_keys = (groups, keys)
+        return found[1]
 
     @property
     def docnums(self) -> dict[int, int]:
