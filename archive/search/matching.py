@@ -346,13 +346,8 @@ class Matching:
             counts.pop(0, None)
             return counts
         # More positions than segments (a common word): cut the positions at the segments' starts.
-        counts = {}
-        cuts = [bisect_left(positions, start) for start in starts]
-        cuts.append(len(positions))
-        for place in range(1, len(cuts)):
-            if cuts[place] > cuts[place - 1]:
-                counts[place] = cuts[place] - cuts[place - 1]
-        return counts
+        cuts = [*map(bisect_left, repeat(positions), starts), len(positions)]
+        return {place: high - low for place, (low, high) in enumerate(pairwise(cuts), start=1) if high > low}
 
     def forget_spots(self) -> None:
         """Forget what the passages' queries so far matched (before another is asked)."""
