@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import ColumnElement, ScalarSelect, Select, String, bindparam, cast, delete, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from archive import access
@@ -170,20 +170,26 @@ def behind() -> Behind:
 def behind_with(columns: tuple[ScalarSelect, ...]) -> tuple[Behind, tuple]:
     """`behind()`, and the values of these columns (scalar subqueries, the same objects at every
     call) read in the same statement: a search's checks before it reads the index are one trip
-    to the database."""
+    to the database, two only while some row is unapplied."""
     found = _behind_at()
-    row = db.session.connection().execute(_unapplied_with(bool(found.gaps), columns), found.bound).one()
-    listed = row[0]
-    ids = frozenset(int(tid) for tid in listed.split(",")) if listed else frozenset()
+    connection = db.session.connection()
+    row = connection.execute(_unapplied_with(bool(found.gaps), columns), found.bound).one()
+    ids: frozenset[int] = frozenset()
+    if row[0]:
+        ids = frozenset(connection.execute(_unapplied_testimonies(bool(found.gaps)), found.bound).scalars())
     return Behind(found.position, found.gaps, ids), tuple(row[1:])
 
 
 @cache
 def _unapplied_with(gaps: bool, columns: tuple[ScalarSelect, ...]) -> Select:
-    """The ids of the testimonies with an unapplied row, as one text ("3,17,17"), then `columns`:
-    built once for each (a statement's cache key costs more to make than it takes to run)."""
-    listed = func.aggregate_strings(cast(OutboxEntry.testimony_id, String), ",")
-    return select(select(listed).where(unapplied(gaps)).scalar_subquery(), *columns)
+    """Whether any row is unapplied, then `columns`: built once for each (a statement's cache key
+    costs more to make than it takes to run)."""
+    return select(exists().where(unapplied(gaps)), *columns)
+
+
+@cache
+def _unapplied_testimonies(gaps: bool) -> Select:
+    return select(OutboxEntry.testimony_id).where(unapplied(gaps)).distinct()
 
 
 def stamp(document: dict) -> int:
