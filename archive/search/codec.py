@@ -342,6 +342,17 @@ def all_postings_ids(leaf: Any, fieldname: str, term: bytes) -> list[int]:
     return list(leaf._terms.matcher(fieldname, term, leaf.schema[fieldname].format).all_ids())
 
 
+def column_value(column: Any, docnum: int) -> bytes | memoryview:
+    """A document's value of a bytes column (a VarBytesColumn's reader), as a view of the mapped
+    segment where it is mapped: Whoosh copies it, and a transcript is some 60 KB, of which a search
+    reads where its segments start and the three it shows."""
+    buffer = getattr(column._dbfile, "_buf", None)
+    if not isinstance(buffer, memoryview):
+        return column[docnum]
+    start = column._basepos + column._offsets[docnum]
+    return buffer[start : start + column._lengths[docnum]]
+
+
 def _info_matcher(leaf: Any, fieldname: str, info: Any) -> Any:
     terms = leaf._terms
     return terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)

@@ -199,11 +199,12 @@ class Matching:
         return found
 
     def _column(self, leaf: Any, name: str) -> Any:
-        """A segment's column reader (opening one reads the column's table of offsets)."""
+        """A segment's column reader, its values as stored (opening one reads the column's table of
+        offsets)."""
         key = (leaf.segment().segment_id(), f"column:{name}")
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = leaf.column_reader(name)
+            found = self._cache[key] = leaf.column_reader(name, translate=False)
         return found
 
     # Expansions
@@ -378,7 +379,7 @@ class Matching:
         if found is None:
             found = Transcript()
             for leaf, offset, _ in self._by_leaf([docnum]):
-                found = Transcript(self._column(leaf, "transcript")[docnum - offset])
+                found = Transcript(codec.column_value(self._column(leaf, "transcript"), docnum - offset))
             self._transcripts[docnum] = found
         return found
 
