@@ -548,3 +548,24 @@ def test_autocomplete_offers_places_and_narrators_of_the_audience_only(index):
 def test_an_unknown_audience_is_refused(index):
     with pytest.raises(ValueError):
         search(index, "everyone", "snow")
+
+
+def test_posting_blocks_read_again_from_the_kept_ones_are_each_terms_own(tmp_path):
+    # Two words in 300 testimonies (several compressed blocks each, kept once read): searches
+    # taking turns between them must each find their own testimonies and passages, as the first
+    # search of each did before anything was kept.
+    index = SearchIndex(tmp_path / "index")
+    changes = []
+    for tid in range(1, 301):
+        texts = ["qar yağırdı axşam"] if tid % 3 else ["külək əsirdi gecə"]
+        if tid % 5 == 0:
+            texts.append("qar və külək birlikdə")
+        changes.append((tid, {"public": fictional(tid, *texts)}))
+    index.apply(changes)
+    first = {q: search(index, "public", q, per_page=50) for q in ("qar", "külək")}
+    assert first["qar"]["total"] == 200 + 20 and first["külək"]["total"] == 100 + 40
+    for _ in range(3):
+        for q in ("külək", "qar"):
+            again = search(index, "public", q, per_page=50)
+            assert again == first[q]
+    index.close()

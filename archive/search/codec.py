@@ -23,6 +23,7 @@ import struct
 import time
 from array import array
 from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import accumulate
@@ -355,7 +356,40 @@ def column_value(column: Any, docnum: int) -> bytes | memoryview:
 
 def _info_matcher(leaf: Any, fieldname: str, info: Any) -> Any:
     terms = leaf._terms
-    return terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)
+    matcher = terms._codec.postings_reader(terms._postfile, info, leaf.schema[fieldname].format)
+    blocks = getattr(terms, "_archive_blocks", None)
+    if blocks is None:
+        blocks = terms._archive_blocks = _Blocks()
+    matcher._archive_blocks = blocks
+    return matcher
+
+
+class _Blocks:
+    """The posting blocks a segment reader decoded last, with their document numbers: a common
+    word's blocks are read by search after search, and undoing a block's compression and pickling
+    cost more than the rest of reading it. Kept with the reader, so for as long as its segment is
+    searched (a segment's files never change); at most `ROOM` blocks (some 4.5 MB, a block holding
+    up to 128 postings with their positions), the least recently read going first. A reader is used
+    by one search at a time (its audience's lock)."""
+
+    ROOM = 256
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[int, tuple[Any, list[int]]] = OrderedDict()
+
+    def ids(self, matcher: W3LeafMatcher) -> list[int]:
+        """The document numbers of the matcher's current block, its data read or given again."""
+        key = matcher._dataoffset
+        found = self._kept.get(key)
+        if found is None:
+            matcher._read_data()
+            found = self._kept[key] = (matcher._data, _undeltaed(matcher))
+            if len(self._kept) > self.ROOM:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(key)
+            matcher._data = found[0]
+        return found[1]
 
 
 def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, list[int]]]:
@@ -382,15 +416,23 @@ def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, 
 
 
 def _block_ids(matcher: W3LeafMatcher) -> list[int]:
-    """The document numbers of the matcher's current block (Whoosh's own reading undoes their
-    deltas a Python step each)."""
-    if matcher._data is None:
-        matcher._read_data()
-    ids = matcher._data[0]
-    if not matcher._byteids:
-        ids = list(accumulate(ids))
+    """The document numbers of the matcher's current block (not to be changed: they may be kept)."""
+    blocks = getattr(matcher, "_archive_blocks", None)
+    if blocks is not None and matcher._data is None:
+        ids = blocks.ids(matcher)
+    else:
+        if matcher._data is None:
+            matcher._read_data()
+        ids = _undeltaed(matcher)
     matcher._ids = ids
     return ids
+
+
+def _undeltaed(matcher: W3LeafMatcher) -> list[int]:
+    """The block's document numbers from its data (Whoosh's own reading undoes their deltas a
+    Python step each)."""
+    ids = matcher._data[0]
+    return ids if matcher._byteids else list(accumulate(ids))
 
 
 def _decoded(value: bytes) -> list[int]:
