@@ -158,7 +158,8 @@ def _behind_at() -> Behind:
 
 
 def behind() -> Behind:
-    """One query: the testimonies with an outbox row this node's index has not applied.
+    """The testimonies with an outbox row this node's index has not applied (one small query, a
+    second only while some row is unapplied).
 
     The position is read before the caller reads the index, so whatever the index holds is at
     least that far on; anything committed later has a row after it and is found here. The list is
