@@ -569,3 +569,25 @@ def test_posting_blocks_read_again_from_the_kept_ones_are_each_terms_own(tmp_pat
             again = search(index, "public", q, per_page=50)
             assert again == first[q]
     index.close()
+
+
+def test_a_fields_words_read_along_the_term_table_are_whooshs_lexicon(index):
+    # Fuzzy words and "did you mean" read a segment's word list in one pass over the mapped term
+    # table; it must be exactly the field's terms as Whoosh lists them, in order, no other field's.
+    index.apply(
+        [
+            (1, everywhere(fictional(1, "qar yağırdı Ağdam yolunda", "снег шёл всю ночь"))),
+            (2, everywhere(fictional(2, "külək əsirdi, Şuşa", "the lantern went out", places=["Şuşa"]))),
+        ]
+    )
+    from archive.search import codec
+
+    with index.reading("public") as snapshot:
+        leaves = [leaf for leaf, _ in snapshot.testimonies.reader().leaf_readers()]
+        assert leaves
+        for leaf in leaves:
+            for field in ("folded", "stem", "name", "prefix", "place", "exact"):
+                listed = [term.decode("utf-8") for term in leaf.lexicon(field)]
+                assert codec.field_terms(leaf, field) == listed
+            assert codec.field_terms(leaf, "no such field") == []
+        assert any("qar" in codec.field_terms(leaf, "folded") for leaf in leaves)

@@ -333,6 +333,33 @@ def terms_from(leaf: Any, fieldname: str, prefix: bytes) -> Iterable[tuple[bytes
         yield term, info
 
 
+def field_terms(leaf: Any, fieldname: str) -> list[str]:
+    """Every term of a field of one segment, in order, read along its term table in one pass (the
+    table is mapped: Whoosh's lexicon steps three generators and a method call a term, some 300 ms
+    for the 63,000 words of one segment of 8,000 testimonies)."""
+    if fieldname not in leaf.indexed_field_names():
+        return []
+    terms = leaf._terms
+    table = terms._tindex
+    buffer = getattr(table.dbfile, "_buf", None)
+    prefix = terms._keycoder(fieldname, b"")
+    position = table.closest_key_pos(prefix)
+    if not isinstance(buffer, memoryview) or position is None:
+        return [term.decode("utf-8") for term in leaf.lexicon(fieldname)]
+    found: list[str] = []
+    size, unpack, end, start = _ENTRY_HEAD.size, _ENTRY_HEAD.unpack_from, table.endofdata, len(prefix)
+    while position < end:
+        # A record: the key's length and the value's, the key (the field's number, then the
+        # term), the value.
+        key_length, value_length = unpack(buffer, position)
+        key = position + size
+        if buffer[key : key + start] != prefix:
+            break
+        found.append(str(buffer[key + start : key + key_length], "utf-8"))
+        position = key + key_length + value_length
+    return found
+
+
 def wildcard_terms(node: wq.Wildcard, leaf: Any) -> Iterable[bytes]:
     """The terms of one segment a wildcard stands for, as Whoosh's Wildcard finds them."""
     return node._btexts(leaf)

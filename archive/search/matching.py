@@ -195,7 +195,7 @@ class Matching:
         key = (leaf.segment().segment_id(), f"vocabulary:{fieldname}")
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = [term.decode("utf-8") for term in leaf.lexicon(fieldname)]
+            found = self._cache[key] = codec.field_terms(leaf, fieldname)
         return found
 
     def _column(self, leaf: Any, name: str) -> Any:
