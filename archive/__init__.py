@@ -72,13 +72,8 @@ def create_app(config: dict | None = None, *, for_restore: bool = False) -> Flas
         name = f"testimony-archive {socket.gethostname()}:{os.getpid()}"[:63]
         options.setdefault("connect_args", {}).setdefault("application_name", name)
 
-    if not app.testing and app.config["GC_YOUNG_THRESHOLD"]:
-        # A search makes tens of thousands of short-lived objects, which reference counting frees;
-        # the cycle collector's passes over the young ones (every 700 allocations) fell on one
-        # search in four, and its passes over older ones on the slowest: passing every 20,000 made
-        # the benchmark's p95 at 500 testimonies 10% lower. The collector still runs, and a cycle
-        # is freed within that many allocations.
-        gc.set_threshold(int(app.config["GC_YOUNG_THRESHOLD"]), *gc.get_threshold()[1:])
+    if _serving():
+        collect_less_often(app)
 
     # JSON as UTF-8, keys in the order built: most text here is Azerbaijani or Russian, which
     # escaping to \uXXXX made twice as long, and sorting every answer's keys cost each search.
@@ -140,6 +135,20 @@ def _register_commands(app: Flask) -> None:
     for name, command in main.commands.items():
         if name != "db":  # Flask-Migrate brings its own `flask db`
             app.cli.add_command(command, name)
+
+
+def collect_less_often(app: Flask) -> None:
+    """Tune the cycle collector of a process that serves the app (`archive serve` does this).
+
+    A search makes tens of thousands of short-lived objects, which reference counting frees; the
+    collector's passes over the young ones (every 700 allocations) fell on one search in four, and
+    its passes over older ones on the slowest: passing every `GC_YOUNG_THRESHOLD` (20,000) made the
+    benchmark's p95 at 500 testimonies some 10% lower. The collector still runs, and a cycle is
+    freed within that many allocations. Not done for an app made by the tests or a command: the
+    setting is the whole process's.
+    """
+    if app.config["GC_YOUNG_THRESHOLD"]:
+        gc.set_threshold(int(app.config["GC_YOUNG_THRESHOLD"]), *gc.get_threshold()[1:])
 
 
 def _serving() -> bool:

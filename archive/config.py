@@ -63,8 +63,8 @@ def defaults(instance: Path) -> dict:
         # Answers each audience's index keeps for a search asked again before its next commit (the
         # database is still asked about every hit, every time); 0 keeps none.
         "SEARCH_ANSWERS_KEPT": 256,
-        # A process serving the app (not the tests) runs its cycle collector's first generation
-        # every this many allocations of objects it tracks, not Python's 700 (see create_app).
+        # A process serving the app (`archive serve`) runs its cycle collector's first generation
+        # every this many allocations of objects it tracks, not Python's 700 (`collect_less_often`).
         "GC_YOUNG_THRESHOLD": 20_000,
         # How long the API keeps a create's answer for a retry under the same Idempotency-Key.
         "IDEMPOTENCY_KEY_HOURS": 24,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import jsonify, request
 
-from archive import create_app
+from archive import collect_less_often, create_app
 
 FTS_FILE = "fts.sqlite3"
 # As many segments as the archive's answer can show: 10 testimonies, 3 passages each, and spare.
@@ -81,6 +81,9 @@ def resident_memory() -> dict[str, int]:
 
 def make_app(instance: str):
     app = create_app({"INSTANCE_PATH": instance, "OUTBOX_THREAD": False, "SECRET_KEY": "bench-only"})
+    # Served as `archive serve` serves it (which sets ARCHIVE_SERVING, left out here so that no
+    # writer thread starts): with its cycle collector's setting.
+    collect_less_often(app)
     connection = sqlite3.connect(os.path.join(instance, FTS_FILE), check_same_thread=False)
 
     @app.get("/bench/fts")
