@@ -97,14 +97,11 @@ def _comparable_segment(segment: dict) -> tuple:
     return tuple(values.values())
 
 
-# The catalogue keeps these in alphabetical order: the order typed means nothing.
-_UNORDERED = NAME_LISTS
-
-
 def comparable(body: dict) -> dict[str, Any]:
     """Every form field's value in a body, ready to compare with another body's."""
     values = {name: _comparable(read(body)) for name, (_top, read) in _FIELDS.items()}
-    return {name: tuple(sorted(v)) if name in _UNORDERED else v for name, v in values.items()}
+    # The catalogue keeps its lists of names in alphabetical order: the order typed means nothing.
+    return {name: tuple(sorted(v)) if name in NAME_LISTS else v for name, v in values.items()}
 
 
 def changed_parts(mine: dict, base: dict) -> dict:
@@ -343,7 +340,7 @@ class TestimonyForm(FlaskForm):
                 self.vtt.data = vtt_text(value or [], keywords=True)
             elif name == "languages":
                 self[name].data = ", ".join(value or [])
-            elif name in _UNORDERED:
+            elif name in NAME_LISTS:
                 self[name].data = "\n".join(value or [])
             else:
                 self[name].data = "" if value is None else str(value)
