@@ -2,6 +2,7 @@
 
 import pytest
 
+from archive.search import codec
 from archive.search.index import SearchIndex
 from archive.search.query import search, suggest
 
@@ -580,8 +581,6 @@ def test_a_fields_words_read_along_the_term_table_are_whooshs_lexicon(index):
             (2, everywhere(fictional(2, "külək əsirdi, Şuşa", "the lantern went out", places=["Şuşa"]))),
         ]
     )
-    from archive.search import codec
-
     with index.reading("public") as snapshot:
         leaves = [leaf for leaf, _ in snapshot.testimonies.reader().leaf_readers()]
         assert leaves

@@ -443,14 +443,9 @@ def _matched_positions(matcher: Any, docnums: list[int]) -> Iterable[tuple[int, 
 
 
 def _block_ids(matcher: W3LeafMatcher) -> list[int]:
-    """The document numbers of the matcher's current block (not to be changed: they may be kept)."""
-    blocks = getattr(matcher, "_archive_blocks", None)
-    if blocks is not None and matcher._data is None:
-        ids = blocks.ids(matcher)
-    else:
-        if matcher._data is None:
-            matcher._read_data()
-        ids = _undeltaed(matcher)
+    """The document numbers of the current block of a matcher `_info_matcher` made (not to be
+    changed: they are kept, see `_Blocks`)."""
+    ids = matcher._archive_blocks.ids(matcher)
     matcher._ids = ids
     return ids
 

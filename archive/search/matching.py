@@ -328,8 +328,9 @@ class Matching:
             info = codec.term_info(leaf, fieldname, text)
             if info is None:
                 continue
-            idf = 1.0 if constant else self.idf(fieldname, text, info.doc_frequency())
-            factor = boost if constant else boost * idf * (_K1 + 1)
+            factor = boost
+            if not constant:
+                factor *= self.idf(fieldname, text, info.doc_frequency()) * (_K1 + 1)
             for docnum, positions in codec.info_positions(leaf, fieldname, info, local):
                 docnum += offset
                 if marked:
