@@ -76,21 +76,24 @@ def field_errors(page: str, field: str) -> list[str]:
 def test_a_variant_added_by_an_archivist_finds_a_testimony_that_only_says_the_preferred_name(
     app, archivist, xocali
 ):
-    assert public_titles(app, "Hocalı") == set()
+    # The Turkish spelling meets the Azerbaijani one by its name key, with no entry (h is x there);
+    # the German one does not, until an archivist says it is the same town.
+    assert public_titles(app, "Hocalı") == {XOCALI_TITLE}
+    assert public_titles(app, "Chodschali") == set()
 
     listing = text_of(archivist.get("/authority/places"))
     assert "Xocalı" in listing
-    response = add_variant(archivist, place("Xocalı"), "Hocalı")
+    response = add_variant(archivist, place("Xocalı"), "Chodschali")
     assert response.status_code == 302
     shown = text_of(archivist.get(response.headers["Location"]))
-    assert "“Hocalı” is now a variant of “Xocalı”." in shown
+    assert "“Chodschali” is now a variant of “Xocalı”." in shown
 
-    assert public_titles(app, "Hocalı") == {XOCALI_TITLE}
-    assert public_titles(app, "hocali") == {XOCALI_TITLE}
+    assert public_titles(app, "Chodschali") == {XOCALI_TITLE}
+    assert public_titles(app, "chodschali") == {XOCALI_TITLE}
     # The passage found shows the word the testimony uses, marked.
-    page = text_of(app.test_client().get("/search", query_string={"q": "Hocalı"}))
+    page = text_of(app.test_client().get("/search", query_string={"q": "Chodschali"}))
     assert "<mark>Xocalı</mark>" in page
-    api = app.test_client().get("/api/v1/search", query_string={"q": "Hocalı"}).get_json()
+    api = app.test_client().get("/api/v1/search", query_string={"q": "Chodschali"}).get_json()
     assert [hit["id"] for hit in api["hits"]] == [xocali.id]
 
 

@@ -70,6 +70,16 @@ def test_a_place_typed_three_ways_is_one_value_whose_count_is_what_filtering_by_
     assert reader.get("/search/suggest?q=Ag").get_json() == ["Ağdam"]
 
 
+def test_a_turkish_spelling_of_a_place_is_the_same_value_as_the_others(app, create_testimony):
+    for n, form in enumerate(["Xocalı", "Xocalı", "Hocalı", "Khojaly", "Ходжалы"], start=1):
+        create_testimony(title=f"A fictional testimony, number {n}", places=[form])
+    reader = app.test_client()
+    assert reader.get("/api/v1/search").get_json()["facets"]["place"] == [["Xocalı", 5]]
+    for form in ("Hocalı", "Xocalı", "Ходжалы"):
+        assert reader.get("/api/v1/search", query_string={"place": form}).get_json()["total"] == 5
+        assert reader.get("/api/v1/search", query_string={"q": form}).get_json()["total"] == 5
+
+
 def test_the_authority_names_the_value_and_joins_what_folding_cannot(app, client, users, create_testimony):
     for n, form in enumerate(["Aghdam", "Aghdam", "Ağdam", "Akdam"], start=1):
         create_testimony(title=f"A fictional testimony, number {n}", places=[form])

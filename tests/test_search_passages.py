@@ -28,7 +28,7 @@ TELLINGS = {
 SAID = {
     "az": ["<mark>Xocalıda</mark>", "<mark>Xocalıdan</mark>", "<mark>Xocalını</mark>"],
     "ru": ["<mark>Ходжалы</mark>", "<mark>Ходжалах</mark>"],
-    "en": ["<mark>Khojaly</mark> near", "<mark>Khojaly</mark>&#x27;s houses"],
+    "en": ["<mark>Khojaly</mark> near", "<mark>Khojaly&#x27;s</mark> houses"],
 }
 
 

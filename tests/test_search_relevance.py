@@ -112,6 +112,29 @@ def test_a_town_typed_in_one_script_finds_its_inflected_forms_in_another(archive
     assert archive_of.found("Füzuli") == {"fuzuli_az", "fuzuli_ru"}
 
 
+def test_a_turkish_spelling_finds_the_place_with_or_without_its_suffix_and_no_authority_entry(archive_of):
+    archive_of(
+        "az", az_in="Biz Xocalıda qaldıq.", az_from="Xocalıdan piyada çıxdıq.", year="1992-ci ilin qışı."
+    )
+    archive_of("ru", ru_in="Мы жили в Ходжалы.")
+    archive_of("tr", tr_from="Hocalı'dan kaçtık, 1992'de.", tr_other="Köyün yolu kapandı.")
+    everywhere = {"az_in", "az_from", "ru_in", "tr_from"}
+    assert archive_of.found("Hocalı") == everywhere
+    # The suffix an apostrophe sets apart is the name's case, not another word to look for.
+    assert archive_of.found("Hocalı'dan") == everywhere
+    assert archive_of.found("hocalı'dan") == everywhere
+    assert archive_of.found("Xocalı") == everywhere
+    assert archive_of.found("1992'de") == archive_of.found("1992") == {"year", "tr_from"}
+
+
+def test_azerbaijani_spelt_with_apostrophes_as_in_the_1990s_is_found_as_spelt_today(archive_of):
+    archive_of(
+        "az", old="Bizə heç bir mə'lumat vermədilər.", new="Məlumatı sonra aldıq.", other="Yol bağlı idi."
+    )
+    assert archive_of.found("məlumat") == {"old", "new"}
+    assert archive_of.found("mə'lumat") == {"old", "new"}
+
+
 def test_azerbaijani_in_cyrillic_and_in_latin_letters_find_each_other_inflected(archive_of):
     # Fictional sentences; the first two in the Cyrillic alphabet Azerbaijani was written in until 1991.
     archive_of(

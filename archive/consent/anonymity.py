@@ -23,7 +23,8 @@ from archive.search.analysis import query_forms, words
 
 def name_key(name: str) -> str:
     """The key search matches a name by, word by word (see `search.analysis.name_key`): "Khojaly",
-    "Xocalı" and "Ходжалы" share one, "Hocalı" does not, which is what the authority is for."""
+    "Xocalı", "Hocalı" and "Ходжалы" share one, German "Chodschali" does not, which is what the
+    authority is for."""
     return " ".join(query_forms(word).name for word in words(name))
 
 

@@ -19,12 +19,16 @@ from whoosh.analysis import Analyzer, Filter, RegexTokenizer, Token
 # A word is a run of letters and digits (years, house numbers and ids are words too), combining
 # marks within it kept (a stress mark, "Ко́уз", does not split a word; `words` drops it). The numbers
 # of a timecode or a time of day ("00:12:45.250", "10:30") are not words: transcripts are full of
-# them, and each would be a term in every testimony.
+# them, and each would be a term in every testimony. An apostrophe followed by a small Latin letter
+# is within a word (Turkish "Şuşa'dan", "1992'de", English "Aghdam's", Azerbaijani's spelling of the
+# 1990s "mə'lumat"): what the word is then, `bare` says.
 WORD = re.compile(
     r"(?<![^\W_])(?:(?<!\d:)|(?!\d))(?<!:\d\d[.,])"
     r"[^\W_](?:[^\W_]|[\u0300-\u036f])*+"
+    r"(?:['\u2019](?=[a-zß-öø-ÿğışə])(?:[^\W_]|[\u0300-\u036f])++)*+"
     r"(?!(?<=\d):\d)"
 )
+_APOSTROPHES = re.compile(r"['\u2019]")
 _MARKS = re.compile(r"[\u0300-\u036f]")
 
 # Letters that only Turkic Latin spelling uses; a word holding one is lowercased the Turkic way
@@ -45,12 +49,14 @@ _FOLD_TABLE = str.maketrans({**_CYRILLIC, **_LATIN})
 # Folding within a script: ё and й lose their marks like any Latin letter, Cyrillic stays Cyrillic.
 _MARKS_TABLE = str.maketrans({**_LATIN, "ё": "е", "й": "и"})
 
-# English and Russian-style romanisations of Turkic names, reduced to one key, e.g. "Khojaly",
-# "Khodzhaly", "Xocalı" and "Ходжалы" all give one. Too coarse for ordinary words ("wash" would meet
-# "was"), so it is applied to names (capitalised words) only.
+# English, Russian-style and Turkish romanisations of Turkic names, reduced to one key, e.g.
+# "Khojaly", "Khodzhaly", "Xocalı", "Ходжалы" and Turkish "Hocalı" all give one. Too coarse for
+# ordinary words ("wash" would meet "was"), so it is applied to names (capitalised words) only.
+# Turkish has no x and writes Azerbaijani x as h (Hocalı, Hankendi, Haçmaz), English kh and Russian
+# х: a name's h is its x, as English "Hasan" and Azerbaijani "Həsən" meet Russian "Хасан".
 _NAME_DIGRAPHS = re.compile(r"dzh|dj|zh|ch|kh|sh|gh")
 _NAME_DIGRAPH = {"dzh": "c", "dj": "c", "zh": "c", "ch": "c", "kh": "x", "sh": "s", "gh": "g"}
-_NAME_LETTERS = str.maketrans({"j": "c", "q": "k", "y": "i", "w": "v"})
+_NAME_LETTERS = str.maketrans({"j": "c", "q": "k", "y": "i", "w": "v", "h": "x"})
 _DOUBLED = re.compile(r"(.)\1+")
 # Russian spells a Turkic vowel as it hears it (Füzuli "Физули", Gəncə "Гянджа", Kürdəmir
 # "Кюрдамир"): in a name key a run of vowels is only high (i) or low (a), by its first vowel.
@@ -91,6 +97,22 @@ def azerbaijani_cyrillic(languages: Iterable[str] | None) -> bool:
 def azerbaijani_latin(lowered: str) -> str:
     """An Azerbaijani word written in Cyrillic, in the Latin alphabet."""
     return lowered.translate(_AZ_CYRILLIC_TO_LATIN)
+
+
+def bare(word: str) -> str:
+    """A word as `WORD` found it, without what an apostrophe adds. After a name, a number or a word
+    of three letters or more, the apostrophe sets a suffix apart, which is dropped: Turkish
+    "Şuşa'dan" and "1992'de" are found as Şuşa and 1992 are (as "şuşa'dan" typed in small letters),
+    English "Aghdam's" as Aghdam, "don't" as "don". Within a word that begins with a syllable of
+    one or two small letters and goes on with three more or with Azerbaijani letters, it is
+    Azerbaijani as spelt in the 1990s, and only the apostrophe goes ("mə'lumat", "e'lan" are
+    "məlumat", "elan"); "we're" stays "we"."""
+    if "'" not in word and "\u2019" not in word:
+        return word
+    head, rest = _APOSTROPHES.split(word, 1)
+    if len(head) <= 2 and head.islower() and (len(rest) >= 3 or not _TURKIC_MARKERS.isdisjoint(word)):
+        return head + _APOSTROPHES.sub("", rest)
+    return head
 
 
 def lowercase_turkic(word: str) -> str:
@@ -403,6 +425,7 @@ def word_forms(
     word opens a sentence, where a capital does not make a Russian word a name. A Cyrillic word with
     letters of Azerbaijani's own is stemmed as Azerbaijani, and with `az_cyrillic` (a text in
     Azerbaijani and not Russian, `azerbaijani_cyrillic`) every one is, as a Russian word as well."""
+    word = bare(word)
     if not word.isascii():
         word = _MARKS.sub("", word)
     exact = lowercase_auto(word)
@@ -478,7 +501,7 @@ def query_forms(word: str) -> WordForms:
 
 def words(text: str) -> list[str]:
     """Split text into words, in reading order (stress marks dropped)."""
-    found = WORD.findall(unicodedata.normalize("NFC", text))
+    found = map(bare, WORD.findall(unicodedata.normalize("NFC", text)))
     return [_MARKS.sub("", word) if not word.isascii() else word for word in found]
 
 
@@ -631,9 +654,18 @@ class SnowballFilter(Filter):
             yield token
 
 
-def word_tokenizer() -> RegexTokenizer:
-    """Split on anything that is not a letter."""
-    return RegexTokenizer(WORD)
+class BareFilter(Filter):
+    """Tokens as `bare` reads them: an apostrophe's suffix set apart from a name or number dropped."""
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for token in tokens:
+            token.text = bare(token.text)
+            yield token
+
+
+def word_tokenizer() -> Analyzer:
+    """Split into words as `WORD` and `bare` read them."""
+    return RegexTokenizer(WORD) | BareFilter()
 
 
 def azerbaijani_analyzer() -> Analyzer:

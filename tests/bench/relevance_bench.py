@@ -11,6 +11,7 @@ Run: `python -m tests.bench.relevance_bench` (a few seconds).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -129,7 +130,8 @@ def fts5_engine(texts: list[str]) -> Callable[[str], set[int]]:
     connection.executemany("INSERT INTO seg(rowid, text) VALUES (?, ?)", enumerate(texts))
 
     def search(q: str) -> set[int]:
-        expression = " ".join(f'"{word}"' for word in words(q))
+        # Split as its tokenizer splits (at anything but a letter or a digit, apostrophes too).
+        expression = " ".join(f'"{word}"' for word in re.findall(r"[^\W_]+", q))
         if not expression:
             return set()
         return {
