@@ -125,6 +125,10 @@ def test_a_turkish_spelling_finds_the_place_with_or_without_its_suffix_and_no_au
     assert archive_of.found("hocalı'dan") == everywhere
     assert archive_of.found("Xocalı") == everywhere
     assert archive_of.found("1992'de") == archive_of.found("1992") == {"year", "tr_from"}
+    # In a phrase, a prefix or a fuzzy word too.
+    assert archive_of.found('"Hocalı\'dan kaçtık"') == {"tr_from"}
+    assert archive_of.found("Hocalı'd*") == {"tr_from"}
+    assert archive_of.found("Hocalu'dan~") == {"tr_from"}
 
 
 def test_azerbaijani_spelt_with_apostrophes_as_in_the_1990s_is_found_as_spelt_today(archive_of):

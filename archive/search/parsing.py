@@ -23,6 +23,7 @@ from archive.search.analysis import (
     MIN_PREFIX,
     PREFIXED,
     WORD,
+    bare,
     fold,
     fold_marks,
     lowercase_auto,
@@ -194,7 +195,8 @@ def _in_cyrillic(key: str) -> str:
 
 def folded_word(text: str, on_text: bool = False) -> str:
     """A word as a field holds it: the text's words folded within their script, the fields of
-    names' folded to Latin letters."""
+    names' folded to Latin letters (an apostrophe's suffix dropped, as `analysis.bare` reads it)."""
+    text = bare(text)
     return fold_marks(lowercase_auto(text)) if on_text else fold(lowercase_auto(text))
 
 
