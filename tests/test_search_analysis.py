@@ -64,6 +64,13 @@ def test_turkish_spellings_of_azerbaijani_names_meet_through_the_name_key():
     assert name_key(fold("şahbuz")) == name_key(fold("шахбуз"))
 
 
+def test_a_russian_softened_consonant_meets_the_azerbaijani_spelling():
+    # Russian writes Azerbaijani ə after a consonant as я: Гянджа, Кятик.
+    assert name_key(fold("gəncə")) == name_key(fold("гянджа")) == name_key(fold("ganja"))
+    assert name_key(fold("kətik")) == name_key(fold("кятик"))
+    assert name_key(fold("qaryağdı")) == name_key(fold("карягды"))
+
+
 def test_an_apostrophe_sets_a_suffix_apart_from_a_name_a_number_or_a_longer_word():
     text = "Şuşa'dan, 1992'de, şuşa'dan, Aghdam's road, Hocalı’nın; don't, we're, I'm; O'Brien"
     assert words(text) == [

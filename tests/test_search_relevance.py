@@ -110,6 +110,9 @@ def test_a_town_typed_in_one_script_finds_its_inflected_forms_in_another(archive
     assert archive_of.found("Shusha") == {"az_in", "az_from", "ru_in", "en_in"}
     assert archive_of.found("Şuşa") == {"az_in", "az_from", "ru_in", "en_in"}
     assert archive_of.found("Füzuli") == {"fuzuli_az", "fuzuli_ru"}
+    archive_of("az", ganja_az="Gəncədə qohumlarımız var idi.")
+    archive_of("ru", ganja_ru="Нас отвезли в Гянджу.")
+    assert archive_of.found("Gəncə") == archive_of.found("Гянджа") == {"ganja_az", "ganja_ru"}
 
 
 def test_a_turkish_spelling_finds_the_place_with_or_without_its_suffix_and_no_authority_entry(archive_of):

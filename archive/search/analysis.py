@@ -59,8 +59,10 @@ _NAME_DIGRAPH = {"dzh": "c", "dj": "c", "zh": "c", "ch": "c", "kh": "x", "sh": "
 _NAME_LETTERS = str.maketrans({"j": "c", "q": "k", "y": "i", "w": "v", "h": "x"})
 _DOUBLED = re.compile(r"(.)\1+")
 # Russian spells a Turkic vowel as it hears it (Füzuli "Физули", Gəncə "Гянджа", Kürdəmir
-# "Кюрдамир"): in a name key a run of vowels is only high (i) or low (a), by its first vowel.
-# Short names keep their vowels ("Ay" is not "O").
+# "Кюрдамир"): in a name key a run of vowels is only high (i) or low (a), by its first vowel, and a
+# y between a consonant and a vowel (я, ю, ё softening the consonant, "Гянджа" gyanca) is dropped.
+# Short names keep their vowels and their y ("Ay" is not "O").
+_SOFTENING = re.compile(r"(?<=[bcdfgklmnpqrstvxz])y(?=[aeiou])")
 _VOWEL_RUN = re.compile(r"[aeiou]+")
 _CLASSED_FROM = 4
 
@@ -165,9 +167,11 @@ def _vowel_class(run: re.Match) -> str:
 
 def name_key(folded: str) -> str:
     """Reduce a folded name to a key shared by its common Latin and Cyrillic spellings."""
-    key = _NAME_DIGRAPHS.sub(lambda m: _NAME_DIGRAPH[m.group()], folded).translate(_NAME_LETTERS)
+    key = _NAME_DIGRAPHS.sub(lambda m: _NAME_DIGRAPH[m.group()], folded)
     if len(key) >= _CLASSED_FROM:
-        key = _VOWEL_RUN.sub(_vowel_class, key)
+        key = _VOWEL_RUN.sub(_vowel_class, _SOFTENING.sub("", key).translate(_NAME_LETTERS))
+    else:
+        key = key.translate(_NAME_LETTERS)
     return _DOUBLED.sub(r"\1", key)
 
 

@@ -49,8 +49,9 @@ TESTIMONIES = "testimonies"
 # people a testimony speaks of (the `person` field, and in each stored entry). 8: the transcript
 # column's segments are pickled, no longer compressed: undoing zlib took 13 of the 15 µs a shown
 # segment cost to read, some 0.2 ms a search, and saved 5% of the index's size. 9: an apostrophe's
-# suffix is part of its word (`analysis.bare`), and a name key reads h as x (Turkish "Hocalı").
-FORMAT = 9
+# suffix is part of its word (`analysis.bare`), and a name key reads h as x (Turkish "Hocalı"). 10: a
+# name key drops a y softening a consonant (Russian "Гянджа" meets "Gəncə").
+FORMAT = 10
 _CURRENT = "CURRENT"
 _GENERATION_PREFIX = "gen-"
 
