@@ -87,6 +87,59 @@ def test_every_spelling_of_a_name_shows_the_same_passages_with_the_same_marks(cl
         }, q
 
 
+_IN_AZERBAIJANI = {
+    "date": "2019-03-14",
+    "place": "Bakı",
+    "interviewer": "Test Interviewer",
+    "languages": ["az"],
+}
+
+
+def test_a_name_shows_the_minutes_that_name_it_not_a_word_that_stems_alike(client, create_testimony):
+    # "Bakı" and "bağ" (a garden) share a stem once a final consonant is made voiceless ("bak").
+    made = create_testimony(
+        title="A fictional testimony of a garden",
+        places=["Bakı"],
+        interview=_IN_AZERBAIJANI,
+        segments=_segments(["Biz bağda alma yığırdıq.", "Sonra Bakıya köçdük.", "O bağ qurudu."]),
+    )
+    passages = _passages(client, "Bakı")[made.id]
+    assert [snippet for _, snippet in passages] == ["Sonra <mark>Bakıya</mark> köçdük."]
+
+
+def test_a_passage_holding_every_word_asked_comes_first(client, create_testimony):
+    # The name is said three times in one minute, the other word three times in another; the minute
+    # that holds both, once each, is the passage to show first, whichever word has more forms.
+    made = create_testimony(
+        title="A fictional testimony of a winter",
+        places=["Ağdam"],
+        interview=_IN_AZERBAIJANI,
+        segments=_segments(
+            [
+                "Ağdam, Ağdam, Ağdamda hər şey başqa idi.",
+                "Qar, qar, yenə qar yağırdı.",
+                "Ağdamda qar yağanda evdə qaldıq.",
+            ]
+        ),
+    )
+    for q in ("Ağdam qar", "Агдам qar", "qar Aghdam"):
+        passages = _passages(client, q)[made.id]
+        assert passages[0] == (120000, "<mark>Ağdamda</mark> <mark>qar</mark> yağanda evdə qaldıq."), q
+        assert len(passages) == 3
+
+
+def test_a_name_written_in_small_letters_still_shows_its_passage(client, create_testimony):
+    create_testimony(title="A fictional testimony naming the town", places=["Ağdam"])
+    made = create_testimony(
+        title="A fictional testimony in small letters",
+        places=[],
+        interview=_IN_AZERBAIJANI,
+        segments=_segments(["Qonşular gəldi.", "biz ağdamda yaşayırdıq."]),
+    )
+    passages = _passages(client, "Ağdam")[made.id]
+    assert passages == [(60000, "biz <mark>ağdamda</mark> yaşayırdıq.")]
+
+
 def test_a_snippet_marks_the_same_words_from_the_spans_kept_at_indexing_as_from_its_text():
     rng = random.Random(1992)
     vocabulary = ["qaçdıq", "evdə", "Ağdam-da", "«Ходжалы»", "1992-ci", "A-17", "Ко́уз", "10:30", "don't", "—"]

@@ -30,6 +30,8 @@ from archive.search.fields import COUNTED_AS, MARKS_WORDS, PAIRED, PHRASED, PREF
 # Whoosh's BM25F defaults.
 _B = 0.75
 _K1 = 1.2
+# What each more part of a query a passage holds adds to its score: more than any score of terms.
+_HELD = 1e6
 
 
 class Matching:
@@ -267,11 +269,23 @@ class Matching:
 
         A term counts its idf and its saturated frequency in the segment (BM25F without the length
         of the segment: segments are of about a minute each); prefixes and wildcards count the same.
+        A segment holding more of the query's parts (its words, phrases) comes first, however many
+        forms of each it holds: a word looked for by many forms (a name in every script) would
+        otherwise outweigh the others.
         """
         wanted = sorted(set(docnums))
         if not wanted:
             return {}
-        return self._places(query, wanted)
+        if not isinstance(query, wq.Or) or all(isinstance(part, wq.Term) for part in query.subqueries):
+            # One word (the forms of one word), or a part that is not to be counted apart.
+            return self._places(query, wanted)
+        found: dict[tuple[int, int], float] = {}
+        held: Counter[tuple[int, int]] = Counter()
+        for part in query.subqueries:
+            for key, score in self._places(part, wanted).items():
+                found[key] = found.get(key, 0.0) + score
+                held[key] += 1
+        return {key: score + _HELD * (held[key] - 1) for key, score in found.items()}
 
     def _places(self, node: wq.Query, docnums: list[int]) -> dict[tuple[int, int], float]:
         # A segment is a passage for what it holds, never for what it lacks: NOT leaves no segment.

@@ -27,6 +27,7 @@ from archive.search.analysis import (
     fold,
     fold_marks,
     lowercase_auto,
+    name_key,
     name_keys_looked_for,
     query_forms,
     stem,
@@ -69,12 +70,21 @@ class _Target:
     synonyms: Mapping[str, tuple[str, ...]] | None = None
     # Whether a name key is a name the index knows (a place its testimonies name).
     names: Callable[[str], bool] | None = None
+    # A name the index knows looked for by its name keys alone (see `BEST`).
+    names_alone: bool = False
 
 
 RANKING = _Target(RANKING_FORMS, frozenset(QUERIED), segments=False, strict=True)
 WITHIN = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=True)
 # Passages: any segment holding any of the words is a candidate, best scored first.
 PASSAGES = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=False)
+# The best passages of the testimonies a page shows: a name the index knows by its name keys alone,
+# which every spelling and inflected form of it in every script is indexed by when it is written
+# as a name (capitalised), weighed as the form typed is. Its stems in every script hold the same
+# words again, some of them other words (Bakı's "bak" is also "bağ", a garden), and reading each
+# took most of a search for a name. A testimony that names it only otherwise (in small letters)
+# has its passages found by `PASSAGES`.
+BEST = replace(PASSAGES, names_alone=True)
 
 
 def with_synonyms(
@@ -133,10 +143,16 @@ def _stray_operator(node: wq.Query) -> bool:
 
 def _word(text: str, target: _Target, boost: float) -> wq.Query | None:
     forms = query_forms(text)
-    stems = (*forms.stems, *_name_stems(forms.name, target))
+    name_stems = _name_stems(forms.name, target)
+    stems = (*forms.stems, *name_stems)
     seen: set[tuple[str, str]] = set()
     terms: list[wq.Query] = []
+    alone = bool(name_stems) and target.names_alone
     for fieldname, form, weight in target.forms:
+        if alone:
+            if form != "name":
+                continue
+            weight = max(weight for _, _, weight in target.forms)
         values = stems if form == "stems" else (getattr(forms, form),)
         if form == "name":
             # A name is looked for by the keys of its stems and lemmas too, as its inflected forms
@@ -144,6 +160,9 @@ def _word(text: str, target: _Target, boost: float) -> wq.Query | None:
             # are only more terms on the name field: every other form still matches what was typed.
             synonyms = (target.synonyms or {}).get(forms.name, ())
             values = (*forms.names, *(key for other in synonyms for key in name_keys_looked_for(other)))
+            if alone:
+                # In place of its stems in every script, their keys ("Агдам": "agda", as "Ağdamda").
+                values += tuple(name_key(fold(found)) for found in name_stems)
         for value in values:
             if value and (fieldname, value) not in seen:
                 seen.add((fieldname, value))

@@ -18,19 +18,34 @@ SNIPPET_CHARS = 300
 
 
 def best_passages(
-    matching: Matching, passage_query: wq.Query | None, docnums: list[int], limit: int
+    matching: Matching,
+    passage_query: wq.Query | None,
+    docnums: list[int],
+    limit: int,
+    every_form: Callable[[], wq.Query | None] | None = None,
 ) -> dict[int, list[dict]]:
-    """The best `limit` segments of each shown testimony, from those testimonies' postings alone."""
+    """The best `limit` segments of each shown testimony, from those testimonies' postings alone.
+    `every_form`: the query of every form of its words (`parsing.PASSAGES`), for the testimonies
+    the passage query (`parsing.BEST`) finds no segment of."""
     found: dict[int, list[dict]] = {docnum: [] for docnum in docnums}
     if passage_query is None or limit <= 0 or not docnums:
         return found
     best: dict[int, list[tuple[float, int]]] = {docnum: [] for docnum in docnums}
-    for (docnum, place), score in matching.places(passage_query, docnums).items():
-        heap = best[docnum]
-        if len(heap) < limit:
-            heapq.heappush(heap, (score, -place))
-        elif (score, -place) > heap[0]:
-            heapq.heapreplace(heap, (score, -place))
+
+    def keep(places: dict[tuple[int, int], float]) -> None:
+        for (docnum, place), score in places.items():
+            heap = best[docnum]
+            if len(heap) < limit:
+                heapq.heappush(heap, (score, -place))
+            elif (score, -place) > heap[0]:
+                heapq.heapreplace(heap, (score, -place))
+
+    keep(matching.places(passage_query, docnums))
+    unplaced = [docnum for docnum in docnums if not best[docnum]]
+    if unplaced and every_form is not None:
+        again = every_form()
+        if again is not None and again != passage_query:
+            keep(matching.places(again, unplaced))
     for docnum, heap in best.items():
         if heap:
             found[docnum] = [

@@ -17,7 +17,16 @@ from archive.search.analysis import WORD, query_forms, word_forms, words
 from archive.search.documents import TestimonyEntry
 from archive.search.index import SearchIndex
 from archive.search.matching import Matching
-from archive.search.parsing import OPERATORS, PASSAGES, RANKING, folded_word, parse, rewrite, with_synonyms
+from archive.search.parsing import (
+    BEST,
+    OPERATORS,
+    PASSAGES,
+    RANKING,
+    folded_word,
+    parse,
+    rewrite,
+    with_synonyms,
+)
 from archive.search.passages import best_passages, within
 from archive.search.searchers import Snapshot, bits_of
 
@@ -375,9 +384,12 @@ def _search(
             result["hits"] = [{**_hit(entry, segments), "segments_total": count}]
     else:
         shown = _ordered(snapshot, scored, sort, page * per_page)[(page - 1) * per_page :]
-        passages_target = with_synonyms(PASSAGES, synonyms, name_words)
-        passage_query = rewrite(parsed, passages_target) if parsed is not None else None
-        found = best_passages(matching, passage_query, shown, passages)
+        best = rewrite(parsed, with_synonyms(BEST, synonyms, name_words)) if parsed is not None else None
+
+        def every_form() -> wq.Query | None:
+            return rewrite(parsed, with_synonyms(PASSAGES, synonyms, name_words))
+
+        found = best_passages(matching, best, shown, passages, every_form)
         result["hits"] = [_hit(entries[d], found[d]) for d in shown]
     if not scored and parsed is not None:
         result["suggestion"] = _did_you_mean(matching, q)
