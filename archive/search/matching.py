@@ -279,13 +279,17 @@ class Matching:
         if not isinstance(query, wq.Or) or all(isinstance(part, wq.Term) for part in query.subqueries):
             # One word (the forms of one word), or a part that is not to be counted apart.
             return self._places(query, wanted)
-        found: dict[tuple[int, int], float] = {}
-        held: Counter[tuple[int, int]] = Counter()
-        for part in query.subqueries:
-            for key, score in self._places(part, wanted).items():
-                found[key] = found.get(key, 0.0) + score
-                held[key] += 1
-        return {key: score + _HELD * (held[key] - 1) for key, score in found.items()}
+        parts = [self._places(part, wanted) for part in query.subqueries]
+        found = _union(parts)
+        # The segments more than one part holds, found by set operations (most hold one).
+        seen: set[tuple[int, int]] = set()
+        shared: set[tuple[int, int]] = set()
+        for part in parts:
+            shared |= seen & part.keys()
+            seen |= part.keys()
+        for key in shared:
+            found[key] += _HELD * (sum(key in part for part in parts) - 1)
+        return found
 
     def _places(self, node: wq.Query, docnums: list[int]) -> dict[tuple[int, int], float]:
         # A segment is a passage for what it holds, never for what it lacks: NOT leaves no segment.

@@ -22,6 +22,7 @@ from whoosh.qparser import (
 from archive.search.analysis import (
     MIN_PREFIX,
     PREFIXED,
+    VERB,
     WORD,
     bare,
     fold,
@@ -162,7 +163,7 @@ def _word(text: str, target: _Target, boost: float) -> wq.Query | None:
             values = (*forms.names, *(key for other in synonyms for key in name_keys_looked_for(other)))
             if alone:
                 # In place of its stems in every script, their keys ("Агдам": "agda", as "Ağdamda").
-                values += tuple(name_key(fold(found)) for found in name_stems)
+                values += tuple(name_key(fold(found)) for found in name_stems if not found.startswith(VERB))
         for value in values:
             if value and (fieldname, value) not in seen:
                 seen.add((fieldname, value))
