@@ -71,20 +71,24 @@ class _Target:
     synonyms: Mapping[str, tuple[str, ...]] | None = None
     # Whether a name key is a name the index knows (a place its testimonies name).
     names: Callable[[str], bool] | None = None
-    # A name the index knows looked for by its name keys alone (see `BEST`).
+    # A name the index knows looked for by its name keys, not its stems (see `RANKING`, `BEST`).
     names_alone: bool = False
 
 
-RANKING = _Target(RANKING_FORMS, frozenset(QUERIED), segments=False, strict=True)
+# Ranking: a name the index knows (or the authority has), typed as a name (capitalised), is found by
+# its name keys and those of its stems in every script, which every spelling and inflected form of
+# it is indexed by when written as a name, and ranked higher as typed (exact, folded); not by its
+# stems, which are other words' too (Bakı's "bak" is also "bağ", a garden, once a final consonant
+# is voiceless; Əsgəran's "əsgər" a soldier), so that every spelling finds the same testimonies.
+RANKING = _Target(RANKING_FORMS, frozenset(QUERIED), segments=False, strict=True, names_alone=True)
 WITHIN = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=True)
 # Passages: any segment holding any of the words is a candidate, best scored first.
 PASSAGES = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=False)
-# The best passages of the testimonies a page shows: a name the index knows by its name keys alone,
-# which every spelling and inflected form of it in every script is indexed by when it is written
-# as a name (capitalised), weighed as the form typed is. Its stems in every script hold the same
-# words again, some of them other words (Bakı's "bak" is also "bağ", a garden), and reading each
-# took most of a search for a name. A testimony that names it only otherwise (in small letters)
-# has its passages found by `PASSAGES`.
+# The best passages of the testimonies a page shows: a name the index knows, typed as a name, by its
+# name keys alone (as `RANKING`, and not by its spelling as typed either, so that every spelling
+# shows the same passages), weighed as the form typed is. Its stems in every script held the same
+# words again, and reading each took most of a search for a name. A testimony that names it only
+# otherwise (in small letters) has its passages found by `PASSAGES`.
 BEST = replace(PASSAGES, names_alone=True)
 
 
@@ -148,11 +152,12 @@ def _word(text: str, target: _Target, boost: float) -> wq.Query | None:
     stems = (*forms.stems, *name_stems)
     seen: set[tuple[str, str]] = set()
     terms: list[wq.Query] = []
-    alone = bool(name_stems) and target.names_alone
+    # A name the index knows, typed as a name, is looked for by its name keys (`names_alone`).
+    alone = bool(name_stems) and target.names_alone and text[:1].isupper()
     for fieldname, form, weight in target.forms:
-        if alone:
-            if form != "name":
-                continue
+        if alone and (form == "stems" or (target.segments and form != "name")):
+            continue
+        if alone and target.segments:
             weight = max(weight for _, _, weight in target.forms)
         values = stems if form == "stems" else (getattr(forms, form),)
         if form == "name":
