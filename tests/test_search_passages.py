@@ -114,6 +114,9 @@ def test_a_name_shows_the_minutes_that_name_it_not_a_word_that_stems_alike(clien
     )
     for q in ("Bakı", "Baku", "Баку"):
         assert set(_passages(client, q)) == {made.id}, q
+    # Searched within the testimony, the city's minute is the one found.
+    page = client.get(f"/testimonies/{made.id}", query_string={"q": "Bakı"}).get_data(as_text=True)
+    assert "<mark>Bakıya</mark>" in page and "<mark>bağda</mark>" not in page
     assert gardens.id in _passages(client, "bağ")
 
 

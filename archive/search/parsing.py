@@ -90,6 +90,8 @@ PASSAGES = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=False)
 # words again, and reading each took most of a search for a name. A testimony that names it only
 # otherwise (in small letters) has its passages found by `PASSAGES`.
 BEST = replace(PASSAGES, names_alone=True)
+# Within one testimony, every word in one segment, a name as `BEST` reads it.
+WITHIN_NAMES = replace(WITHIN, names_alone=True)
 
 
 def with_synonyms(

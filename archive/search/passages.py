@@ -12,7 +12,7 @@ from whoosh import query as wq
 from archive.search.analysis import WORD
 from archive.search.documents import read_spans
 from archive.search.matching import Matching
-from archive.search.parsing import PASSAGES, WITHIN, rewrite, with_synonyms
+from archive.search.parsing import BEST, PASSAGES, WITHIN_NAMES, rewrite, with_synonyms
 
 SNIPPET_CHARS = 300
 
@@ -70,9 +70,11 @@ def within(
         places = list(range(1, len(transcript) + 1))
     else:
         places = []
-        # Every word in one segment first; if no single segment holds them all, any of them.
-        for target in (with_synonyms(WITHIN, synonyms, names), with_synonyms(PASSAGES, synonyms, names)):
-            chosen = rewrite(q, target)
+        # Every word in one segment first; if no single segment holds them all, any of them; a
+        # name typed with a capital by its name keys (as the testimony was found), and if that
+        # finds nothing (it is written in small letters), by every form.
+        for target in (WITHIN_NAMES, BEST, PASSAGES):
+            chosen = rewrite(q, with_synonyms(target, synonyms, names))
             if chosen is not None:
                 matching.forget_spots()
                 places = [place for _, place in matching.places(chosen, [docnum])]
