@@ -78,8 +78,9 @@ class _Target:
 # Ranking: a name the index knows (or the authority has), typed as a name (capitalised), is found by
 # its name keys and those of its stems in every script, which every spelling and inflected form of
 # it is indexed by when written as a name, and ranked higher as typed (exact, folded); not by its
-# stems, which are other words' too (Bakı's "bak" is also "bağ", a garden, once a final consonant
-# is voiceless; Əsgəran's "əsgər" a soldier), so that every spelling finds the same testimonies.
+# stems, which can be other words' too (Bakı's "bak" is also "bağ", a garden, once a final
+# consonant is voiceless), so that every spelling finds the same testimonies. Typed in small letters
+# (a given name may be a word too: Gül, a rose), a word is looked for by every form.
 RANKING = _Target(RANKING_FORMS, frozenset(QUERIED), segments=False, strict=True, names_alone=True)
 WITHIN = _Target(PASSAGE_FORMS, OF_SEGMENT, segments=True, strict=True)
 # Passages: any segment holding any of the words is a candidate, best scored first.
